@@ -1,0 +1,180 @@
+//! Command-line definitions (clap) and dispatch. Each subcommand's work lives
+//! in `commands/`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+use crate::exit::{self, ExitError};
+use crate::output::{ColorChoice, Stream, Style};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (plan --detailed-exitcode: no changes)
+  1  findings, drift or changes as the command defines, or a failed operation
+  2  invalid input or usage: a topology that does not validate, a bad flag";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "oailb",
+    version,
+    about = "Smart load balancing for Azure OpenAI behind Azure API Management",
+    long_about = "Reads one topology file (regions, priority groups, model deployments), validates it, \
+and derives every Azure resource it needs: the APIM load-balancing policy, Terraform, Bicep, or a direct deployment.",
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Topology file (YAML or JSON).
+    #[arg(
+        short = 'f',
+        long = "topology",
+        global = true,
+        env = "OAILB_TOPOLOGY",
+        default_value = "oailb.yaml",
+        value_name = "FILE"
+    )]
+    pub topology: PathBuf,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more detail (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Colour: auto (a terminal and no NO_COLOR), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+impl GlobalArgs {
+    pub fn style(&self, stream: Stream) -> Style {
+        Style {
+            color: self.color.enabled(stream),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter topology.
+    #[command(after_help = "Example:\n  oailb init -f oailb.yaml")]
+    Init(InitArgs),
+    /// Check the topology: schema, Azure naming rules, priorities, coverage.
+    #[command(
+        after_help = "Examples:\n  oailb validate -f examples/seed.yaml\n  oailb validate --format json\n\nExit codes: 0 valid (warnings allowed), 1 warnings with --strict, 2 errors."
+    )]
+    Validate(ValidateArgs),
+    /// Show the Azure resources the topology needs.
+    #[command(after_help = "Example:\n  oailb plan --offline -f examples/seed.yaml")]
+    Plan(PlanArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Example:\n  oailb completions bash > /etc/bash_completion.d/oailb")]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Readable text.
+    Human,
+    /// One JSON document (schema_version 1).
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Treat warnings as findings (exit 1).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Do not contact Azure: list every resource as to be created.
+    #[arg(long)]
+    pub offline: bool,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    pub format: PlanFormat,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Subscription id (else the topology's, or AZURE_SUBSCRIPTION_ID).
+    #[arg(long, env = "AZURE_SUBSCRIPTION_ID", value_name = "ID")]
+    pub subscription: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version (exit 0) and usage errors (exit 2).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::INVALID
+            } else {
+                exit::OK
+            });
+        }
+    };
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let style = cli.global.style(Stream::Stderr);
+            let code = err
+                .downcast_ref::<ExitError>()
+                .map_or(exit::FAILURE, |e| e.code);
+            eprintln!("{} {err:#}", style.red(&style.bold("error:")));
+            ExitCode::from(code)
+        }
+    }
+}
+
+pub fn run(cli: &Cli) -> anyhow::Result<u8> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Init(a) => commands::init::run(g, a),
+        Command::Validate(a) => commands::validate::run(g, a),
+        Command::Plan(a) => commands::plan::run(g, a),
+        Command::Completions(a) => {
+            clap_complete::generate(
+                a.shell,
+                &mut Cli::command(),
+                "oailb",
+                &mut std::io::stdout(),
+            );
+            Ok(exit::OK)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! One module per subcommand. Shared here: loading the topology and printing
+//! its diagnostics.
+
+pub mod init;
+pub mod plan;
+pub mod validate;
+
+use crate::cli::GlobalArgs;
+use crate::exit::ExitError;
+use crate::output::Stream;
+use crate::topology::{self, Loaded, Report, Source};
+
+/// Loads and validates the topology named by `-f`. Warnings are printed to
+/// stderr (unless `--quiet`); an invalid topology prints every finding and
+/// fails with exit code 2.
+pub fn load_topology(g: &GlobalArgs) -> anyhow::Result<Loaded> {
+    match topology::load_file(&g.topology) {
+        Ok(loaded) => {
+            if !g.quiet {
+                print_report(g, &loaded.source, &loaded.report);
+            }
+            Ok(loaded)
+        }
+        Err(invalid) => {
+            print_report(g, &invalid.source, &invalid.report);
+            Err(ExitError::usage(summary(&invalid.source, &invalid.report)).into())
+        }
+    }
+}
+
+pub fn print_report(g: &GlobalArgs, source: &Source, report: &Report) {
+    let color = g.style(Stream::Stderr).color;
+    for d in &report.diagnostics {
+        if g.quiet && !d.is_error() {
+            continue;
+        }
+        eprintln!("{}", d.render(source, color));
+    }
+}
+
+pub fn summary(source: &Source, report: &Report) -> String {
+    let (e, w) = (report.errors(), report.warnings());
+    format!(
+        "{} is invalid: {}, {}",
+        source.display_name(),
+        plural(e, "error"),
+        plural(w, "warning")
+    )
+}
+
+/// `1 model`, `2 models`.
+pub fn plural(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}

@@ -1,0 +1,96 @@
+//! `oailb plan`: what the topology needs in Azure. `--offline` lists every
+//! desired resource as a create without contacting Azure.
+
+use serde_json::json;
+
+use crate::cli::{GlobalArgs, PlanArgs, PlanFormat};
+use crate::desired::{self, Desired};
+use crate::exit::{self, ExitError};
+use crate::output::{table, Stream};
+
+/// Version of the JSON document `plan --format json` prints.
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub fn run(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
+    if !a.offline {
+        return Err(ExitError::usage(
+            "a live plan compares against Azure and needs `oailb deploy` support; use `oailb plan --offline` to list the resources",
+        )
+        .into());
+    }
+    let loaded = super::load_topology(g)?;
+    let d = desired::derive(&loaded.topology, a.subscription.as_deref());
+    if a.json || a.format == PlanFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&offline_json(&d))?);
+    } else {
+        print!("{}", offline_table(&d, g.style(Stream::Stdout).color));
+    }
+    Ok(exit::OK)
+}
+
+pub fn offline_json(d: &Desired) -> serde_json::Value {
+    let resources: Vec<_> = d
+        .resources
+        .iter()
+        .map(|r| {
+            json!({
+                "action": "create",
+                "address": r.address,
+                "type": r.arm_type(),
+                "name": r.name,
+                "id": r.id,
+                "api_version": r.api_version,
+                "location": r.location(),
+                "depends_on": r.depends_on,
+                "body": r.body,
+            })
+        })
+        .collect();
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "offline": true,
+        "subscription": d.subscription,
+        "resource_group": d.resource_group,
+        "mode": d.mode.as_str(),
+        "summary": {"create": d.resources.len(), "update": 0, "no_op": 0, "delete": 0},
+        "resources": resources,
+        "outputs": d.outputs,
+    })
+}
+
+pub fn offline_table(d: &Desired, color: bool) -> String {
+    let style = crate::output::Style { color };
+    let mut rows = vec![vec![
+        String::new(),
+        "ADDRESS".to_string(),
+        "TYPE".to_string(),
+        "NAME".to_string(),
+        "LOCATION".to_string(),
+    ]];
+    for r in &d.resources {
+        rows.push(vec![
+            "+".to_string(),
+            r.address.clone(),
+            r.kind.label().to_string(),
+            r.name.clone(),
+            r.location().unwrap_or("").to_string(),
+        ]);
+    }
+    let body = table(&rows, &|row, col, cell| match (row, col) {
+        (0, _) => style.bold(cell),
+        (_, 0) => style.green(cell),
+        _ => cell.to_string(),
+    });
+    let sub = if d.subscription_known {
+        d.subscription.clone()
+    } else {
+        format!("{} (not set)", d.subscription)
+    };
+    format!(
+        "Offline plan for resource group {} in subscription {sub}: {} mode\n\n{body}\n{} {} to create. Run without --offline against Azure to see changes.\n",
+        d.resource_group,
+        d.mode.as_str(),
+        style.bold("Plan:"),
+        d.resources.len(),
+    )
+}

@@ -1,0 +1,762 @@
+//! Topology → desired resources. Pure and deterministic: the same topology
+//! gives the same resources, bodies and order.
+
+use std::collections::HashSet;
+
+use serde_json::{json, Map, Value};
+
+use super::naming::{self, address, SUBSCRIPTION_TOKEN};
+use super::placeholder::{reference, Placeholder};
+use super::*;
+use crate::topology::{ApiKeySource, AuthKind, Backend, IdentityKind, Operations, Topology};
+
+/// Request/response headers the API diagnostic logs. Never a key or token.
+const LOG_REQUEST_HEADERS: &[&str] = &["content-type", "accept", "origin"];
+const LOG_RESPONSE_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "origin",
+    "retry-after",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-remaining-tokens",
+];
+
+/// Pass-through operations for `operations: wildcard`.
+const WILDCARD_METHODS: &[&str] = &["GET", "POST", "DELETE"];
+
+/// Hardened TLS settings for classic tiers: no TLS 1.0/1.1, SSL 3 or 3DES on
+/// either side of the gateway.
+const CLASSIC_TLS_PROPERTIES: &[&str] = &[
+    "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols.Tls10",
+    "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols.Tls11",
+    "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Tls10",
+    "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Tls11",
+    "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Backend.Protocols.Ssl30",
+    "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Ciphers.TripleDes168",
+];
+
+/// Derives the desired state. `subscription` overrides the topology's; when
+/// neither is set, ids carry the `{subscriptionId}` token.
+pub fn derive(t: &Topology, subscription: Option<&str>) -> Desired {
+    let sub_known = subscription.or(t.subscription.as_deref());
+    let sub = sub_known.unwrap_or(SUBSCRIPTION_TOKEN).to_string();
+    let mut b = Builder {
+        t,
+        sub: sub.clone(),
+        out: Vec::new(),
+    };
+    b.build();
+    let policies = b.policies();
+    let outputs = b.outputs();
+    Desired {
+        subscription: sub,
+        subscription_known: sub_known.is_some(),
+        resource_group: t.resource_group.clone(),
+        location: t.location.clone(),
+        cloud: t.cloud,
+        mode: t.load_balancing.mode,
+        resources: b.out,
+        policies,
+        outputs,
+    }
+}
+
+struct Builder<'a> {
+    t: &'a Topology,
+    sub: String,
+    out: Vec<Resource>,
+}
+
+impl Builder<'_> {
+    fn rg_child(&self, provider_path: &str) -> String {
+        naming::provider_id(&self.sub, &self.t.resource_group, provider_path)
+    }
+
+    fn apim_id(&self) -> String {
+        self.rg_child(&format!(
+            "Microsoft.ApiManagement/service/{}",
+            self.t.apim.name
+        ))
+    }
+
+    fn apim_child(&self, path: &str) -> String {
+        format!("{}/{path}", self.apim_id())
+    }
+
+    fn tags(&self) -> Value {
+        json!(self.t.tags)
+    }
+
+    fn push(
+        &mut self,
+        address: String,
+        kind: Kind,
+        name: String,
+        id: String,
+        body: Value,
+        depends_on: Vec<String>,
+    ) -> &mut Resource {
+        self.out.push(Resource {
+            address,
+            kind,
+            name,
+            id,
+            api_version: kind.api_version(),
+            body,
+            depends_on,
+            write_only: Vec::new(),
+        });
+        self.out.last_mut().expect("just pushed")
+    }
+
+    /// Address whose identity the gateway uses, and that identity's resource id.
+    fn identity(&self) -> (&'static str, String, &'static str) {
+        match self.t.apim.identity {
+            IdentityKind::SystemAssigned => (address::APIM, self.apim_id(), "identity.principalId"),
+            IdentityKind::UserAssigned => (
+                address::IDENTITY,
+                self.identity_id(),
+                "properties.principalId",
+            ),
+        }
+    }
+
+    fn identity_id(&self) -> String {
+        let name = self.t.identity_name().unwrap_or_default();
+        self.rg_child(&format!(
+            "Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
+        ))
+    }
+
+    fn build(&mut self) {
+        let t = self.t;
+        let rg = address::RESOURCE_GROUP.to_string();
+        self.push(
+            rg.clone(),
+            Kind::ResourceGroup,
+            t.resource_group.clone(),
+            naming::resource_group_id(&self.sub, &t.resource_group),
+            json!({"location": t.location, "tags": self.tags()}),
+            vec![],
+        );
+
+        // APIM first: on classic tiers it takes 30–45 minutes.
+        self.apim(&rg);
+        if t.apim.identity == IdentityKind::UserAssigned {
+            let name = t.identity_name().unwrap_or_default();
+            let id = self.identity_id();
+            let body = json!({"location": t.apim_location(), "tags": self.tags()});
+            self.push(
+                address::IDENTITY.into(),
+                Kind::UserAssignedIdentity,
+                name,
+                id,
+                body,
+                vec![rg.clone()],
+            );
+        }
+        self.monitoring_base(&rg);
+        for (_, backend) in t.backends() {
+            self.account(&rg, backend);
+        }
+        for (_, backend) in t.backends() {
+            self.role_assignment(backend);
+        }
+        self.named_values();
+        self.pool_backends();
+        if t.monitoring.is_some() {
+            self.logger();
+        }
+        for api in t.apis() {
+            self.api(api);
+        }
+        self.sort_by_dependencies();
+    }
+
+    fn apim(&mut self, rg: &str) {
+        let t = self.t;
+        let a = &t.apim;
+        let identity = match a.identity {
+            IdentityKind::SystemAssigned => json!({"type": "SystemAssigned"}),
+            IdentityKind::UserAssigned => {
+                let mut m = Map::new();
+                m.insert(self.identity_id(), json!({}));
+                json!({"type": "UserAssigned", "userAssignedIdentities": m})
+            }
+        };
+        let mut props = json!({
+            "publisherEmail": a.publisher_email,
+            "publisherName": a.publisher_name,
+        });
+        if a.sku.is_classic() {
+            let custom: Map<String, Value> = CLASSIC_TLS_PROPERTIES
+                .iter()
+                .map(|k| (k.to_string(), json!("False")))
+                .collect();
+            props["customProperties"] = Value::Object(custom);
+        }
+        let body = json!({
+            "location": t.apim_location(),
+            "tags": self.tags(),
+            "sku": {"name": a.sku.as_str(), "capacity": a.capacity()},
+            "identity": identity,
+            "properties": props,
+        });
+        let mut deps = vec![rg.to_string()];
+        if a.identity == IdentityKind::UserAssigned {
+            deps.push(address::IDENTITY.into());
+        }
+        let id = self.apim_id();
+        self.push(
+            address::APIM.into(),
+            Kind::ApimService,
+            a.name.clone(),
+            id,
+            body,
+            deps,
+        );
+    }
+
+    fn monitoring_base(&mut self, rg: &str) {
+        let t = self.t;
+        let Some(m) = &t.monitoring else { return };
+        let ws_name = m.workspace_name(&t.apim);
+        let ws_id = self.rg_child(&format!(
+            "Microsoft.OperationalInsights/workspaces/{ws_name}"
+        ));
+        let body = json!({
+            "location": t.location,
+            "tags": self.tags(),
+            "properties": {"sku": {"name": "PerGB2018"}, "retentionInDays": m.retention_days},
+        });
+        self.push(
+            address::WORKSPACE.into(),
+            Kind::LogAnalyticsWorkspace,
+            ws_name,
+            ws_id.clone(),
+            body,
+            vec![rg.to_string()],
+        );
+        let ai_name = m.app_insights_name(&t.apim);
+        let ai_id = self.rg_child(&format!("Microsoft.Insights/components/{ai_name}"));
+        let body = json!({
+            "location": t.location,
+            "tags": self.tags(),
+            "kind": "web",
+            "properties": {
+                "Application_Type": "web",
+                "WorkspaceResourceId": ws_id,
+                "IngestionMode": "LogAnalytics",
+            },
+        });
+        self.push(
+            address::APP_INSIGHTS.into(),
+            Kind::ApplicationInsights,
+            ai_name,
+            ai_id,
+            body,
+            vec![address::WORKSPACE.into()],
+        );
+    }
+
+    fn account_id(&self, b: &Backend) -> Option<String> {
+        if b.is_managed() {
+            let name = b.account_name(&self.t.apim)?;
+            Some(self.rg_child(&format!("Microsoft.CognitiveServices/accounts/{name}")))
+        } else {
+            b.resource_id.clone()
+        }
+    }
+
+    fn account(&mut self, rg: &str, b: &Backend) {
+        let t = self.t;
+        if !b.is_managed() {
+            return;
+        }
+        let name = b.account_name(&t.apim).unwrap_or_default();
+        let id = self.account_id(b).unwrap_or_default();
+        let body = json!({
+            "location": b.region,
+            "tags": self.tags(),
+            "kind": "OpenAI",
+            "sku": {"name": "S0"},
+            "identity": {"type": "SystemAssigned"},
+            "properties": {
+                "customSubDomainName": b.subdomain(&t.apim),
+                "publicNetworkAccess": "Enabled",
+                // Only managed identities call these accounts (keys are for
+                // existing accounts elsewhere), so local auth stays off.
+                "disableLocalAuth": true,
+            },
+        });
+        let acct = address::account(&b.name);
+        self.push(
+            acct.clone(),
+            Kind::CognitiveAccount,
+            name,
+            id.clone(),
+            body,
+            vec![rg.to_string()],
+        );
+
+        // Azure rejects concurrent deployment changes on one account, so the
+        // deployments of an account form a chain.
+        let mut prev = acct;
+        for s in b.served(t) {
+            let mut props = json!({
+                "model": {"format": s.model.format, "name": s.model.model, "version": s.model.version},
+                "versionUpgradeOption": s.model.version_upgrade.as_str(),
+            });
+            if let Some(rai) = &s.model.rai_policy {
+                props["raiPolicyName"] = json!(rai);
+            }
+            let body = json!({
+                "sku": {"name": s.sku.as_str(), "capacity": s.capacity},
+                "properties": props,
+            });
+            let addr = address::deployment(&b.name, &s.model.name);
+            let dep_id = format!("{id}/deployments/{}", s.deployment);
+            self.push(
+                addr.clone(),
+                Kind::CognitiveDeployment,
+                s.deployment.clone(),
+                dep_id,
+                body,
+                vec![prev],
+            );
+            prev = addr;
+        }
+    }
+
+    fn role_assignment(&mut self, b: &Backend) {
+        if b.auth != AuthKind::ManagedIdentity {
+            return;
+        }
+        let Some(scope) = self.account_id(b) else {
+            return;
+        };
+        let (principal_addr, identity_id, principal_path) = self.identity();
+        let name = naming::role_assignment_name(&scope, &identity_id);
+        let role_sub = naming::subscription_of(&scope)
+            .unwrap_or(&self.sub)
+            .to_string();
+        let body = json!({
+            "properties": {
+                "roleDefinitionId": naming::role_definition_id(&role_sub),
+                "principalId": reference(principal_addr, principal_path),
+                // Tells ARM the principal is a service principal, which avoids
+                // most PrincipalNotFound errors right after identity creation.
+                "principalType": "ServicePrincipal",
+            },
+        });
+        let mut deps = vec![principal_addr.to_string()];
+        if b.is_managed() {
+            deps.insert(0, address::account(&b.name));
+        }
+        let id = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}");
+        self.push(
+            address::role_assignment(&b.name),
+            Kind::RoleAssignment,
+            name,
+            id,
+            body,
+            deps,
+        );
+    }
+
+    fn named_values(&mut self) {
+        let t = self.t;
+        if t.apim.identity == IdentityKind::UserAssigned {
+            let nv = naming::IDENTITY_CLIENT_ID_NAMED_VALUE;
+            let body = json!({"properties": {
+                "displayName": nv,
+                "secret": false,
+                "value": reference(address::IDENTITY, "properties.clientId"),
+            }});
+            let id = self.apim_child(&format!("namedValues/{nv}"));
+            self.push(
+                address::named_value(nv),
+                Kind::ApimNamedValue,
+                nv.into(),
+                id,
+                body,
+                vec![address::APIM.into(), address::IDENTITY.into()],
+            );
+        }
+        for (_, b) in t.backends() {
+            let (AuthKind::ApiKey, Some(src)) = (b.auth, &b.api_key) else {
+                continue;
+            };
+            let nv = naming::api_key_named_value(&b.name);
+            let mut props = json!({"displayName": nv, "secret": true});
+            let mut write_only = vec![];
+            match src {
+                ApiKeySource::Env(var) => {
+                    props["value"] = Placeholder::SecretEnv { var: var.clone() }.to_value();
+                    // ARM never returns secret values.
+                    write_only.push("properties.value");
+                }
+                ApiKeySource::KeyVaultSecret(uri) => {
+                    let mut kv = json!({"secretIdentifier": uri});
+                    if t.apim.identity == IdentityKind::UserAssigned {
+                        kv["identityClientId"] =
+                            reference(address::IDENTITY, "properties.clientId");
+                    }
+                    props["keyVault"] = kv;
+                }
+            }
+            let id = self.apim_child(&format!("namedValues/{nv}"));
+            let r = self.push(
+                address::named_value(&nv),
+                Kind::ApimNamedValue,
+                nv,
+                id,
+                json!({"properties": props}),
+                vec![address::APIM.into()],
+            );
+            r.write_only = write_only;
+        }
+    }
+
+    /// Pool mode: one `Single` backend per (backend, model) with a circuit
+    /// breaker, and one `Pool` per model.
+    fn pool_backends(&mut self) {
+        let t = self.t;
+        if t.load_balancing.mode != Mode::Pool {
+            return;
+        }
+        let lb = &t.load_balancing;
+        let ranges: Vec<Value> = lb
+            .trip_ranges()
+            .iter()
+            .map(|(a, b)| json!({"min": a, "max": b}))
+            .collect();
+        for m in &t.models {
+            let mut members = Vec::new();
+            for (priority, b) in t.backends() {
+                let Some(s) = b.served(t).into_iter().find(|s| s.model.name == m.name) else {
+                    continue;
+                };
+                let backend_id = naming::apim_backend_id(&b.name, &m.name);
+                let mut props = json!({
+                    "description": format!("{} for {} (oailb)", b.name, m.name),
+                    "type": "Single",
+                    "url": b.openai_base_url(&t.apim, t.cloud),
+                    "protocol": "http",
+                    "circuitBreaker": {"rules": [{
+                        "name": "throttling",
+                        "failureCondition": {
+                            "count": 1,
+                            "interval": "PT1M",
+                            "statusCodeRanges": ranges,
+                        },
+                        "tripDuration": format!("PT{}S", lb.default_retry_after_seconds),
+                        // Trip for as long as the backend's Retry-After says.
+                        "acceptRetryAfter": true,
+                    }]},
+                    "tls": {"validateCertificateChain": true, "validateCertificateName": true},
+                });
+                let mut deps = vec![address::APIM.to_string()];
+                if b.auth == AuthKind::ApiKey {
+                    let nv = naming::api_key_named_value(&b.name);
+                    props["credentials"] =
+                        json!({"header": {"api-key": [format!("{{{{{nv}}}}}")]}});
+                    deps.push(address::named_value(&nv));
+                }
+                let addr = address::backend(&b.name, &m.name);
+                let id = self.apim_child(&format!("backends/{backend_id}"));
+                self.push(
+                    addr.clone(),
+                    Kind::ApimBackend,
+                    backend_id,
+                    id.clone(),
+                    json!({"properties": props}),
+                    deps,
+                );
+                members.push((priority, b.weight_for(&s), id, addr));
+            }
+            let pool_id = naming::apim_pool_id(&m.name);
+            let services: Vec<Value> = members
+                .iter()
+                .map(|(p, w, id, _)| {
+                    let max = members
+                        .iter()
+                        .filter(|x| x.0 == *p)
+                        .map(|x| x.1)
+                        .max()
+                        .unwrap_or(1)
+                        .max(1);
+                    json!({"id": id, "priority": p, "weight": pool_weight(*w, max)})
+                })
+                .collect();
+            // A pool must carry neither url nor protocol: ARM rejects them.
+            let body = json!({"properties": {
+                "description": format!("Priority pool for {} (oailb)", m.name),
+                "type": "Pool",
+                "pool": {"services": services},
+            }});
+            let deps = members.into_iter().map(|x| x.3).collect();
+            let id = self.apim_child(&format!("backends/{pool_id}"));
+            self.push(
+                address::pool(&m.name),
+                Kind::ApimBackend,
+                pool_id,
+                id,
+                body,
+                deps,
+            );
+        }
+    }
+
+    fn logger(&mut self) {
+        let t = self.t;
+        let Some(m) = &t.monitoring else { return };
+        let ai_id = self.rg_child(&format!(
+            "Microsoft.Insights/components/{}",
+            m.app_insights_name(&t.apim)
+        ));
+        let body = json!({"properties": {
+            "loggerType": "applicationInsights",
+            "description": "Application Insights logger (oailb)",
+            "resourceId": ai_id,
+            "credentials": {"connectionString": reference(address::APP_INSIGHTS, "properties.ConnectionString")},
+        }});
+        let id = self.apim_child(&format!("loggers/{}", m.logger_name));
+        let r = self.push(
+            address::LOGGER.into(),
+            Kind::ApimLogger,
+            m.logger_name.clone(),
+            id,
+            body,
+            vec![address::APIM.into(), address::APP_INSIGHTS.into()],
+        );
+        // APIM stores credentials as a hidden named value and returns a reference.
+        r.write_only = vec!["properties.credentials"];
+    }
+
+    fn api(&mut self, api: &crate::topology::Api) {
+        let t = self.t;
+        let api_addr = address::api(&api.name);
+        let api_id = self.apim_child(&format!("apis/{}", api.name));
+        let mut props = json!({
+            "displayName": api.display_name.clone().unwrap_or_else(|| api.name.clone()),
+            "path": api.path,
+            "protocols": ["https"],
+            "subscriptionRequired": api.subscription_required,
+            "subscriptionKeyParameterNames": {"header": api.subscription_key_header, "query": api.subscription_key_query},
+            "apiType": "http",
+        });
+        let mut write_only = vec![];
+        match &api.operations {
+            Operations::OpenapiUrl(url) => {
+                props["format"] = json!("openapi+json-link");
+                props["value"] = json!(url);
+                write_only = vec!["properties.format", "properties.value"];
+            }
+            Operations::OpenapiFile(path) => {
+                props["format"] = json!("openapi+json");
+                props["value"] = Placeholder::File { path: path.clone() }.to_value();
+                write_only = vec!["properties.format", "properties.value"];
+            }
+            Operations::Wildcard => {}
+        }
+        let r = self.push(
+            api_addr.clone(),
+            Kind::ApimApi,
+            api.name.clone(),
+            api_id.clone(),
+            json!({"properties": props}),
+            vec![address::APIM.into()],
+        );
+        r.write_only = write_only;
+
+        let mut policy_deps = vec![api_addr.clone()];
+        if api.operations == Operations::Wildcard {
+            for method in WILDCARD_METHODS {
+                let op = format!("{}-all", method.to_ascii_lowercase());
+                let body = json!({"properties": {
+                    "displayName": format!("{method} /*"),
+                    "method": method,
+                    "urlTemplate": "/*",
+                    "templateParameters": [],
+                    "responses": [],
+                }});
+                let addr = address::operation(&api.name, &op);
+                self.push(
+                    addr.clone(),
+                    Kind::ApimApiOperation,
+                    op.clone(),
+                    format!("{api_id}/operations/{op}"),
+                    body,
+                    vec![api_addr.clone()],
+                );
+                policy_deps.push(addr);
+            }
+        }
+        // The policy names named values and backends (APIM checks both on
+        // save) and should go live only when its deployments exist.
+        for r in &self.out {
+            let needed = match r.kind {
+                Kind::ApimNamedValue | Kind::ApimBackend => true,
+                Kind::CognitiveDeployment | Kind::RoleAssignment => true,
+                _ => false,
+            };
+            if needed && !policy_deps.contains(&r.address) {
+                policy_deps.push(r.address.clone());
+            }
+        }
+        let body = json!({"properties": {
+            "format": "rawxml",
+            "value": Placeholder::Policy { api: api.name.clone() }.to_value(),
+        }});
+        self.push(
+            address::api_policy(&api.name),
+            Kind::ApimApiPolicy,
+            "policy".into(),
+            format!("{api_id}/policies/policy"),
+            body,
+            policy_deps,
+        );
+
+        if let Some(m) = &t.monitoring {
+            let logger_id = self.apim_child(&format!("loggers/{}", m.logger_name));
+            let bytes = m.log_body_bytes;
+            let side = |headers_req: &[&str], headers_resp: &[&str]| {
+                json!({
+                    "request": {"headers": headers_req, "body": {"bytes": bytes}},
+                    "response": {"headers": headers_resp, "body": {"bytes": bytes}},
+                })
+            };
+            let body = json!({"properties": {
+                "loggerId": logger_id,
+                "alwaysLog": "allErrors",
+                "sampling": {"samplingType": "fixed", "percentage": m.sampling_percentage},
+                "httpCorrelationProtocol": "W3C",
+                "verbosity": m.verbosity.as_str(),
+                "logClientIp": m.log_client_ip,
+                "metrics": true,
+                "frontend": side(LOG_REQUEST_HEADERS, LOG_RESPONSE_HEADERS),
+                "backend": side(LOG_REQUEST_HEADERS, LOG_RESPONSE_HEADERS),
+            }});
+            self.push(
+                address::diagnostic(&api.name),
+                Kind::ApimApiDiagnostic,
+                "applicationinsights".into(),
+                format!("{api_id}/diagnostics/applicationinsights"),
+                body,
+                vec![api_addr, address::LOGGER.into()],
+            );
+        }
+    }
+
+    /// Stable topological order: each resource after its dependencies, ties
+    /// kept in derivation order (APIM stays near the front).
+    fn sort_by_dependencies(&mut self) {
+        let mut placed: Vec<Resource> = Vec::with_capacity(self.out.len());
+        let mut done: HashSet<String> = HashSet::new();
+        let mut pending: Vec<Resource> = std::mem::take(&mut self.out);
+        while !pending.is_empty() {
+            let idx = pending
+                .iter()
+                .position(|r| r.depends_on.iter().all(|d| done.contains(d)))
+                .expect("desired resources form a DAG with known addresses");
+            let r = pending.remove(idx);
+            done.insert(r.address.clone());
+            placed.push(r);
+        }
+        self.out = placed;
+    }
+
+    fn policies(&self) -> Vec<ApiPolicy> {
+        let t = self.t;
+        let identity_nv = (t.apim.identity == IdentityKind::UserAssigned)
+            .then(|| naming::IDENTITY_CLIENT_ID_NAMED_VALUE.to_string());
+        t.apis()
+            .into_iter()
+            .map(|api| {
+                let routes = t
+                    .api_models(api)
+                    .into_iter()
+                    .map(|m| Route {
+                        model: m.name.clone(),
+                        pool_id: (t.load_balancing.mode == Mode::Pool)
+                            .then(|| naming::apim_pool_id(&m.name)),
+                        backends: t
+                            .backends()
+                            .filter_map(|(priority, b)| {
+                                let s = b.served(t).into_iter().find(|s| s.model.name == m.name)?;
+                                Some(RouteBackend {
+                                    name: b.name.clone(),
+                                    priority,
+                                    weight: b.weight_for(&s),
+                                    url: b.openai_base_url(&t.apim, t.cloud),
+                                    deployment: s.deployment.clone(),
+                                    auth: match b.auth {
+                                        AuthKind::ManagedIdentity => RouteAuth::ManagedIdentity,
+                                        AuthKind::ApiKey => RouteAuth::ApiKey {
+                                            named_value: naming::api_key_named_value(&b.name),
+                                        },
+                                    },
+                                    backend_id: (t.load_balancing.mode == Mode::Pool)
+                                        .then(|| naming::apim_backend_id(&b.name, &m.name)),
+                                })
+                            })
+                            .collect(),
+                    })
+                    .collect();
+                ApiPolicy {
+                    api: api.name.clone(),
+                    address: address::api_policy(&api.name),
+                    api_id: self.apim_child(&format!("apis/{}", api.name)),
+                    mode: t.load_balancing.mode,
+                    settings: t.load_balancing.clone(),
+                    audience: t.cloud.cognitive_services_audience().to_string(),
+                    identity_client_id_named_value: identity_nv.clone(),
+                    subscription_key_header: api.subscription_key_header.clone(),
+                    routes,
+                }
+            })
+            .collect()
+    }
+
+    fn outputs(&self) -> Outputs {
+        let t = self.t;
+        let gateway = t.gateway_url();
+        Outputs {
+            apis: t
+                .apis()
+                .into_iter()
+                .map(|a| ApiOutput {
+                    name: a.name.clone(),
+                    url: format!("{gateway}/{}", a.path),
+                })
+                .collect(),
+            endpoints: t
+                .backends()
+                .map(|(_, b)| EndpointOutput {
+                    backend: b.name.clone(),
+                    endpoint: b.endpoint_root(&t.apim, t.cloud),
+                })
+                .collect(),
+            gateway_url: gateway,
+        }
+    }
+}
+
+/// Scales a weight into APIM's 1..=100 relative to the largest in its priority.
+fn pool_weight(w: u32, max_in_priority: u32) -> u32 {
+    let scaled = (u64::from(w) * 100 + u64::from(max_in_priority) / 2) / u64::from(max_in_priority);
+    scaled.clamp(1, 100) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_weights_scale_to_100() {
+        assert_eq!(pool_weight(120, 120), 100);
+        assert_eq!(pool_weight(60, 120), 50);
+        assert_eq!(pool_weight(1, 1000), 1);
+    }
+}

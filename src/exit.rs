@@ -1,0 +1,27 @@
+//! Exit codes, stable across commands (README "Exit codes").
+
+/// Success; for `plan --detailed-exitcode`: no changes.
+pub const OK: u8 = 0;
+/// Findings (`validate --strict` warnings), drift (`render --check`) or a
+/// failed operation.
+pub const FAILURE: u8 = 1;
+/// Invalid input or usage: a topology that does not validate, a bad flag.
+pub const INVALID: u8 = 2;
+
+/// An error that ends the command with a specific exit code. Other errors
+/// exit with [`FAILURE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ExitError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl ExitError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        ExitError {
+            code: INVALID,
+            message: message.into(),
+        }
+    }
+}

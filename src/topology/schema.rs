@@ -1,0 +1,721 @@
+//! The topology file, field by field. Every struct denies unknown fields so a
+//! typo is an error with a position, never a silently ignored setting.
+//! README "Topology reference" documents the same fields.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Subscription id; else `--subscription`, `AZURE_SUBSCRIPTION_ID` or the CLI default.
+    #[serde(default)]
+    pub subscription: Option<String>,
+    pub resource_group: String,
+    /// Region of the resource group, APIM and monitoring resources.
+    pub location: String,
+    #[serde(default)]
+    pub cloud: Cloud,
+    /// Tags put on every resource oailb creates.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    pub apim: Apim,
+    /// One API (shorthand for a one-element `apis`).
+    #[serde(default)]
+    pub api: Option<Api>,
+    #[serde(default)]
+    pub apis: Vec<Api>,
+    #[serde(default)]
+    pub monitoring: Option<Monitoring>,
+    #[serde(default)]
+    pub load_balancing: LoadBalancing,
+    pub models: Vec<Model>,
+    pub priority_groups: Vec<PriorityGroup>,
+}
+
+impl Topology {
+    /// The APIs, whichever of `api` / `apis` the file used (validation ensures one).
+    pub fn apis(&self) -> Vec<&Api> {
+        self.api.iter().chain(self.apis.iter()).collect()
+    }
+
+    /// Every backend with the priority of its group, in file order.
+    pub fn backends(&self) -> impl Iterator<Item = (u32, &Backend)> {
+        self.priority_groups
+            .iter()
+            .flat_map(|g| g.backends.iter().map(move |b| (g.priority, b)))
+    }
+
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Cloud {
+    #[default]
+    AzureCloud,
+    AzureUSGovernment,
+    AzureChinaCloud,
+}
+
+impl Cloud {
+    /// DNS suffix of Azure OpenAI custom-subdomain endpoints.
+    pub fn openai_domain(self) -> &'static str {
+        match self {
+            Cloud::AzureCloud => "openai.azure.com",
+            Cloud::AzureUSGovernment => "openai.azure.us",
+            Cloud::AzureChinaCloud => "openai.azure.cn",
+        }
+    }
+
+    /// DNS suffix of APIM gateways.
+    pub fn apim_domain(self) -> &'static str {
+        match self {
+            Cloud::AzureCloud => "azure-api.net",
+            Cloud::AzureUSGovernment => "azure-api.us",
+            Cloud::AzureChinaCloud => "azure-api.cn",
+        }
+    }
+
+    /// Audience of managed-identity tokens for Azure OpenAI.
+    pub fn cognitive_services_audience(self) -> &'static str {
+        match self {
+            Cloud::AzureCloud => "https://cognitiveservices.azure.com",
+            Cloud::AzureUSGovernment => "https://cognitiveservices.azure.us",
+            Cloud::AzureChinaCloud => "https://cognitiveservices.azure.cn",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cloud::AzureCloud => "AzureCloud",
+            Cloud::AzureUSGovernment => "AzureUSGovernment",
+            Cloud::AzureChinaCloud => "AzureChinaCloud",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Apim {
+    /// Service name; also the gateway host `<name>.azure-api.net`, so globally unique.
+    pub name: String,
+    #[serde(default = "default_apim_sku")]
+    pub sku: ApimSku,
+    /// Scale units; default 1 (0 on Consumption).
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    pub publisher_name: String,
+    pub publisher_email: String,
+    #[serde(default)]
+    pub identity: IdentityKind,
+    /// Name of the user-assigned identity oailb creates (identity: user-assigned).
+    #[serde(default)]
+    pub identity_name: Option<String>,
+    /// Region; default the topology `location`.
+    #[serde(default)]
+    pub location: Option<String>,
+}
+
+fn default_apim_sku() -> ApimSku {
+    ApimSku::Developer
+}
+
+impl Apim {
+    pub fn capacity(&self) -> u32 {
+        self.capacity.unwrap_or(match self.sku {
+            ApimSku::Consumption => 0,
+            _ => 1,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ApimSku {
+    Consumption,
+    Developer,
+    Basic,
+    Standard,
+    Premium,
+    BasicV2,
+    StandardV2,
+    PremiumV2,
+}
+
+impl ApimSku {
+    pub const ALL: [&'static str; 8] = [
+        "Consumption",
+        "Developer",
+        "Basic",
+        "Standard",
+        "Premium",
+        "BasicV2",
+        "StandardV2",
+        "PremiumV2",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::ALL[self as usize]
+    }
+
+    pub fn is_v2(self) -> bool {
+        matches!(
+            self,
+            ApimSku::BasicV2 | ApimSku::StandardV2 | ApimSku::PremiumV2
+        )
+    }
+
+    /// Classic tiers take 30–45 minutes to create; v2 and Consumption minutes.
+    pub fn is_classic(self) -> bool {
+        matches!(
+            self,
+            ApimSku::Developer | ApimSku::Basic | ApimSku::Standard | ApimSku::Premium
+        )
+    }
+
+    /// Largest scale-unit count per region (Azure limits page).
+    pub fn max_capacity(self) -> u32 {
+        match self {
+            ApimSku::Consumption => 0,
+            ApimSku::Developer => 1,
+            ApimSku::Basic => 2,
+            ApimSku::Standard => 4,
+            ApimSku::Premium => 31,
+            ApimSku::BasicV2 | ApimSku::StandardV2 | ApimSku::PremiumV2 => 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityKind {
+    /// The APIM service's own identity (the seed's choice).
+    #[default]
+    SystemAssigned,
+    /// A user-assigned identity that oailb creates first, so role assignments
+    /// need not wait for the APIM service.
+    UserAssigned,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// API id in APIM.
+    pub name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// URL suffix after the gateway host, e.g. `smart-api/openai`.
+    pub path: String,
+    #[serde(default = "default_key_header")]
+    pub subscription_key_header: String,
+    #[serde(default = "default_key_query")]
+    pub subscription_key_query: String,
+    #[serde(default = "default_true")]
+    pub subscription_required: bool,
+    #[serde(default)]
+    pub operations: Operations,
+    /// Models this API exposes; default all.
+    #[serde(default)]
+    pub models: Option<Vec<String>>,
+}
+
+fn default_key_header() -> String {
+    "api-key".into()
+}
+fn default_key_query() -> String {
+    "subscription-key".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+/// How the API's operations are defined.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Operations {
+    /// Import an OpenAPI document from a URL (APIM fetches it).
+    OpenapiUrl(String),
+    /// Import a local OpenAPI JSON file (path relative to the topology file).
+    OpenapiFile(String),
+    /// Pass-through operations `GET|POST|DELETE /*`.
+    #[default]
+    Wildcard,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    #[serde(default)]
+    pub log_analytics_workspace: Option<Named>,
+    #[serde(default)]
+    pub application_insights: Option<Named>,
+    #[serde(default = "default_retention")]
+    pub retention_days: u32,
+    /// Percentage of requests APIM logs (errors are always logged).
+    #[serde(default = "default_sampling")]
+    pub sampling_percentage: f64,
+    #[serde(default = "default_logger_name")]
+    pub logger_name: String,
+    /// Request/response body bytes to log; 0 keeps prompts out of the logs.
+    #[serde(default)]
+    pub log_body_bytes: u32,
+    #[serde(default = "default_true")]
+    pub log_client_ip: bool,
+    #[serde(default)]
+    pub verbosity: Verbosity,
+}
+
+fn default_retention() -> u32 {
+    30
+}
+fn default_sampling() -> f64 {
+    5.0
+}
+fn default_logger_name() -> String {
+    "appinsights-logger".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Named {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verbosity {
+    Verbose,
+    #[default]
+    Information,
+    Error,
+}
+
+impl Verbosity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verbosity::Verbose => "verbose",
+            Verbosity::Information => "information",
+            Verbosity::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancing {
+    #[serde(default)]
+    pub mode: Mode,
+    /// Lifetime of the backend state in the APIM cache (policy mode).
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl_seconds: u32,
+    #[serde(default)]
+    pub caching_type: CachingType,
+    #[serde(default)]
+    pub when_all_busy: WhenAllBusy,
+    /// Statuses that mark a backend unavailable: numbers, `5xx`-style classes or `500-599` ranges.
+    #[serde(default = "default_trip_statuses")]
+    pub trip_status_codes: Vec<StatusCodes>,
+    /// Delay when a tripping response carries no usable retry header.
+    #[serde(default = "default_retry_after")]
+    pub default_retry_after_seconds: u32,
+    /// Upper bound on any retry delay a backend announces.
+    #[serde(default = "default_max_retry_after")]
+    pub max_retry_after_seconds: u32,
+    /// Response header that names the backend that served; off when absent.
+    #[serde(default)]
+    pub backend_header: Option<String>,
+}
+
+impl Default for LoadBalancing {
+    fn default() -> Self {
+        LoadBalancing {
+            mode: Mode::default(),
+            cache_ttl_seconds: default_cache_ttl(),
+            caching_type: CachingType::default(),
+            when_all_busy: WhenAllBusy::default(),
+            trip_status_codes: default_trip_statuses(),
+            default_retry_after_seconds: default_retry_after(),
+            max_retry_after_seconds: default_max_retry_after(),
+            backend_header: None,
+        }
+    }
+}
+
+impl LoadBalancing {
+    /// The tripping statuses as sorted, merged inclusive ranges.
+    pub fn trip_ranges(&self) -> Vec<(u16, u16)> {
+        let mut r: Vec<(u16, u16)> = self
+            .trip_status_codes
+            .iter()
+            .map(|s| (s.min, s.max))
+            .collect();
+        r.sort_unstable();
+        let mut out: Vec<(u16, u16)> = Vec::new();
+        for (a, b) in r {
+            match out.last_mut() {
+                Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+                _ => out.push((a, b)),
+            }
+        }
+        out
+    }
+}
+
+fn default_cache_ttl() -> u32 {
+    60
+}
+fn default_retry_after() -> u32 {
+    10
+}
+fn default_max_retry_after() -> u32 {
+    60
+}
+fn default_trip_statuses() -> Vec<StatusCodes> {
+    vec![
+        StatusCodes::single(401),
+        StatusCodes::single(403),
+        StatusCodes::single(429),
+        StatusCodes { min: 500, max: 599 },
+    ]
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Expression-based balancing in the policy (every tier with a cache).
+    #[default]
+    Policy,
+    /// APIM native backend pools with circuit breakers (API 2024-05-01).
+    Pool,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Policy => "policy",
+            Mode::Pool => "pool",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CachingType {
+    #[default]
+    Internal,
+    External,
+    PreferExternal,
+}
+
+impl CachingType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CachingType::Internal => "internal",
+            CachingType::External => "external",
+            CachingType::PreferExternal => "prefer-external",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WhenAllBusy {
+    /// Answer 429 at once with Retry-After until the earliest backend recovers.
+    #[default]
+    Reject,
+    /// The reference policy's behaviour: forward to the first backend anyway.
+    ForwardToFirst,
+}
+
+/// An inclusive range of HTTP statuses; written `429`, `5xx` or `500-599`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StatusCodes {
+    pub min: u16,
+    pub max: u16,
+}
+
+impl StatusCodes {
+    pub fn single(code: u16) -> Self {
+        StatusCodes {
+            min: code,
+            max: code,
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let bad = || format!("`{t}` is not a status code, class (`5xx`) or range (`500-599`)");
+        if let Some(class) = t.strip_suffix("xx").or_else(|| t.strip_suffix("XX")) {
+            let d: u16 = class.parse().map_err(|_| bad())?;
+            if !(1..=5).contains(&d) || class.len() != 1 {
+                return Err(bad());
+            }
+            return Ok(StatusCodes {
+                min: d * 100,
+                max: d * 100 + 99,
+            });
+        }
+        if let Some((a, b)) = t.split_once('-') {
+            let a: u16 = a.trim().parse().map_err(|_| bad())?;
+            let b: u16 = b.trim().parse().map_err(|_| bad())?;
+            return Ok(StatusCodes { min: a, max: b });
+        }
+        t.parse().map(StatusCodes::single).map_err(|_| bad())
+    }
+}
+
+impl fmt::Display for StatusCodes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.min == self.max {
+            write!(f, "{}", self.min)
+        } else if self.min % 100 == 0 && self.max == self.min + 99 {
+            write!(f, "{}xx", self.min / 100)
+        } else {
+            write!(f, "{}-{}", self.min, self.max)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusCodes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = StatusCodes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "an HTTP status code, class such as \"5xx\" or range such as \"500-599\"",
+                )
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<StatusCodes, E> {
+                u16::try_from(v)
+                    .map(StatusCodes::single)
+                    .map_err(|_| E::custom(format!("{v} is not an HTTP status code")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<StatusCodes, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format!("{v} is not an HTTP status code")))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StatusCodes, E> {
+                StatusCodes::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    /// Deployment name clients call (`/openai/deployments/<name>/...`).
+    pub name: String,
+    /// Model name, e.g. `gpt-35-turbo`.
+    pub model: String,
+    /// Model version, e.g. `"0613"` (quote it in YAML).
+    pub version: String,
+    #[serde(default = "default_format")]
+    pub format: String,
+    #[serde(default)]
+    pub sku: DeploymentSku,
+    /// Thousands of tokens per minute (Standard) or PTUs (provisioned).
+    pub capacity: u32,
+    #[serde(default)]
+    pub version_upgrade: VersionUpgrade,
+    /// Content filter (RAI policy) name; Azure's default when absent.
+    #[serde(default)]
+    pub rai_policy: Option<String>,
+}
+
+fn default_format() -> String {
+    "OpenAI".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum DeploymentSku {
+    #[default]
+    Standard,
+    GlobalStandard,
+    DataZoneStandard,
+    ProvisionedManaged,
+    GlobalProvisionedManaged,
+    DataZoneProvisionedManaged,
+    GlobalBatch,
+    DataZoneBatch,
+}
+
+impl DeploymentSku {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentSku::Standard => "Standard",
+            DeploymentSku::GlobalStandard => "GlobalStandard",
+            DeploymentSku::DataZoneStandard => "DataZoneStandard",
+            DeploymentSku::ProvisionedManaged => "ProvisionedManaged",
+            DeploymentSku::GlobalProvisionedManaged => "GlobalProvisionedManaged",
+            DeploymentSku::DataZoneProvisionedManaged => "DataZoneProvisionedManaged",
+            DeploymentSku::GlobalBatch => "GlobalBatch",
+            DeploymentSku::DataZoneBatch => "DataZoneBatch",
+        }
+    }
+
+    pub fn is_provisioned(self) -> bool {
+        matches!(
+            self,
+            DeploymentSku::ProvisionedManaged
+                | DeploymentSku::GlobalProvisionedManaged
+                | DeploymentSku::DataZoneProvisionedManaged
+        )
+    }
+
+    pub fn is_batch(self) -> bool {
+        matches!(
+            self,
+            DeploymentSku::GlobalBatch | DeploymentSku::DataZoneBatch
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum VersionUpgrade {
+    /// Pin the version: the load balancer's backends stay identical.
+    #[default]
+    NoAutoUpgrade,
+    OnceNewDefaultVersionAvailable,
+    OnceCurrentVersionExpired,
+}
+
+impl VersionUpgrade {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionUpgrade::NoAutoUpgrade => "NoAutoUpgrade",
+            VersionUpgrade::OnceNewDefaultVersionAvailable => "OnceNewDefaultVersionAvailable",
+            VersionUpgrade::OnceCurrentVersionExpired => "OnceCurrentVersionExpired",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorityGroup {
+    /// 1 is tried first; groups are numbered 1..N.
+    pub priority: u32,
+    pub backends: Vec<Backend>,
+}
+
+/// An Azure OpenAI endpoint. Managed when `region` is set (oailb creates the
+/// account), existing when `resource_id` or `endpoint` is set.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    /// Short id, unique in the topology; used in derived names.
+    pub name: String,
+    /// Managed: region of the account oailb creates.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Managed: account name; default `<apim.name>-<backend name>`.
+    #[serde(default)]
+    pub account_name: Option<String>,
+    /// Managed: custom subdomain; default the account name.
+    #[serde(default)]
+    pub custom_subdomain: Option<String>,
+    /// Existing: ARM id of an Azure OpenAI account.
+    #[serde(default)]
+    pub resource_id: Option<String>,
+    /// Existing: endpoint URL, e.g. `https://contoso.openai.azure.com/`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Relative share inside its priority group; default its capacity.
+    #[serde(default)]
+    pub weight: Option<u32>,
+    /// Models served here; default every model with its defaults.
+    #[serde(default)]
+    pub models: Option<Vec<BackendModel>>,
+    #[serde(default)]
+    pub auth: AuthKind,
+    /// Where the key comes from at deploy time (auth: api-key).
+    #[serde(default)]
+    pub api_key: Option<ApiKeySource>,
+}
+
+impl Backend {
+    pub fn is_managed(&self) -> bool {
+        self.region.is_some()
+    }
+}
+
+/// One model on one backend: a bare model name, or a map with overrides.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendModel {
+    /// Name of an entry in `models`.
+    pub name: String,
+    /// Deployment name on this backend when it differs from the model's `name`.
+    pub deployment: Option<String>,
+    pub sku: Option<DeploymentSku>,
+    pub capacity: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackendModelMap {
+    name: String,
+    #[serde(default)]
+    deployment: Option<String>,
+    #[serde(default)]
+    sku: Option<DeploymentSku>,
+    #[serde(default)]
+    capacity: Option<u32>,
+}
+
+impl<'de> Deserialize<'de> for BackendModel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BackendModel;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a model name or a map with `name` and optional `deployment`, `sku`, `capacity`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<BackendModel, E> {
+                Ok(BackendModel {
+                    name: v.to_string(),
+                    deployment: None,
+                    sku: None,
+                    capacity: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<BackendModel, A::Error> {
+                let m = BackendModelMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(BackendModel {
+                    name: m.name,
+                    deployment: m.deployment,
+                    sku: m.sku,
+                    capacity: m.capacity,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthKind {
+    /// APIM's identity gets a token for Cognitive Services (no keys anywhere).
+    #[default]
+    ManagedIdentity,
+    /// An `api-key` header from a secret named value (other tenants).
+    ApiKey,
+}
+
+/// Where an API key is read at deploy time. The key itself never appears in
+/// the topology, the rendered files or the output.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ApiKeySource {
+    /// Name of an environment variable read by `oailb deploy`.
+    Env(String),
+    /// Key Vault secret URI; APIM reads it with its own identity.
+    KeyVaultSecret(String),
+}
