@@ -9,4 +9,5 @@ pub mod commands;
 pub mod desired;
 pub mod exit;
 pub mod output;
+pub mod render;
 pub mod topology;
