@@ -11,3 +11,4 @@ pub mod exit;
 pub mod output;
 pub mod render;
 pub mod topology;
+pub mod azure;
