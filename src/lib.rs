@@ -12,3 +12,5 @@ pub mod output;
 pub mod render;
 pub mod topology;
 pub mod azure;
+pub mod plan;
+pub mod deploy;

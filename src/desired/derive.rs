@@ -546,17 +546,19 @@ impl Builder<'_> {
             "subscriptionKeyParameterNames": {"header": api.subscription_key_header, "query": api.subscription_key_query},
             "apiType": "http",
         });
-        let mut write_only = vec![];
+        // apiType, format and value exist only in the create/update model;
+        // GET returns `type` and no import source.
+        let mut write_only = vec!["properties.apiType"];
         match &api.operations {
             Operations::OpenapiUrl(url) => {
                 props["format"] = json!("openapi+json-link");
                 props["value"] = json!(url);
-                write_only = vec!["properties.format", "properties.value"];
+                write_only.extend(["properties.format", "properties.value"]);
             }
             Operations::OpenapiFile(path) => {
                 props["format"] = json!("openapi+json");
                 props["value"] = Placeholder::File { path: path.clone() }.to_value();
-                write_only = vec!["properties.format", "properties.value"];
+                write_only.extend(["properties.format", "properties.value"]);
             }
             Operations::Wildcard => {}
         }
@@ -609,7 +611,7 @@ impl Builder<'_> {
             "format": "rawxml",
             "value": Placeholder::Policy { api: api.name.clone() }.to_value(),
         }});
-        self.push(
+        let r = self.push(
             address::api_policy(&api.name),
             Kind::ApimApiPolicy,
             "policy".into(),
@@ -617,6 +619,8 @@ impl Builder<'_> {
             body,
             policy_deps,
         );
+        // GET answers in the format it is asked for (plan asks for rawxml).
+        r.write_only = vec!["properties.format"];
 
         if let Some(m) = &t.monitoring {
             let logger_id = self.apim_child(&format!("loggers/{}", m.logger_name));

@@ -1,0 +1,623 @@
+//! Applies a plan: the desired resources as a dependency graph, run with
+//! bounded concurrency, the slowest chains first (APIM), each resource
+//! re-read and re-compared when its turn comes so that a re-run after an
+//! interruption writes only what is still missing. `destroy` walks the same
+//! graph backwards.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::azure::{provisioning_state, ArmClient, ArmError};
+use crate::desired::{Desired, Kind, Resource};
+use crate::plan::{self, Action, Inputs, Plan, Secrets};
+
+/// What to do when a soft-deleted account or APIM service holds a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoftDeleted {
+    /// Stop with a message naming both flags.
+    Fail,
+    /// Re-create it from the soft-deleted state (`properties.restore`).
+    Restore,
+    /// Purge it first, then create a new one.
+    Purge,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Resources written at the same time.
+    pub concurrency: usize,
+    pub soft_deleted: SoftDeleted,
+    /// How long role assignments are retried on PrincipalNotFound (a new
+    /// identity takes a while to replicate through Entra ID).
+    pub principal_window: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            concurrency: DEFAULT_CONCURRENCY,
+            soft_deleted: SoftDeleted::Fail,
+            principal_window: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Enough to run every independent resource of the examples at once after
+/// APIM, well below ARM's write throttling limits.
+pub const DEFAULT_CONCURRENCY: usize = 10;
+
+/// Progress of one resource.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started { address: String, action: &'static str },
+    Note { address: String, message: String },
+    Finished { address: String, action: &'static str, elapsed: Duration },
+    Failed { address: String, error: String },
+    Skipped { address: String, reason: String },
+}
+
+pub trait Progress: Send + Sync {
+    fn event(&self, e: Event);
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// (address, action) of every resource that finished, in finishing order.
+    pub done: Vec<(String, &'static str)>,
+    pub failed: Vec<(String, String)>,
+    pub skipped: Vec<String>,
+    /// Set when Ctrl-C stopped the run: what was in flight then.
+    pub interrupted: Option<Vec<String>>,
+    /// ARM's body of every resource known to exist at the end.
+    pub live: HashMap<String, Value>,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && self.interrupted.is_none()
+    }
+}
+
+/// Relative duration of creating a resource of this kind: APIM on classic
+/// tiers takes 30–45 minutes, an account a few, the rest seconds. Orders
+/// the work so the longest chain starts first.
+pub fn weight(kind: Kind) -> u64 {
+    match kind {
+        Kind::ApimService => 30,
+        Kind::CognitiveAccount => 3,
+        Kind::CognitiveDeployment => 2,
+        _ => 1,
+    }
+}
+
+/// For each resource, the weight of the longest chain that starts with it.
+pub fn chain_weights(resources: &[Resource]) -> Vec<u64> {
+    let index: HashMap<&str, usize> = resources
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.address.as_str(), i))
+        .collect();
+    let mut rank = vec![0u64; resources.len()];
+    // Resources come in dependency order, so dependents come later.
+    for i in (0..resources.len()).rev() {
+        let r = &resources[i];
+        rank[i] += weight(r.kind);
+        for d in &r.depends_on {
+            if let Some(&j) = index.get(d.as_str()) {
+                rank[j] = rank[j].max(rank[i]);
+            }
+        }
+    }
+    rank
+}
+
+/// The longest weighted chain of the graph: the least time a deploy can take.
+pub fn critical_path(resources: &[Resource]) -> u64 {
+    chain_weights(resources).into_iter().max().unwrap_or(0)
+}
+
+type Task<'a> = Pin<Box<dyn Future<Output = (usize, Result<(&'static str, Option<Value>), String>)> + Send + 'a>>;
+
+/// Applies `plan`. Stops launching writes when `cancel` completes.
+pub async fn apply(
+    client: &ArmClient,
+    desired: &Desired,
+    plan: &Plan,
+    inputs: &dyn Inputs,
+    opts: &Options,
+    progress: &dyn Progress,
+    cancel: impl Future<Output = ()>,
+) -> Outcome {
+    let resources = &desired.resources;
+    let index: HashMap<&str, usize> = resources
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.address.as_str(), i))
+        .collect();
+    let rank = chain_weights(resources);
+    let mut live: HashMap<String, Value> = plan
+        .entries
+        .iter()
+        .filter_map(|e| e.live.clone().map(|b| (e.address.clone(), b)))
+        .collect();
+    let run = |i: usize, snapshot: HashMap<String, Value>| -> Task<'_> {
+        let r = &resources[i];
+        Box::pin(async move {
+            let started = Instant::now();
+            let res = apply_one(client, desired, plan, r, &snapshot, inputs, opts, progress).await;
+            if let Ok((action, _)) = &res {
+                progress.event(Event::Finished {
+                    address: r.address.clone(),
+                    action,
+                    elapsed: started.elapsed(),
+                });
+            }
+            (i, res)
+        })
+    };
+    let deps: Vec<Vec<usize>> = resources
+        .iter()
+        .map(|r| r.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect())
+        .collect();
+    schedule(
+        resources, &deps, &rank, opts.concurrency, progress, cancel, &mut live, run,
+    )
+    .await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+/// Runs `run` for every node once its `deps` are done, at most `limit` at a
+/// time, the highest `rank` first; skips nodes behind a failure.
+#[allow(clippy::too_many_arguments)]
+async fn schedule<'a>(
+    resources: &[Resource],
+    deps: &[Vec<usize>],
+    rank: &[u64],
+    limit: usize,
+    progress: &dyn Progress,
+    cancel: impl Future<Output = ()>,
+    live: &mut HashMap<String, Value>,
+    run: impl Fn(usize, HashMap<String, Value>) -> Task<'a>,
+) -> Outcome {
+    let n = resources.len();
+    let mut state = vec![State::Pending; n];
+    let mut out = Outcome::default();
+    let mut running: FuturesUnordered<Task<'a>> = FuturesUnordered::new();
+    let mut cancel = std::pin::pin!(cancel);
+    loop {
+        // Skip what can no longer run.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for i in 0..n {
+                if state[i] == State::Pending && deps[i].iter().any(|&d| state[d] == State::Failed) {
+                    state[i] = State::Failed;
+                    changed = true;
+                    let reason = deps[i]
+                        .iter()
+                        .find(|&&d| state[d] == State::Failed)
+                        .map(|&d| format!("{} did not succeed", resources[d].address))
+                        .unwrap_or_default();
+                    progress.event(Event::Skipped {
+                        address: resources[i].address.clone(),
+                        reason,
+                    });
+                    out.skipped.push(resources[i].address.clone());
+                }
+            }
+        }
+        let mut ready: Vec<usize> = (0..n)
+            .filter(|&i| state[i] == State::Pending && deps[i].iter().all(|&d| state[d] == State::Done))
+            .collect();
+        ready.sort_by_key(|&i| (std::cmp::Reverse(rank[i]), i));
+        for i in ready {
+            if running.len() >= limit.max(1) {
+                break;
+            }
+            state[i] = State::Running;
+            running.push(run(i, live.clone()));
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            _ = &mut cancel => {
+                let in_flight: Vec<String> = (0..n)
+                    .filter(|&i| state[i] == State::Running)
+                    .map(|i| resources[i].address.clone())
+                    .collect();
+                out.interrupted = Some(in_flight);
+                break;
+            }
+            Some((i, res)) = running.next() => {
+                match res {
+                    Ok((action, body)) => {
+                        state[i] = State::Done;
+                        if let Some(b) = body {
+                            live.insert(resources[i].address.clone(), b);
+                        } else {
+                            live.remove(&resources[i].address);
+                        }
+                        out.done.push((resources[i].address.clone(), action));
+                    }
+                    Err(e) => {
+                        state[i] = State::Failed;
+                        progress.event(Event::Failed { address: resources[i].address.clone(), error: e.clone() });
+                        out.failed.push((resources[i].address.clone(), e));
+                    }
+                }
+            }
+        }
+    }
+    out.live = std::mem::take(live);
+    out
+}
+
+fn note<'a>(progress: &'a dyn Progress, address: &'a str) -> impl Fn(String) + Send + Sync + 'a {
+    move |message| {
+        progress.event(Event::Note {
+            address: address.to_string(),
+            message,
+        })
+    }
+}
+
+/// One resource: wait out an operation still running, resolve the body,
+/// compare, and write only when something differs.
+#[allow(clippy::too_many_arguments)]
+async fn apply_one(
+    client: &ArmClient,
+    desired: &Desired,
+    plan: &Plan,
+    r: &Resource,
+    live: &HashMap<String, Value>,
+    inputs: &dyn Inputs,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<(&'static str, Option<Value>), String> {
+    let notify = note(progress, &r.address);
+    let entry = plan.get(&r.address);
+    let mut current = entry.and_then(|e| e.live.clone());
+    if entry.is_some_and(|e| e.action == Action::NoOp && e.live.is_none()) {
+        // An equivalent role assignment exists under another name.
+        return Ok(("no-op", None));
+    }
+    if let Some(body) = &current {
+        let state = provisioning_state(body).unwrap_or("Succeeded");
+        if !["Succeeded", "Failed", "Canceled"].iter().any(|s| s.eq_ignore_ascii_case(state)) {
+            progress.event(Event::Started { address: r.address.clone(), action: "wait" });
+            notify(format!("an earlier operation is still running ({state}); waiting"));
+            current = match client.wait_provisioned(&r.id, r.api_version, Instant::now(), &notify).await {
+                Ok(b) => Some(b),
+                Err(e) if e.is_code("ProvisioningFailed") => None.or(current),
+                Err(e) => return Err(e.to_string()),
+            };
+        }
+    }
+    let body = plan::resolve_body(r, live, inputs, Secrets::Read, false).map_err(|e| format!("{e:#}"))?;
+    if let Some(l) = &current {
+        let failed = provisioning_state(l).is_some_and(|s| !s.eq_ignore_ascii_case("Succeeded"));
+        if !failed && plan::diff(&body, l, &r.write_only).is_empty() {
+            return Ok(("no-op", current));
+        }
+    }
+    let action = if current.is_some() { "update" } else { "create" };
+    progress.event(Event::Started { address: r.address.clone(), action });
+    let mut body = body;
+    if current.is_none() && entry.is_some_and(|e| e.soft_deleted) {
+        body = prepare_soft_deleted(client, desired, r, body, opts, &notify).await?;
+    }
+    let written = match r.kind {
+        Kind::RoleAssignment => put_role_assignment(client, r, &body, opts, &notify).await,
+        _ => client.put(&r.id, r.api_version, &body, &notify).await,
+    };
+    match written {
+        Ok(v) => Ok((action, Some(v))),
+        Err(e) if e.is_code("FlagMustBeSetForRestore") || e.is_code("ServiceAlreadyExistsInSoftDeletedState") => {
+            Err(format!("{e}\n  a soft-deleted resource holds the name {}: re-run with --restore-soft-deleted to recover it or --purge-soft-deleted to delete it for good", r.name))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn prepare_soft_deleted(
+    client: &ArmClient,
+    desired: &Desired,
+    r: &Resource,
+    mut body: Value,
+    opts: &Options,
+    notify: &(dyn Fn(String) + Send + Sync),
+) -> Result<Value, String> {
+    let location = r.location().unwrap_or(&desired.location);
+    match opts.soft_deleted {
+        SoftDeleted::Fail => Err(soft_deleted_message(r)),
+        SoftDeleted::Restore => {
+            notify("restoring the soft-deleted resource".into());
+            body["properties"]["restore"] = Value::Bool(true);
+            Ok(body)
+        }
+        SoftDeleted::Purge => {
+            notify("purging the soft-deleted resource first".into());
+            let res = match r.kind {
+                Kind::CognitiveAccount => {
+                    client
+                        .purge_deleted_account(&desired.subscription, location, &desired.resource_group, &r.name, notify)
+                        .await
+                }
+                _ => client.purge_deleted_apim(&desired.subscription, location, &r.name, notify).await,
+            };
+            res.map_err(|e| e.to_string())?;
+            Ok(body)
+        }
+    }
+}
+
+pub fn soft_deleted_message(r: &Resource) -> String {
+    format!(
+        "{} `{}` was deleted recently and is soft-deleted, which blocks a new one of the same name: re-run with --restore-soft-deleted to recover it, or --purge-soft-deleted to delete it for good and create a new one",
+        r.kind.label(),
+        r.name
+    )
+}
+
+/// PrincipalNotFound right after an identity is created is replication lag:
+/// retry for a while. RoleAssignmentExists means it is already there.
+async fn put_role_assignment(
+    client: &ArmClient,
+    r: &Resource,
+    body: &Value,
+    opts: &Options,
+    notify: &(dyn Fn(String) + Send + Sync),
+) -> Result<Value, ArmError> {
+    let started = Instant::now();
+    let mut attempt = 1;
+    loop {
+        match client.put(&r.id, r.api_version, body, notify).await {
+            Err(e) if e.is_code("RoleAssignmentExists") => return Ok(body.clone()),
+            Err(e) if e.is_code("PrincipalNotFound") && started.elapsed() < opts.principal_window => {
+                let wait = client.timing().backoff(attempt).min(Duration::from_secs(30));
+                notify(format!(
+                    "PrincipalNotFound (the identity is still replicating), retrying in {:.1}s",
+                    wait.as_secs_f64()
+                ));
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Err(e) if e.is_code("PrincipalNotFound") => {
+                return Err(ArmError {
+                    message: format!(
+                        "{} (still not found after {}s; check that the identity exists)",
+                        e.message,
+                        opts.principal_window.as_secs()
+                    ),
+                    ..e
+                })
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Resources a destroy deletes explicitly: the ones that exist, except
+/// children removed with their parent (APIM entities, model deployments)
+/// and the resource group (handled last).
+pub fn deletion_targets(desired: &Desired, plan: &Plan) -> Vec<usize> {
+    let exists: HashSet<&str> = plan
+        .entries
+        .iter()
+        .filter(|e| e.live.is_some())
+        .map(|e| e.address.as_str())
+        .collect();
+    let rs = &desired.resources;
+    (0..rs.len())
+        .filter(|&i| exists.contains(rs[i].address.as_str()) && rs[i].kind != Kind::ResourceGroup)
+        .filter(|&i| {
+            let id = rs[i].id.to_ascii_lowercase();
+            rs[i].kind == Kind::RoleAssignment
+                || !rs.iter().enumerate().any(|(j, p)| {
+                    j != i
+                        && p.kind != Kind::ResourceGroup
+                        && exists.contains(p.address.as_str())
+                        && id.starts_with(&format!("{}/", p.id.to_ascii_lowercase()))
+                })
+        })
+        .collect()
+}
+
+/// Deletes what the topology manages, dependents first; the resource group
+/// only when nothing else is left in it. `purge` also purges soft-deleted
+/// accounts and APIM services and force-deletes the workspace.
+pub async fn destroy(
+    client: &ArmClient,
+    desired: &Desired,
+    plan: &Plan,
+    opts: &Options,
+    purge: bool,
+    progress: &dyn Progress,
+    cancel: impl Future<Output = ()>,
+) -> Outcome {
+    let rs = &desired.resources;
+    let targets = deletion_targets(desired, plan);
+    let index: HashMap<&str, usize> = rs.iter().enumerate().map(|(i, r)| (r.address.as_str(), i)).collect();
+    // Transitive dependencies of each resource.
+    let mut closure: Vec<HashSet<usize>> = vec![HashSet::new(); rs.len()];
+    for i in 0..rs.len() {
+        for d in &rs[i].depends_on {
+            if let Some(&j) = index.get(d.as_str()) {
+                let inherited: Vec<usize> = closure[j].iter().copied().collect();
+                closure[i].insert(j);
+                closure[i].extend(inherited);
+            }
+        }
+    }
+    // Node k (target t) waits for every target that depends on t.
+    let pos: HashMap<usize, usize> = targets.iter().enumerate().map(|(k, &t)| (t, k)).collect();
+    let nodes: Vec<Resource> = targets.iter().map(|&t| rs[t].clone()).collect();
+    let deps: Vec<Vec<usize>> = targets
+        .iter()
+        .map(|&t| {
+            targets
+                .iter()
+                .filter(|&&o| o != t && closure[o].contains(&t))
+                .map(|o| pos[o])
+                .collect()
+        })
+        .collect();
+    let rank: Vec<u64> = nodes.iter().map(|r| weight(r.kind)).collect();
+    let mut live = HashMap::new();
+    let run = |k: usize, _: HashMap<String, Value>| -> Task<'_> {
+        let r = &nodes[k];
+        Box::pin(async move {
+            let started = Instant::now();
+            let notify = note(progress, &r.address);
+            progress.event(Event::Started { address: r.address.clone(), action: "delete" });
+            let res = delete_one(client, desired, r, purge, &notify).await;
+            if res.is_ok() {
+                progress.event(Event::Finished { address: r.address.clone(), action: "delete", elapsed: started.elapsed() });
+            }
+            (k, res.map(|()| ("delete", None)))
+        })
+    };
+    let mut out = schedule(&nodes, &deps, &rank, opts.concurrency, progress, cancel, &mut live, run).await;
+    if out.ok() {
+        if let Some(rg) = rs.iter().find(|r| r.kind == Kind::ResourceGroup) {
+            if plan.get(&rg.address).is_some_and(|e| e.live.is_some()) {
+                delete_resource_group(client, rg, progress, &mut out).await;
+            }
+        }
+    }
+    out
+}
+
+async fn delete_one(
+    client: &ArmClient,
+    desired: &Desired,
+    r: &Resource,
+    purge: bool,
+    notify: &(dyn Fn(String) + Send + Sync),
+) -> Result<(), String> {
+    let query: &[(&str, &str)] = if purge && r.kind == Kind::LogAnalyticsWorkspace {
+        &[("force", "true")]
+    } else {
+        &[]
+    };
+    client
+        .delete(&r.id, r.api_version, query, notify)
+        .await
+        .map_err(|e| e.to_string())?;
+    if purge {
+        let location = r.location().unwrap_or(&desired.location);
+        let res = match r.kind {
+            Kind::CognitiveAccount => {
+                notify("purging the soft-deleted account".into());
+                client
+                    .purge_deleted_account(&desired.subscription, location, &desired.resource_group, &r.name, notify)
+                    .await
+            }
+            Kind::ApimService => {
+                notify("purging the soft-deleted service".into());
+                client.purge_deleted_apim(&desired.subscription, location, &r.name, notify).await
+            }
+            _ => Ok(()),
+        };
+        res.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+async fn delete_resource_group(client: &ArmClient, rg: &Resource, progress: &dyn Progress, out: &mut Outcome) {
+    let notify = note(progress, &rg.address);
+    let others = client
+        .list(&format!("{}/resources", rg.id), rg.api_version, &notify)
+        .await;
+    match others {
+        Ok(list) if !list.is_empty() => {
+            let reason = format!(
+                "kept: it still holds {} resource(s) oailb does not manage",
+                list.len()
+            );
+            progress.event(Event::Skipped { address: rg.address.clone(), reason });
+        }
+        Ok(_) => {
+            let started = Instant::now();
+            progress.event(Event::Started { address: rg.address.clone(), action: "delete" });
+            match client.delete(&rg.id, rg.api_version, &[], &notify).await {
+                Ok(_) => {
+                    progress.event(Event::Finished { address: rg.address.clone(), action: "delete", elapsed: started.elapsed() });
+                    out.done.push((rg.address.clone(), "delete"));
+                }
+                Err(e) => {
+                    progress.event(Event::Failed { address: rg.address.clone(), error: e.to_string() });
+                    out.failed.push((rg.address.clone(), e.to_string()));
+                }
+            }
+        }
+        Err(e) => {
+            progress.event(Event::Failed { address: rg.address.clone(), error: e.to_string() });
+            out.failed.push((rg.address.clone(), e.to_string()));
+        }
+    }
+}
+
+/// The subscription key of APIM's built-in all-access subscription, for
+/// `--show-secrets`.
+pub async fn gateway_key(client: &ArmClient, desired: &Desired) -> Result<String, ArmError> {
+    let apim = desired
+        .resources
+        .iter()
+        .find(|r| r.kind == Kind::ApimService)
+        .expect("every topology has an APIM service");
+    let quiet = |_: String| {};
+    let v = client
+        .post(&format!("{}/subscriptions/master/listSecrets", apim.id), apim.api_version, &quiet)
+        .await?;
+    Ok(v.get("primaryKey").and_then(Value::as_str).unwrap_or_default().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(address: &str, kind: Kind, deps: &[&str]) -> Resource {
+        Resource {
+            address: address.into(),
+            kind,
+            name: address.into(),
+            id: format!("/x/{address}"),
+            api_version: kind.api_version(),
+            body: Value::Null,
+            depends_on: deps.iter().map(|s| s.to_string()).collect(),
+            write_only: vec![],
+        }
+    }
+
+    #[test]
+    fn apim_chain_ranks_first() {
+        let rs = vec![
+            res("rg", Kind::ResourceGroup, &[]),
+            res("apim", Kind::ApimService, &["rg"]),
+            res("acct", Kind::CognitiveAccount, &["rg"]),
+            res("dep", Kind::CognitiveDeployment, &["acct"]),
+            res("api", Kind::ApimApi, &["apim"]),
+            res("policy", Kind::ApimApiPolicy, &["api", "dep"]),
+        ];
+        let w = chain_weights(&rs);
+        assert_eq!(w, vec![33, 32, 6, 3, 2, 1]);
+        assert_eq!(critical_path(&rs), 33);
+    }
+}
