@@ -382,3 +382,24 @@ fn completions_for_each_shell() {
     }
     oailb().args(["completions", "tcsh"]).assert().code(2);
 }
+
+#[test]
+fn verbose_shows_resolved_defaults_and_dependencies() {
+    oailb()
+        .args(["validate", "-v", "-f", "examples/multi-model.yaml"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "https://partner-openai.openai.azure.com/",
+        ))
+        .stderr(predicate::str::contains(
+            "gpt-4o -> gpt4o-prod (Standard, 80, 80)",
+        ))
+        .stderr(predicate::str::contains("contoso-multi-gateway-westus3"));
+    oailb()
+        .args(["plan", "--offline", "-v", "-f", "examples/seed.yaml"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("DEPENDS ON"))
+        .stdout(predicate::str::is_match(r"deployment\[eastus/gpt-35-turbo\] +model deployment +gpt-35-turbo +account\[eastus\]\n").unwrap());
+}

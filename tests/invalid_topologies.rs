@@ -1,10 +1,12 @@
-//! Every file in tests/invalid/ is a topology that must be rejected. Its
-//! header says how:
-//!   # expect: <diagnostic code>
+//! Every file in tests/invalid/ is a topology that must be rejected, and
+//! every file in tests/warnings/ one that validates with a warning. The
+//! header says which finding:
+//!   # expect: <code>            (tests/invalid: an error)
+//!   # expect-warning: <code>    (tests/warnings: a warning)
 //!   # message: <text the message contains>
 //!   # help: <text the help contains>        (optional)
-//! The binary must exit 2, print a JSON report naming that code with a
-//! line and column (where the file has content), and never panic.
+//! Invalid files must exit 2, valid ones 0; the JSON report must name the
+//! code with a line and column (where the file has content); nothing panics.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +28,7 @@ fn expectation(path: &Path) -> Expectation {
     };
     Expectation {
         code: field("expect")
+            .or_else(|| field("expect-warning"))
             .unwrap_or_else(|| panic!("{} has no `# expect:` line", path.display())),
         message: field("message")
             .unwrap_or_else(|| panic!("{} has no `# message:` line", path.display())),
@@ -34,8 +37,12 @@ fn expectation(path: &Path) -> Expectation {
 }
 
 fn cases() -> Vec<PathBuf> {
+    corpus("invalid")
+}
+
+fn corpus(dir: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> =
-        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/invalid"))
+        std::fs::read_dir(format!("{}/tests/{dir}", env!("CARGO_MANIFEST_DIR")))
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
@@ -62,8 +69,17 @@ fn at_least_25_distinct_invalid_topologies() {
 
 #[test]
 fn each_invalid_topology_is_rejected_with_its_diagnostic() {
+    check_corpus("invalid", 2, "error");
+}
+
+#[test]
+fn each_warning_topology_validates_with_its_warning() {
+    check_corpus("warnings", 0, "warning");
+}
+
+fn check_corpus(dir: &str, exit_code: i32, severity: &str) {
     let mut failures = Vec::new();
-    for path in cases() {
+    for path in corpus(dir) {
         let exp = expectation(&path);
         let out = Command::cargo_bin("oailb")
             .unwrap()
@@ -77,8 +93,11 @@ fn each_invalid_topology_is_rejected_with_its_diagnostic() {
             failures.push(format!("{name}: panicked: {stderr}"));
             continue;
         }
-        if out.status.code() != Some(2) {
-            failures.push(format!("{name}: exit {:?}, expected 2", out.status.code()));
+        if out.status.code() != Some(exit_code) {
+            failures.push(format!(
+                "{name}: exit {:?}, expected {exit_code}",
+                out.status.code()
+            ));
             continue;
         }
         let report: Value = match serde_json::from_slice(&out.stdout) {
@@ -88,14 +107,14 @@ fn each_invalid_topology_is_rejected_with_its_diagnostic() {
                 continue;
             }
         };
-        assert_eq!(report["valid"], false, "{name}");
+        assert_eq!(report["valid"], exit_code == 0, "{name}");
         assert_eq!(report["schema_version"], 1, "{name}");
         let diags = report["diagnostics"].as_array().unwrap();
         let Some(d) = diags.iter().find(|d| d["code"] == exp.code.as_str()) else {
             failures.push(format!("{name}: no `{}` diagnostic in {diags:?}", exp.code));
             continue;
         };
-        assert_eq!(d["severity"], "error", "{name}");
+        assert_eq!(d["severity"], severity, "{name}");
         let message = d["message"].as_str().unwrap();
         if !message.contains(&exp.message) {
             failures.push(format!(

@@ -14,6 +14,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> anyhow::Result<u8> {
     let json = a.json || a.format == ReportFormat::Json;
+    let mut details = String::new();
     let (source, report, valid_summary) = match topology::load_file(&g.topology) {
         Ok(l) => {
             let d = desired::derive(&l.topology, None);
@@ -27,6 +28,9 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> anyhow::Result<u8> {
                 plural(d.resources.len(), "Azure resource"),
                 t.load_balancing.mode.as_str()
             );
+            if g.verbose > 0 {
+                details = resolved_table(&l.topology, &d);
+            }
             (l.source, l.report, Some(summary))
         }
         Err(invalid) => (invalid.source, invalid.report, None),
@@ -59,6 +63,7 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> anyhow::Result<u8> {
                 s.green("✓"),
                 source.display_name()
             );
+            eprint!("{details}");
         }
         Some(_) => {}
         None => eprintln!("{} {}", s.red("✗"), super::summary(&source, &report)),
@@ -75,4 +80,58 @@ fn json_report(source: &Source, report: &Report, valid: bool) -> serde_json::Val
         "warnings": report.warnings(),
         "diagnostics": report.diagnostics,
     })
+}
+
+/// `validate -v`: what the defaults resolved to, backend by backend.
+fn resolved_table(t: &topology::Topology, d: &desired::Desired) -> String {
+    let mut rows = vec![vec![
+        "PRIORITY".to_string(),
+        "BACKEND".to_string(),
+        "ACCOUNT".to_string(),
+        "ENDPOINT".to_string(),
+        "AUTH".to_string(),
+        "MODEL -> DEPLOYMENT (SKU, CAPACITY, WEIGHT)".to_string(),
+    ]];
+    for (priority, b) in t.backends() {
+        let models: Vec<String> = b
+            .served(t)
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} -> {} ({}, {}, {})",
+                    s.model.name,
+                    s.deployment,
+                    s.sku.as_str(),
+                    s.capacity,
+                    b.weight_for(s)
+                )
+            })
+            .collect();
+        rows.push(vec![
+            priority.to_string(),
+            b.name.clone(),
+            b.account_name(&t.apim).unwrap_or_else(|| "-".into()),
+            b.endpoint_root(&t.apim, t.cloud),
+            match b.auth {
+                topology::AuthKind::ManagedIdentity => "managed-identity".into(),
+                topology::AuthKind::ApiKey => "api-key".into(),
+            },
+            models.join("; "),
+        ]);
+    }
+    let apis: Vec<String> = d
+        .outputs
+        .apis
+        .iter()
+        .map(|a| format!("  API {} at {}\n", a.name, a.url))
+        .collect();
+    format!(
+        "\n  Gateway {}\n{}\n{}",
+        d.outputs.gateway_url,
+        apis.concat(),
+        crate::output::table(&rows, &|_, _, c| c.to_string())
+            .lines()
+            .map(|l| format!("  {l}\n"))
+            .collect::<String>()
+    )
 }
