@@ -281,7 +281,7 @@ impl Checker<'_> {
                 self.error(
                     "duplicate-api-path",
                     &format!("{p}.path"),
-                    format!("API path `{}` is already used by apis[{prev}]", api.path),
+                    format!("API path `{}` is already used by apis[{prev}] (paths are case-insensitive)", api.path),
                 );
             }
             if let Some(dn) = &api.display_name {
@@ -1040,9 +1040,15 @@ impl Checker<'_> {
             }
             Mode::Policy => {
                 if consumption && lb.caching_type == CachingType::Internal {
+                    // Point at the setting if written, else at the tier.
+                    let path = if self.locs.contains("load_balancing.caching_type") {
+                        "load_balancing.caching_type"
+                    } else {
+                        "apim.sku"
+                    };
                     self.error_help(
                         "consumption-cache",
-                        "load_balancing.caching_type",
+                        path,
                         "the Consumption tier has no built-in cache, so the policy could not keep backend state",
                         "set `caching_type: external` and attach an external Redis cache to the APIM service",
                     );
