@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::azure::AuthMethod;
 use crate::commands;
 use crate::exit::{self, ExitError};
 use crate::output::{ColorChoice, Stream, Style};
@@ -14,7 +15,9 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success (plan --detailed-exitcode: no changes)
   1  findings, drift or changes as the command defines, or a failed operation
-  2  invalid input or usage: a topology that does not validate, a bad flag";
+  2  invalid input or usage: a topology that does not validate, a bad flag
+     (plan --detailed-exitcode: changes to apply)
+  130  deploy or destroy interrupted by Ctrl-C";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,9 +77,21 @@ pub enum Command {
         after_help = "Examples:\n  oailb validate -f examples/seed.yaml\n  oailb validate --format json\n  oailb validate --format sarif > oailb.sarif\n\nExit codes: 0 valid (warnings allowed), 1 warnings with --strict, 2 errors."
     )]
     Validate(ValidateArgs),
-    /// Show the Azure resources the topology needs.
-    #[command(after_help = "Example:\n  oailb plan --offline -f examples/seed.yaml")]
+    /// Compare the topology with Azure: what deploy would create or change.
+    #[command(
+        after_help = "Examples:\n  oailb plan -f examples/seed.yaml\n  oailb plan --json --detailed-exitcode\n  oailb plan --offline -f examples/seed.yaml\n\nExit codes: 0 success; with --detailed-exitcode 0 no changes, 2 changes, 1 error."
+    )]
     Plan(PlanArgs),
+    /// Create or update every Azure resource of the topology.
+    #[command(
+        after_help = "Examples:\n  oailb deploy -f examples/seed.yaml\n  oailb deploy --yes --json\n\nExit codes: 0 deployed (or nothing to do), 1 failed, 2 invalid input, 130 interrupted."
+    )]
+    Deploy(DeployArgs),
+    /// Delete the Azure resources the topology manages.
+    #[command(
+        after_help = "Examples:\n  oailb destroy -f examples/seed.yaml\n  oailb destroy --yes --purge-soft-deleted\n\nExit codes: 0 deleted (or nothing to delete), 1 failed, 2 invalid input, 130 interrupted."
+    )]
+    Destroy(DestroyArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  oailb completions bash > /etc/bash_completion.d/oailb")]
     Completions(CompletionsArgs),
@@ -127,9 +142,96 @@ pub struct PlanArgs {
     /// Same as --format json.
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
-    /// Subscription id (else the topology's, or AZURE_SUBSCRIPTION_ID).
-    #[arg(long, env = "AZURE_SUBSCRIPTION_ID", value_name = "ID")]
+    /// Exit 0 when there is nothing to change, 2 when there is, 1 on error.
+    #[arg(long, conflicts_with = "offline")]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub arm: ArmArgs,
+}
+
+/// How to reach Azure Resource Manager (plan, deploy, destroy).
+#[derive(Debug, Args)]
+pub struct ArmArgs {
+    /// Subscription id (else the topology's, AZURE_SUBSCRIPTION_ID, or the Azure CLI's default).
+    #[arg(long, value_name = "ID")]
     pub subscription: Option<String>,
+    /// Credential source.
+    #[arg(long, value_enum, env = "OAILB_AUTH", default_value_t = AuthMethod::Default)]
+    pub auth: AuthMethod,
+    /// Azure cloud (default: the topology's `cloud`).
+    #[arg(long, value_enum, value_name = "CLOUD")]
+    pub cloud: Option<CloudArg>,
+    /// ARM endpoint URL instead of the cloud's (https; plain http only on loopback).
+    #[arg(long, env = "OAILB_ARM_ENDPOINT", value_name = "URL")]
+    pub arm_endpoint: Option<String>,
+    /// OAuth scope of the ARM token (default: the cloud's ARM scope).
+    #[arg(long, env = "OAILB_TOKEN_SCOPE", value_name = "SCOPE")]
+    pub token_scope: Option<String>,
+    /// Use FILE as the policy XML of API instead of the rendered one (repeatable).
+    #[arg(long = "policy-file", value_name = "API=FILE")]
+    pub policy_files: Vec<String>,
+    /// Resources read or written at the same time.
+    #[arg(long, default_value_t = crate::deploy::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=64), value_name = "N")]
+    pub concurrency: u16,
+    /// First retry backoff in milliseconds (tests shorten it).
+    #[arg(long, hide = true, env = "OAILB_BACKOFF_BASE_MS")]
+    pub backoff_base_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CloudArg {
+    #[value(name = "AzureCloud")]
+    AzureCloud,
+    #[value(name = "AzureUSGovernment")]
+    AzureUSGovernment,
+    #[value(name = "AzureChinaCloud")]
+    AzureChinaCloud,
+}
+
+impl CloudArg {
+    pub fn cloud(self) -> crate::topology::Cloud {
+        match self {
+            CloudArg::AzureCloud => crate::topology::Cloud::AzureCloud,
+            CloudArg::AzureUSGovernment => crate::topology::Cloud::AzureUSGovernment,
+            CloudArg::AzureChinaCloud => crate::topology::Cloud::AzureChinaCloud,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub arm: ArmArgs,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
+    /// JSON event lines on stdout instead of progress text.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the gateway subscription key at the end.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Recover soft-deleted accounts or APIM services that hold a name.
+    #[arg(long, conflicts_with = "purge_soft_deleted")]
+    pub restore_soft_deleted: bool,
+    /// Purge soft-deleted accounts or APIM services that hold a name, then create new ones.
+    #[arg(long)]
+    pub purge_soft_deleted: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub arm: ArmArgs,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
+    /// JSON event lines on stdout instead of progress text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also purge the soft-deleted accounts and APIM service (names free at once, no recovery).
+    #[arg(long)]
+    pub purge_soft_deleted: bool,
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +271,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Init(a) => commands::init::run(g, a),
         Command::Validate(a) => commands::validate::run(g, a),
         Command::Plan(a) => commands::plan::run(g, a),
+        Command::Deploy(a) => commands::deploy::run(g, a),
+        Command::Destroy(a) => commands::destroy::run(g, a),
         Command::Completions(a) => {
             clap_complete::generate(
                 a.shell,

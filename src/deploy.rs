@@ -41,7 +41,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            concurrency: DEFAULT_CONCURRENCY,
+            concurrency: usize::from(DEFAULT_CONCURRENCY),
             soft_deleted: SoftDeleted::Fail,
             principal_window: Duration::from_secs(300),
         }
@@ -50,7 +50,7 @@ impl Default for Options {
 
 /// Enough to run every independent resource of the examples at once after
 /// APIM, well below ARM's write throttling limits.
-pub const DEFAULT_CONCURRENCY: usize = 10;
+pub const DEFAULT_CONCURRENCY: u16 = 10;
 
 /// Progress of one resource.
 #[derive(Debug, Clone)]

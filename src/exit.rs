@@ -8,6 +8,11 @@ pub const FAILURE: u8 = 1;
 /// Invalid input or usage: a topology that does not validate, a bad flag.
 pub const INVALID: u8 = 2;
 
+/// `plan --detailed-exitcode`: the plan has changes (errors are then 1).
+pub const CHANGES: u8 = 2;
+/// deploy/destroy stopped by Ctrl-C (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: u8 = 130;
+
 /// An error that ends the command with a specific exit code. Other errors
 /// exit with [`FAILURE`].
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,12 @@
 //! One module per subcommand. Shared here: loading the topology and printing
 //! its diagnostics.
 
+pub mod deploy;
+pub mod destroy;
 pub mod init;
+pub mod live;
 pub mod plan;
+pub mod progress;
 pub mod validate;
 
 use crate::cli::GlobalArgs;

@@ -5,21 +5,31 @@ use serde_json::json;
 
 use crate::cli::{GlobalArgs, PlanArgs, PlanFormat};
 use crate::desired::{self, Desired};
-use crate::exit::{self, ExitError};
+use crate::exit;
 use crate::output::{table, Stream};
 
 /// Version of the JSON document `plan --format json` prints.
 pub const SCHEMA_VERSION: u32 = 1;
 
 pub fn run(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
-    if !a.offline {
-        return Err(ExitError::usage(
-            "a live plan compares against Azure and needs `oailb deploy` support; use `oailb plan --offline` to list the resources",
-        )
-        .into());
+    let result = if a.offline { offline(g, a) } else { live(g, a) };
+    // With --detailed-exitcode, 2 means "changes": every error is 1.
+    match result {
+        Err(e) if a.detailed_exitcode => {
+            let style = g.style(Stream::Stderr);
+            eprintln!("{} {e:#}", style.red(&style.bold("error:")));
+            Ok(exit::FAILURE)
+        }
+        other => other,
     }
+}
+
+fn offline(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
     let loaded = super::load_topology(g)?;
-    let d = desired::derive(&loaded.topology, a.subscription.as_deref());
+    // Offline: flag, topology, then AZURE_SUBSCRIPTION_ID (no CLI lookup).
+    let env_sub = std::env::var("AZURE_SUBSCRIPTION_ID").ok().filter(|s| !s.is_empty());
+    let sub = a.arm.subscription.clone().or_else(|| loaded.topology.subscription.clone()).or(env_sub);
+    let d = desired::derive(&loaded.topology, sub.as_deref());
     if a.json || a.format == PlanFormat::Json {
         println!("{}", serde_json::to_string_pretty(&offline_json(&d))?);
     } else {
@@ -29,6 +39,28 @@ pub fn run(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(exit::OK)
+}
+
+/// Reads every resource from ARM and prints what deploy would do.
+fn live(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
+    let loaded = super::load_topology(g)?;
+    let l = super::live::connect(&a.arm, &loaded)?;
+    let plan = l.runtime.block_on(crate::plan::read_live(
+        &l.client,
+        &l.desired,
+        &l.inputs,
+        usize::from(a.arm.concurrency),
+    ))?;
+    if a.json || a.format == PlanFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&crate::plan::to_json(&plan, &l.desired))?);
+    } else {
+        print!("{}", crate::plan::to_table(&plan, &l.desired, g.style(Stream::Stdout).color));
+    }
+    Ok(if a.detailed_exitcode && plan.has_changes() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    })
 }
 
 pub fn offline_json(d: &Desired) -> serde_json::Value {

@@ -1,0 +1,208 @@
+//! `oailb deploy`: plan against ARM, confirm, apply, print the endpoints.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::cli::{DeployArgs, GlobalArgs};
+use crate::commands::live::{self, Live};
+use crate::commands::progress::Display;
+use crate::deploy::{self, Options, SoftDeleted};
+use crate::desired::{placeholder, Desired, Placeholder};
+use crate::exit::{self, ExitError};
+use crate::output::Stream;
+use crate::plan::{self, Action};
+
+pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
+    let loaded = super::load_topology(g)?;
+    if !a.yes && !live::interactive() {
+        return Err(ExitError::usage(
+            "deploy changes Azure resources and stdin is not a terminal: pass --yes to confirm",
+        )
+        .into());
+    }
+    let Live { desired, client, inputs, runtime } = live::connect(&a.arm, &loaded)?;
+    check_secrets(&desired)?;
+    let display = Display::new(a.json, g.quiet, g.style(Stream::Stderr));
+    let concurrency = usize::from(a.arm.concurrency);
+    let plan = runtime.block_on(plan::read_live(&client, &desired, &inputs, concurrency))?;
+    let soft_deleted: Vec<_> = plan.soft_deleted().collect();
+    if !soft_deleted.is_empty() && !a.restore_soft_deleted && !a.purge_soft_deleted {
+        let lines: Vec<String> = soft_deleted
+            .iter()
+            .filter_map(|e| desired.get(&e.address))
+            .map(|r| format!("  {}", deploy::soft_deleted_message(r)))
+            .collect();
+        anyhow::bail!("soft-deleted resources block this deploy:\n{}", lines.join("\n"));
+    }
+    let pending = plan.entries.iter().any(|e| e.provisioning_state.is_some());
+    if !plan.has_changes() && !pending {
+        display.json_line(json!({"event": "plan", "create": 0, "update": 0, "no_op": plan.count(Action::NoOp)}));
+        if !display.is_json() && !g.quiet {
+            eprintln!("No changes: all {} resources are up to date.", plan.entries.len());
+        }
+        print_outputs(&display, &desired, None, g);
+        return Ok(exit::OK);
+    }
+    display.json_line(json!({
+        "event": "plan",
+        "create": plan.count(Action::Create),
+        "update": plan.count(Action::Update),
+        "no_op": plan.count(Action::NoOp),
+    }));
+    if !display.is_json() && !g.quiet {
+        eprint!("{}", plan::to_table(&plan, &desired, g.style(Stream::Stderr).color));
+    }
+    if !a.yes && !live::confirm("Apply these changes?")? {
+        eprintln!("Nothing was changed.");
+        return Ok(exit::FAILURE);
+    }
+    let opts = Options {
+        concurrency,
+        soft_deleted: if a.restore_soft_deleted {
+            SoftDeleted::Restore
+        } else if a.purge_soft_deleted {
+            SoftDeleted::Purge
+        } else {
+            SoftDeleted::Fail
+        },
+        ..Options::default()
+    };
+    let started = std::time::Instant::now();
+    let outcome = runtime.block_on(deploy::apply(
+        &client,
+        &desired,
+        &plan,
+        &inputs,
+        &opts,
+        &display,
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    ));
+    let (writes, reads, polls, retries) = client.counters().get();
+    let summary = json!({
+        "event": "summary",
+        "ok": outcome.ok(),
+        "changed": outcome.done.iter().filter(|(_, a)| *a != "no-op").count(),
+        "unchanged": outcome.done.iter().filter(|(_, a)| *a == "no-op").count(),
+        "failed": outcome.failed.len(),
+        "skipped": outcome.skipped.len(),
+        "interrupted": outcome.interrupted.is_some(),
+        "requests": {"writes": writes, "reads": reads, "polls": polls, "retries": retries},
+    });
+    display.json_line(summary.clone());
+    if let Some(in_flight) = &outcome.interrupted {
+        display.json_line(json!({"event": "interrupted", "in_flight": in_flight}));
+        eprintln!("Interrupted: no new changes were started.");
+        if !in_flight.is_empty() {
+            eprintln!("Azure keeps working on what was already sent ({}); run `oailb deploy` again to finish.", in_flight.join(", "));
+        }
+        return Ok(exit::INTERRUPTED);
+    }
+    if !outcome.ok() {
+        for (address, error) in &outcome.failed {
+            eprintln!("{address}: {error}");
+        }
+        anyhow::bail!(
+            "deploy failed: {} failed, {} skipped; fix the cause and run it again (finished resources are kept)",
+            outcome.failed.len(),
+            outcome.skipped.len()
+        );
+    }
+    if !display.is_json() && !g.quiet {
+        eprintln!(
+            "Deployed in {}: {} changed, {} unchanged ({writes} write requests).",
+            human(started.elapsed()),
+            summary["changed"],
+            summary["unchanged"]
+        );
+    }
+    let key = if a.show_secrets {
+        Some(runtime.block_on(deploy::gateway_key(&client, &desired))?)
+    } else {
+        None
+    };
+    print_outputs(&display, &desired, key.as_deref(), g);
+    Ok(exit::OK)
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// Every secret the deploy reads must be set before anything is written.
+fn check_secrets(desired: &Desired) -> anyhow::Result<()> {
+    let missing: Vec<String> = desired
+        .resources
+        .iter()
+        .flat_map(|r| placeholder::collect(&r.body))
+        .filter_map(|p| match p {
+            Placeholder::SecretEnv { var } if std::env::var(&var).map_or(true, |v| v.is_empty()) => Some(var),
+            _ => None,
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ExitError::usage(format!(
+        "set the environment variable(s) {} first: they hold API keys the topology stores as secret named values",
+        missing.join(", ")
+    ))
+    .into())
+}
+
+/// Gateway URL, API URLs and an example request; the key only when asked.
+fn print_outputs(display: &Display, d: &Desired, key: Option<&str>, g: &GlobalArgs) {
+    let model = d.policies.first().and_then(|p| p.routes.first()).map(|r| r.model.clone());
+    let header = d
+        .policies
+        .first()
+        .map(|p| p.subscription_key_header.clone())
+        .unwrap_or_else(|| "api-key".into());
+    let api_url = d.outputs.apis.first().map(|a| a.url.clone()).unwrap_or_default();
+    let example = model.map(|m| {
+        let (op, body) = if m.contains("embedding") {
+            ("embeddings", r#"{"input": "Hello"}"#)
+        } else {
+            ("chat/completions", r#"{"messages": [{"role": "user", "content": "Hello"}]}"#)
+        };
+        format!(
+            "curl -sS \"{api_url}/deployments/{m}/{op}?api-version=2024-10-21\" \\\n    -H \"{header}: $OAILB_GATEWAY_KEY\" -H \"Content-Type: application/json\" \\\n    -d '{body}'"
+        )
+    });
+    if display.is_json() {
+        let mut v = json!({
+            "event": "outputs",
+            "gateway_url": d.outputs.gateway_url,
+            "apis": d.outputs.apis,
+            "example_request": example,
+        });
+        if let Some(k) = key {
+            v["gateway_key"] = json!(k);
+        }
+        display.json_line(v);
+        return;
+    }
+    if g.quiet {
+        return;
+    }
+    println!("Gateway URL:  {}", d.outputs.gateway_url);
+    for a in &d.outputs.apis {
+        println!("API URL:      {} ({})", a.url, a.name);
+    }
+    if let Some(e) = example {
+        println!("Example request:\n  {e}");
+    }
+    match key {
+        Some(k) => println!("Gateway key:  {k}"),
+        None => println!(
+            "Gateway key:  not shown (run with --show-secrets, or copy the built-in all-access subscription key in the portal)"
+        ),
+    }
+}

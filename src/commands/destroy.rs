@@ -1,0 +1,97 @@
+//! `oailb destroy`: delete what the topology manages, dependents first.
+
+use serde_json::json;
+
+use crate::cli::{DestroyArgs, GlobalArgs};
+use crate::commands::live::{self, Live};
+use crate::commands::progress::Display;
+use crate::deploy::{self, Options};
+use crate::exit::{self, ExitError};
+use crate::output::Stream;
+use crate::plan;
+
+pub fn run(g: &GlobalArgs, a: &DestroyArgs) -> anyhow::Result<u8> {
+    let loaded = super::load_topology(g)?;
+    if !a.yes && !live::interactive() {
+        return Err(ExitError::usage(
+            "destroy deletes Azure resources and stdin is not a terminal: pass --yes to confirm",
+        )
+        .into());
+    }
+    let Live { desired, client, inputs, runtime } = live::connect(&a.arm, &loaded)?;
+    let display = Display::new(a.json, g.quiet, g.style(Stream::Stderr));
+    let concurrency = usize::from(a.arm.concurrency);
+    let plan = runtime.block_on(plan::read_live(&client, &desired, &inputs, concurrency))?;
+    let existing: Vec<&str> = plan
+        .entries
+        .iter()
+        .filter(|e| e.live.is_some())
+        .map(|e| e.address.as_str())
+        .collect();
+    display.json_line(json!({"event": "plan", "delete": existing.len()}));
+    if existing.is_empty() {
+        if !display.is_json() && !g.quiet {
+            eprintln!("Nothing to delete: none of the topology's resources exist.");
+        }
+        return Ok(exit::OK);
+    }
+    if !display.is_json() && !g.quiet {
+        eprintln!(
+            "These {} resources of resource group {} will be deleted (APIM entities and model deployments go with their parent; the resource group only if nothing else is in it):",
+            existing.len(),
+            desired.resource_group
+        );
+        for e in &existing {
+            eprintln!("  - {e}");
+        }
+        if a.purge_soft_deleted {
+            eprintln!("Soft-deleted accounts and the APIM service will be purged: they cannot be recovered.");
+        }
+    }
+    if !a.yes && !live::confirm("Delete them?")? {
+        eprintln!("Nothing was deleted.");
+        return Ok(exit::FAILURE);
+    }
+    let opts = Options {
+        concurrency,
+        ..Options::default()
+    };
+    let outcome = runtime.block_on(deploy::destroy(
+        &client,
+        &desired,
+        &plan,
+        &opts,
+        a.purge_soft_deleted,
+        &display,
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    ));
+    let (writes, reads, polls, retries) = client.counters().get();
+    display.json_line(json!({
+        "event": "summary",
+        "ok": outcome.ok(),
+        "deleted": outcome.done.len(),
+        "failed": outcome.failed.len(),
+        "interrupted": outcome.interrupted.is_some(),
+        "requests": {"writes": writes, "reads": reads, "polls": polls, "retries": retries},
+    }));
+    if let Some(in_flight) = &outcome.interrupted {
+        display.json_line(json!({"event": "interrupted", "in_flight": in_flight}));
+        eprintln!("Interrupted: no new deletions were started.");
+        if !in_flight.is_empty() {
+            eprintln!("Azure keeps deleting what was already sent ({}); run `oailb destroy` again to finish.", in_flight.join(", "));
+        }
+        return Ok(exit::INTERRUPTED);
+    }
+    if !outcome.failed.is_empty() {
+        for (address, error) in &outcome.failed {
+            eprintln!("{address}: {error}");
+        }
+        anyhow::bail!("destroy failed: {} resource(s) could not be deleted", outcome.failed.len());
+    }
+    if !display.is_json() && !g.quiet {
+        eprintln!("Deleted {} resources.", outcome.done.len());
+    }
+    Ok(exit::OK)
+}
