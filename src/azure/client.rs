@@ -1,7 +1,12 @@
 //! The ARM client: generic PUT/GET/DELETE/POST with a pinned api-version
-//! through the azure_core pipeline, own retries and long-running-operation
-//! polling, and the typed SDK clients where their models fit (soft-deleted
-//! services and accounts, role assignments by principal).
+//! on azure_core's HTTP transport (reqwest + rustls), own retries and
+//! long-running-operation polling, and the typed SDK clients where their
+//! models fit (soft-deleted services and accounts, role assignments by
+//! principal).
+//!
+//! Not through `azure_core::Pipeline`: its retry stage, even when told not
+//! to retry, turns every error status into an error that hides the
+//! response headers, and Retry-After lives in those headers.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use azure_core::headers::{HeaderName, Headers};
-use azure_core::{ClientOptions, Context, Method, Pipeline, Request, RetryOptions, Url};
+use azure_core::{HttpClient, Method, Request, RetryOptions, Url};
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -105,7 +110,7 @@ enum Purpose {
 pub struct ArmClient {
     endpoint: Endpoint,
     credential: Credential,
-    pipeline: Pipeline,
+    http: Arc<dyn HttpClient>,
     timing: Timing,
     counters: Arc<Counters>,
 }
@@ -127,19 +132,10 @@ pub fn provisioning_state(body: &Value) -> Option<&str> {
 
 impl ArmClient {
     pub fn new(endpoint: Endpoint, credential: Credential, timing: Timing) -> ArmClient {
-        // Retries are ours: they honour Retry-After and count attempts.
-        let options = ClientOptions::default().retry(RetryOptions::none());
-        let pipeline = Pipeline::new(
-            Some("oailb"),
-            Some(env!("CARGO_PKG_VERSION")),
-            options,
-            Vec::new(),
-            Vec::new(),
-        );
         ArmClient {
             endpoint,
             credential,
-            pipeline,
+            http: azure_core::new_http_client(),
             timing,
             counters: Arc::new(Counters::default()),
         }
@@ -205,6 +201,10 @@ impl ArmClient {
             format!("Bearer {}", token.secret()),
         );
         req.insert_header(azure_core::headers::ACCEPT, "application/json");
+        req.insert_header(
+            azure_core::headers::USER_AGENT,
+            concat!("oailb/", env!("CARGO_PKG_VERSION")),
+        );
         match body {
             Some(b) => {
                 req.insert_header(azure_core::headers::CONTENT_TYPE, "application/json");
@@ -218,9 +218,8 @@ impl ArmClient {
             Purpose::Write => &self.counters.writes,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        let ctx = Context::new();
         let exchange = async {
-            let rsp = self.pipeline.send(&ctx, &mut req).await?;
+            let rsp = self.http.execute_request(&req).await?;
             let (status, headers, body) = rsp.deconstruct();
             let body = body.collect().await?;
             Ok::<_, azure_core::Error>((status, headers, body))
@@ -607,7 +606,16 @@ impl ArmClient {
             counter.fetch_add(1, Ordering::Relaxed);
             let outcome = match tokio::time::timeout(self.timing.request_timeout, call()).await {
                 Err(_) => Err(ArmError::new(None, "Timeout", "no answer in time", label)),
-                Ok(Err(e)) => Err(ArmError::new(None, "ConnectionFailed", e.to_string(), label)),
+                Ok(Err(e)) => match e.kind() {
+                    // The typed clients' pipeline turns error statuses into
+                    // errors; keep the status so 404 and 429 mean what they say.
+                    azure_core::error::ErrorKind::HttpResponse { status, error_code } => {
+                        let code = error_code.clone().unwrap_or_else(|| format!("Http{}", u16::from(*status)));
+                        let body = serde_json::json!({"error": {"code": code, "message": e.to_string()}});
+                        Ok(Raw { status: u16::from(*status), headers: Headers::new(), body: body.to_string().into_bytes() })
+                    }
+                    _ => Err(ArmError::new(None, "ConnectionFailed", e.to_string(), label)),
+                },
                 Ok(Ok(rsp)) => {
                     let (status, headers, body) = rsp.deconstruct();
                     match body.collect().await {

@@ -1,0 +1,417 @@
+//! plan / deploy / destroy end to end: the oailb binary against the fake ARM
+//! on loopback, with `--auth token`.
+
+mod fake_arm;
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use fake_arm::{Config, FakeArm, FaultKind, TOKEN};
+use serde_json::Value;
+
+const SUB: &str = "00000000-0000-0000-0000-000000000001";
+const PARTNER_KEY: &str = "partner-secret-key-value";
+const EXAMPLES: &[&str] = &["seed", "multi-model", "ptu-spillover"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A working copy of an example (so edits do not touch the repository)
+/// and a policy file for each of its APIs.
+struct Workspace {
+    dir: tempfile::TempDir,
+    topology: PathBuf,
+}
+
+impl Workspace {
+    fn example(name: &str) -> Workspace {
+        let text = std::fs::read_to_string(root().join(format!("examples/{name}.yaml"))).unwrap();
+        Workspace::from_text(&text)
+    }
+
+    fn from_text(text: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let topology = dir.path().join("oailb.yaml");
+        std::fs::write(&topology, text).unwrap();
+        std::fs::write(dir.path().join("policy.xml"), "<policies>\n  <inbound><base /></inbound>\n  <backend><base /></backend>\n  <outbound><base /></outbound>\n  <on-error><base /></on-error>\n</policies>\n").unwrap();
+        Workspace { dir, topology }
+    }
+
+    fn api_names(&self) -> Vec<String> {
+        let loaded = oailb::topology::load_file(&self.topology).unwrap();
+        loaded.topology.apis().iter().map(|a| a.name.clone()).collect()
+    }
+
+    fn desired(&self) -> oailb::desired::Desired {
+        let loaded = oailb::topology::load_file(&self.topology).unwrap();
+        oailb::desired::derive(&loaded.topology, Some(SUB))
+    }
+
+    fn cmd(&self, fake: &FakeArm, args: &[&str]) -> Command {
+        Command::from_std(self.std_cmd(fake, args))
+    }
+
+    fn std_cmd(&self, fake: &FakeArm, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("oailb"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("OAILB_ACCESS_TOKEN", TOKEN)
+            .env("PARTNER_OPENAI_KEY", PARTNER_KEY)
+            .env("OAILB_BACKOFF_BASE_MS", "5")
+            .env("NO_COLOR", "1")
+            .args(args)
+            .arg("-f")
+            .arg(&self.topology)
+            .args(["--subscription", SUB, "--auth", "token", "--arm-endpoint", &fake.url]);
+        for api in self.api_names() {
+            c.arg("--policy-file").arg(format!("{api}={}", self.dir.path().join("policy.xml").display()));
+        }
+        c
+    }
+
+    fn run(&self, fake: &FakeArm, args: &[&str]) -> Output {
+        self.cmd(fake, args).timeout(Duration::from_secs(120)).output().unwrap()
+    }
+
+    fn edit(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(&self.topology).unwrap();
+        assert!(text.contains(from), "{from:?} not in topology");
+        std::fs::write(&self.topology, text.replacen(from, to, 1)).unwrap();
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn assert_ok(o: &Output) {
+    assert_eq!(code(o), 0, "{}", text(o));
+}
+
+/// Successful PUTs per resource path (lowercase).
+fn successful_puts(fake: &FakeArm) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for r in fake.requests() {
+        if r.method == "PUT" && r.status < 300 {
+            *m.entry(r.path.to_ascii_lowercase()).or_default() += 1;
+        }
+    }
+    m
+}
+
+/// Every desired resource exists in the fake, once.
+fn assert_converged(ws: &Workspace, fake: &FakeArm) {
+    let d = ws.desired();
+    let ids = fake.ids();
+    for r in &d.resources {
+        assert!(ids.contains(&r.id.to_ascii_lowercase()), "{} missing", r.address);
+    }
+    let managed = ids.iter().filter(|i| !i.contains("/providers/microsoft.authorization/") || d.resources.iter().any(|r| r.id.eq_ignore_ascii_case(i))).count();
+    assert_eq!(managed, d.resources.len(), "unexpected extra resources: {ids:#?}");
+}
+
+fn fake() -> FakeArm {
+    FakeArm::start(Config::default())
+}
+
+#[test]
+fn fresh_deploy_of_every_example_converges_and_rerun_writes_nothing() {
+    for name in EXAMPLES {
+        let fake = fake();
+        let ws = Workspace::example(name);
+        let out = ws.run(&fake, &["deploy", "--yes"]);
+        assert_ok(&out);
+        assert_converged(&ws, &fake);
+        // One write per resource: no duplicate creates, no needless updates.
+        let puts = successful_puts(&fake);
+        assert_eq!(puts.len(), ws.desired().resources.len(), "{name}");
+        assert!(puts.values().all(|&n| n == 1), "{name}: {puts:#?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("Gateway URL:  https://"), "{stdout}");
+        assert!(stdout.contains("Example request:"), "{stdout}");
+
+        fake.clear_requests();
+        let again = ws.run(&fake, &["deploy", "--yes"]);
+        assert_ok(&again);
+        assert!(text(&again).contains("No changes"), "{}", text(&again));
+        assert_eq!(fake.writes().len(), 0, "{name}: {:#?}", fake.writes());
+        let plan = ws.run(&fake, &["plan", "--detailed-exitcode"]);
+        assert_eq!(code(&plan), 0, "{}", text(&plan));
+    }
+}
+
+#[test]
+fn changed_capacity_is_exactly_one_update() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    ws.edit("        account_name: can-aoai-smart-21", "        account_name: can-aoai-smart-21\n        models:\n          - name: gpt-35-turbo\n            capacity: 240");
+    let plan = ws.run(&fake, &["plan", "--json", "--detailed-exitcode"]);
+    assert_eq!(code(&plan), 2, "{}", text(&plan));
+    let v: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["summary"]["update"], 1);
+    assert_eq!(v["summary"]["create"], 0);
+    let upd: Vec<&Value> = v["resources"].as_array().unwrap().iter().filter(|r| r["action"] == "update").collect();
+    assert_eq!(upd[0]["address"], "deployment[canadaeast/gpt-35-turbo]");
+    assert_eq!(upd[0]["changes"], serde_json::json!([{"path": "sku.capacity", "before": 120, "after": 240}]));
+
+    fake.clear_requests();
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    let writes = fake.writes();
+    assert_eq!(writes.len(), 1, "{writes:#?}");
+    assert!(writes[0].path.ends_with("/deployments/gpt-35-turbo"));
+    assert!(writes[0].path.contains("can-aoai-smart-21"));
+}
+
+#[test]
+fn plan_table_and_exit_codes() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    let plan = ws.run(&fake, &["plan"]);
+    assert_ok(&plan);
+    let out = String::from_utf8_lossy(&plan.stdout);
+    assert!(out.contains("+  apim"), "{out}");
+    assert!(out.contains(&format!("Plan: {} to create, 0 to update, 0 unchanged.", ws.desired().resources.len())), "{out}");
+    assert_eq!(code(&ws.run(&fake, &["plan", "--detailed-exitcode"])), 2);
+    // Drift made in the portal is an update of that property only.
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    let api = ws.desired().get("api[aoai-smart-api]").unwrap().id.clone();
+    fake.edit(&api, "/properties/displayName", Value::String("renamed".into()));
+    let plan = ws.run(&fake, &["plan"]);
+    let out = String::from_utf8_lossy(&plan.stdout);
+    assert!(out.contains("~ properties.displayName: \"renamed\" → \"aoai-smart-api\""), "{out}");
+    assert!(out.contains("Plan: 0 to create, 1 to update,"), "{out}");
+    // Errors are 1 with --detailed-exitcode (2 means changes).
+    let mut c = ws.cmd(&fake, &["plan", "--detailed-exitcode"]);
+    c.env("OAILB_ACCESS_TOKEN", "wrong-token");
+    let o = c.output().unwrap();
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(text(&o).contains("AuthenticationFailed"), "{}", text(&o));
+    assert!(!text(&o).contains("wrong-token"));
+}
+
+#[test]
+fn transient_faults_are_retried_without_duplicates() {
+    let cases: &[(&str, &str, FaultKind)] = &[
+        ("PUT", "/microsoft.apimanagement/service/", FaultKind::Throttle),
+        ("PUT", "/accounts/", FaultKind::Status(500)),
+        ("PUT", "/deployments/", FaultKind::Status(503)),
+        ("PUT", "/apis/", FaultKind::Busy),
+        ("PUT", "/roleassignments/", FaultKind::Drop),
+        ("GET", "/fake/operations/", FaultKind::Drop),
+        ("GET", "/resourcegroups/", FaultKind::Throttle),
+    ];
+    for (method, path, kind) in cases {
+        let fake = fake();
+        fake.inject(method, path, *kind, 2);
+        let ws = Workspace::example("seed");
+        let out = ws.run(&fake, &["deploy", "--yes", "--json"]);
+        assert_ok(&out);
+        assert_converged(&ws, &fake);
+        let faults = fake.requests().iter().filter(|r| r.status == 429 || r.status >= 500 || r.status == 409 || r.status == 0).count();
+        assert!(faults >= 2, "{method} {path} {kind:?}: fault not hit");
+        let summary = String::from_utf8_lossy(&out.stdout);
+        assert!(summary.contains("\"event\":\"summary\""), "{summary}");
+    }
+}
+
+#[test]
+fn persistent_failure_fails_clearly_and_rerun_converges() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    // As many failures as one run makes attempts (Timing::max_attempts).
+    fake.inject("PUT", "/accounts/can-aoai-smart-12", FaultKind::Status(500), 8);
+    let out = ws.run(&fake, &["deploy", "--yes"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("account[eastus2]"), "{t}");
+    assert!(t.contains("InternalServerError") && t.contains("gave up after 8 attempts"), "{t}");
+    assert!(t.contains("skipped"), "{t}");
+    // The cause is gone: a re-run finishes the rest without redoing work.
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    assert_converged(&ws, &fake);
+    assert!(successful_puts(&fake).values().all(|&n| n == 1));
+}
+
+#[test]
+fn principal_not_found_is_retried_until_the_identity_replicates() {
+    let fake = FakeArm::start(Config { principal_window: Duration::from_millis(600), ..Config::default() });
+    let ws = Workspace::example("seed");
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    assert_converged(&ws, &fake);
+    let reqs = fake.requests();
+    let rejected = reqs.iter().filter(|r| r.path.contains("roleAssignments") && r.status == 400).count();
+    assert!(rejected > 0, "the window was not exercised");
+    assert_eq!(reqs.iter().filter(|r| r.path.contains("roleAssignments") && r.method == "PUT" && r.status == 201).count(), 3);
+}
+
+#[test]
+fn an_equivalent_role_assignment_under_another_name_is_kept() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    let ra = ws.desired().get("role_assignment[eastus]").unwrap().id.clone();
+    let body = fake.resource(&ra).unwrap();
+    let other = format!("{}/11111111-2222-3333-4444-555555555555", ra.rsplit_once('/').unwrap().0);
+    // Someone assigned the same role under another name (e.g. Terraform).
+    fake_replace(&fake, &ra, &other, body);
+    fake.clear_requests();
+    let out = ws.run(&fake, &["deploy", "--yes"]);
+    assert_ok(&out);
+    assert_eq!(fake.writes().len(), 0, "{:#?}", fake.writes());
+}
+
+fn fake_replace(fake: &FakeArm, old: &str, new: &str, body: Value) {
+    // Delete ours through the API, add the other one as a foreign resource.
+    let client = reqwest_like_delete(fake, old);
+    assert!(client);
+    let mut b = body;
+    b.as_object_mut().unwrap().retain(|k, _| k == "properties");
+    b["properties"].as_object_mut().unwrap().remove("scope");
+    fake.add_foreign(new, b);
+}
+
+fn reqwest_like_delete(fake: &FakeArm, id: &str) -> bool {
+    use std::io::{Read, Write};
+    let addr = fake.url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "DELETE {id}?api-version=2022-04-01 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    resp.starts_with("HTTP/1.1 200")
+}
+
+#[test]
+fn soft_deleted_names_need_a_decision() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    let d = ws.desired();
+    let apim = d.get("apim").unwrap();
+    let acct = d.get("account[eastus]").unwrap();
+    fake.add_soft_deleted(&apim.id, apim.body.clone());
+    fake.add_soft_deleted(&acct.id, acct.body.clone());
+    let plan = ws.run(&fake, &["plan"]);
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("soft-deleted"), "{}", text(&plan));
+    let out = ws.run(&fake, &["deploy", "--yes"]);
+    assert_eq!(code(&out), 1);
+    let t = text(&out);
+    assert!(t.contains("--restore-soft-deleted") && t.contains("--purge-soft-deleted"), "{t}");
+    assert_eq!(fake.writes().len(), 0, "nothing is written before the decision");
+
+    assert_ok(&ws.run(&fake, &["deploy", "--yes", "--restore-soft-deleted"]));
+    assert_converged(&ws, &fake);
+    let restored = fake.requests().into_iter().filter(|r| r.method == "PUT" && r.body.as_ref().is_some_and(|b| b["properties"]["restore"] == true)).count();
+    assert_eq!(restored, 2);
+    assert!(!fake.is_soft_deleted("microsoft.apimanagement/service", &apim.name));
+}
+
+#[test]
+fn purge_soft_deleted_frees_the_name() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    let acct = ws.desired().get("account[eastus2]").unwrap().clone();
+    fake.add_soft_deleted(&acct.id, acct.body.clone());
+    assert_ok(&ws.run(&fake, &["deploy", "--yes", "--purge-soft-deleted"]));
+    assert_converged(&ws, &fake);
+    assert!(fake.requests().iter().any(|r| r.method == "DELETE" && r.path.contains("deletedAccounts")));
+}
+
+#[test]
+fn interrupted_deploy_reports_in_flight_and_rerun_converges() {
+    let fake = FakeArm::start(Config { unit: Duration::from_millis(80), poll_hint: Duration::from_millis(20), ..Config::default() });
+    let ws = Workspace::example("seed");
+    let mut cmd = ws.std_cmd(&fake, &["deploy", "--yes"]);
+    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // APIM takes 30 × 80 ms: interrupt while it is being created.
+    std::thread::sleep(Duration::from_millis(900));
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 130, "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("Interrupted") && t.contains("apim"), "{t}");
+    let writes_before = fake.writes().len();
+    assert!(writes_before > 0 && writes_before < ws.desired().resources.len(), "{writes_before}");
+
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    assert_converged(&ws, &fake);
+    let puts = successful_puts(&fake);
+    assert!(puts.values().all(|&n| n == 1), "re-run re-sent finished work: {puts:#?}");
+}
+
+#[test]
+fn destroy_deletes_everything_and_purges_on_request() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    let out = ws.run(&fake, &["destroy", "--yes", "--purge-soft-deleted"]);
+    assert_ok(&out);
+    assert!(fake.ids().is_empty(), "{:#?}", fake.ids());
+    let d = ws.desired();
+    assert!(!fake.is_soft_deleted("microsoft.apimanagement/service", &d.get("apim").unwrap().name));
+    assert!(!fake.is_soft_deleted("microsoft.cognitiveservices/accounts", &d.get("account[eastus]").unwrap().name));
+    // Children went with their parents: no DELETE for APIM entities.
+    assert!(!fake.requests().iter().any(|r| r.method == "DELETE" && r.path.contains("/apis/")));
+    // Nothing left: a second destroy has nothing to do.
+    let again = ws.run(&fake, &["destroy", "--yes"]);
+    assert_ok(&again);
+    assert!(text(&again).contains("Nothing to delete"));
+}
+
+#[test]
+fn destroy_keeps_a_resource_group_with_foreign_resources_and_soft_deletes() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    let d = ws.desired();
+    let rg = d.get("resource_group").unwrap().id.clone();
+    fake.add_foreign(&format!("{rg}/providers/Microsoft.Storage/storageAccounts/other"), serde_json::json!({"location": "eastus"}));
+    let out = ws.run(&fake, &["destroy", "--yes", "--json"]);
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kept"), "{}", text(&out));
+    assert!(fake.ids().contains(&rg.to_ascii_lowercase()));
+    assert!(fake.is_soft_deleted("microsoft.cognitiveservices/accounts", &d.get("account[eastus]").unwrap().name));
+}
+
+#[test]
+fn safety_and_secrets() {
+    let fake = fake();
+    let ws = Workspace::example("multi-model");
+    // No terminal and no --yes: refuse before contacting Azure.
+    let mut c = Command::cargo_bin("oailb").unwrap();
+    let o = c.args(["deploy", "-f"]).arg(&ws.topology).args(["--subscription", SUB, "--auth", "token", "--arm-endpoint", &fake.url]).env("OAILB_ACCESS_TOKEN", TOKEN).output().unwrap();
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("--yes"));
+    assert!(fake.requests().is_empty());
+    // Plain http off loopback is refused.
+    let o = ws.cmd(&fake, &["plan"]).args(["--arm-endpoint", "http://example.com"]).output().unwrap();
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    // A missing API key variable stops the deploy before any write.
+    let o = ws.cmd(&fake, &["deploy", "--yes"]).env_remove("PARTNER_OPENAI_KEY").output().unwrap();
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("PARTNER_OPENAI_KEY"));
+    assert!(fake.writes().is_empty());
+    // Keys only with --show-secrets; the token and API key never.
+    let o = ws.run(&fake, &["deploy", "--yes", "--json"]);
+    assert_ok(&o);
+    let t = text(&o);
+    assert!(!t.contains(PARTNER_KEY) && !t.contains(TOKEN) && !t.contains("fake-primary-key"), "{t}");
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let _: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
+    }
+    // The named value got the key, stored as a secret.
+    let nv = ws.desired().get("named_value[partner-api-key]").unwrap().id.clone();
+    assert_eq!(fake.resource(&nv).unwrap()["properties"]["value"], PARTNER_KEY);
+    let o = ws.run(&fake, &["deploy", "--yes", "--show-secrets"]);
+    assert_ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Gateway key:  fake-primary-key-0123"));
+    assert!(!text(&o).contains(PARTNER_KEY));
+}
