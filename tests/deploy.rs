@@ -299,7 +299,7 @@ fn soft_deleted_names_need_a_decision() {
     fake.add_soft_deleted(&apim.id, apim.body.clone());
     fake.add_soft_deleted(&acct.id, acct.body.clone());
     let plan = ws.run(&fake, &["plan"]);
-    assert!(String::from_utf8_lossy(&plan.stdout).contains("soft-deleted"), "{}", text(&plan));
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("soft-deleted"), "{}\n{:#?}", text(&plan), fake.requests().iter().filter(|r| r.path.contains("deleted")).collect::<Vec<_>>());
     let out = ws.run(&fake, &["deploy", "--yes"]);
     assert_eq!(code(&out), 1);
     let t = text(&out);

@@ -677,7 +677,7 @@ impl ArmClient {
         let label = format!("GET deletedAccounts/{name}");
         let raw = self
             .sdk_send(&label, Purpose::Read, notify, || {
-                let b = client.get(sub, location, rg, name);
+                let b = client.get(location, rg, name, sub);
                 async move { b.send().await.map(|r| r.into_raw_response()) }
             })
             .await?;
@@ -697,7 +697,7 @@ impl ArmClient {
         let label = format!("DELETE deletedAccounts/{name}");
         let raw = self
             .sdk_send(&label, Purpose::Write, notify, || {
-                let b = client.purge(sub, location, rg, name);
+                let b = client.purge(location, rg, name, sub);
                 async move { b.send().await.map(|r| r.into_raw_response()) }
             })
             .await?;

@@ -41,7 +41,12 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
         if !display.is_json() && !g.quiet {
             eprintln!("No changes: all {} resources are up to date.", plan.entries.len());
         }
-        print_outputs(&display, &desired, None, g);
+        let key = if a.show_secrets {
+            Some(runtime.block_on(deploy::gateway_key(&client, &desired))?)
+        } else {
+            None
+        };
+        print_outputs(&display, &desired, key.as_deref(), g);
         return Ok(exit::OK);
     }
     display.json_line(json!({
