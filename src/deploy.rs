@@ -55,11 +55,27 @@ pub const DEFAULT_CONCURRENCY: u16 = 10;
 /// Progress of one resource.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Started { address: String, action: &'static str },
-    Note { address: String, message: String },
-    Finished { address: String, action: &'static str, elapsed: Duration },
-    Failed { address: String, error: String },
-    Skipped { address: String, reason: String },
+    Started {
+        address: String,
+        action: &'static str,
+    },
+    Note {
+        address: String,
+        message: String,
+    },
+    Finished {
+        address: String,
+        action: &'static str,
+        elapsed: Duration,
+    },
+    Failed {
+        address: String,
+        error: String,
+    },
+    Skipped {
+        address: String,
+        reason: String,
+    },
 }
 
 pub trait Progress: Send + Sync {
@@ -123,7 +139,9 @@ pub fn critical_path(resources: &[Resource]) -> u64 {
     chain_weights(resources).into_iter().max().unwrap_or(0)
 }
 
-type Task<'a> = Pin<Box<dyn Future<Output = (usize, Result<(&'static str, Option<Value>), String>)> + Send + 'a>>;
+type Task<'a> = Pin<
+    Box<dyn Future<Output = (usize, Result<(&'static str, Option<Value>), String>)> + Send + 'a>,
+>;
 
 /// Applies `plan`. Stops launching writes when `cancel` completes.
 pub async fn apply(
@@ -164,10 +182,22 @@ pub async fn apply(
     };
     let deps: Vec<Vec<usize>> = resources
         .iter()
-        .map(|r| r.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect())
+        .map(|r| {
+            r.depends_on
+                .iter()
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .collect()
+        })
         .collect();
     schedule(
-        resources, &deps, &rank, opts.concurrency, progress, cancel, &mut live, run,
+        resources,
+        &deps,
+        &rank,
+        opts.concurrency,
+        progress,
+        cancel,
+        &mut live,
+        run,
     )
     .await
 }
@@ -204,7 +234,8 @@ async fn schedule<'a>(
         while changed {
             changed = false;
             for i in 0..n {
-                if state[i] == State::Pending && deps[i].iter().any(|&d| state[d] == State::Failed) {
+                if state[i] == State::Pending && deps[i].iter().any(|&d| state[d] == State::Failed)
+                {
                     state[i] = State::Failed;
                     changed = true;
                     let reason = deps[i]
@@ -221,7 +252,9 @@ async fn schedule<'a>(
             }
         }
         let mut ready: Vec<usize> = (0..n)
-            .filter(|&i| state[i] == State::Pending && deps[i].iter().all(|&d| state[d] == State::Done))
+            .filter(|&i| {
+                state[i] == State::Pending && deps[i].iter().all(|&d| state[d] == State::Done)
+            })
             .collect();
         ready.sort_by_key(|&i| (std::cmp::Reverse(rank[i]), i));
         for i in ready {
@@ -299,25 +332,44 @@ async fn apply_one(
     }
     if let Some(body) = &current {
         let state = provisioning_state(body).unwrap_or("Succeeded");
-        if !["Succeeded", "Failed", "Canceled"].iter().any(|s| s.eq_ignore_ascii_case(state)) {
-            progress.event(Event::Started { address: r.address.clone(), action: "wait" });
-            notify(format!("an earlier operation is still running ({state}); waiting"));
-            current = match client.wait_provisioned(&r.id, r.api_version, Instant::now(), &notify).await {
+        if !["Succeeded", "Failed", "Canceled"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(state))
+        {
+            progress.event(Event::Started {
+                address: r.address.clone(),
+                action: "wait",
+            });
+            notify(format!(
+                "an earlier operation is still running ({state}); waiting"
+            ));
+            current = match client
+                .wait_provisioned(&r.id, r.api_version, Instant::now(), &notify)
+                .await
+            {
                 Ok(b) => Some(b),
                 Err(e) if e.is_code("ProvisioningFailed") => None.or(current),
                 Err(e) => return Err(e.to_string()),
             };
         }
     }
-    let body = plan::resolve_body(r, live, inputs, Secrets::Read, false).map_err(|e| format!("{e:#}"))?;
+    let body =
+        plan::resolve_body(r, live, inputs, Secrets::Read, false).map_err(|e| format!("{e:#}"))?;
     if let Some(l) = &current {
         let failed = provisioning_state(l).is_some_and(|s| !s.eq_ignore_ascii_case("Succeeded"));
         if !failed && plan::diff(&body, l, &r.write_only).is_empty() {
             return Ok(("no-op", current));
         }
     }
-    let action = if current.is_some() { "update" } else { "create" };
-    progress.event(Event::Started { address: r.address.clone(), action });
+    let action = if current.is_some() {
+        "update"
+    } else {
+        "create"
+    };
+    progress.event(Event::Started {
+        address: r.address.clone(),
+        action,
+    });
     let mut body = body;
     if current.is_none() && entry.is_some_and(|e| e.soft_deleted) {
         body = prepare_soft_deleted(client, desired, r, body, opts, &notify).await?;
@@ -356,10 +408,20 @@ async fn prepare_soft_deleted(
             let res = match r.kind {
                 Kind::CognitiveAccount => {
                     client
-                        .purge_deleted_account(&desired.subscription, location, &desired.resource_group, &r.name, notify)
+                        .purge_deleted_account(
+                            &desired.subscription,
+                            location,
+                            &desired.resource_group,
+                            &r.name,
+                            notify,
+                        )
                         .await
                 }
-                _ => client.purge_deleted_apim(&desired.subscription, location, &r.name, notify).await,
+                _ => {
+                    client
+                        .purge_deleted_apim(&desired.subscription, location, &r.name, notify)
+                        .await
+                }
             };
             res.map_err(|e| e.to_string())?;
             Ok(body)
@@ -389,8 +451,13 @@ async fn put_role_assignment(
     loop {
         match client.put(&r.id, r.api_version, body, notify).await {
             Err(e) if e.is_code("RoleAssignmentExists") => return Ok(body.clone()),
-            Err(e) if e.is_code("PrincipalNotFound") && started.elapsed() < opts.principal_window => {
-                let wait = client.timing().backoff(attempt).min(Duration::from_secs(30));
+            Err(e)
+                if e.is_code("PrincipalNotFound") && started.elapsed() < opts.principal_window =>
+            {
+                let wait = client
+                    .timing()
+                    .backoff(attempt)
+                    .min(Duration::from_secs(30));
                 notify(format!(
                     "PrincipalNotFound (the identity is still replicating), retrying in {:.1}s",
                     wait.as_secs_f64()
@@ -453,7 +520,11 @@ pub async fn destroy(
 ) -> Outcome {
     let rs = &desired.resources;
     let targets = deletion_targets(desired, plan);
-    let index: HashMap<&str, usize> = rs.iter().enumerate().map(|(i, r)| (r.address.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = rs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.address.as_str(), i))
+        .collect();
     // Transitive dependencies of each resource.
     let mut closure: Vec<HashSet<usize>> = vec![HashSet::new(); rs.len()];
     for i in 0..rs.len() {
@@ -485,15 +556,32 @@ pub async fn destroy(
         Box::pin(async move {
             let started = Instant::now();
             let notify = note(progress, &r.address);
-            progress.event(Event::Started { address: r.address.clone(), action: "delete" });
+            progress.event(Event::Started {
+                address: r.address.clone(),
+                action: "delete",
+            });
             let res = delete_one(client, desired, r, purge, &notify).await;
             if res.is_ok() {
-                progress.event(Event::Finished { address: r.address.clone(), action: "delete", elapsed: started.elapsed() });
+                progress.event(Event::Finished {
+                    address: r.address.clone(),
+                    action: "delete",
+                    elapsed: started.elapsed(),
+                });
             }
             (k, res.map(|()| ("delete", None)))
         })
     };
-    let mut out = schedule(&nodes, &deps, &rank, opts.concurrency, progress, cancel, &mut live, run).await;
+    let mut out = schedule(
+        &nodes,
+        &deps,
+        &rank,
+        opts.concurrency,
+        progress,
+        cancel,
+        &mut live,
+        run,
+    )
+    .await;
     if out.ok() {
         if let Some(rg) = rs.iter().find(|r| r.kind == Kind::ResourceGroup) {
             if plan.get(&rg.address).is_some_and(|e| e.live.is_some()) {
@@ -526,12 +614,20 @@ async fn delete_one(
             Kind::CognitiveAccount => {
                 notify("purging the soft-deleted account".into());
                 client
-                    .purge_deleted_account(&desired.subscription, location, &desired.resource_group, &r.name, notify)
+                    .purge_deleted_account(
+                        &desired.subscription,
+                        location,
+                        &desired.resource_group,
+                        &r.name,
+                        notify,
+                    )
                     .await
             }
             Kind::ApimService => {
                 notify("purging the soft-deleted service".into());
-                client.purge_deleted_apim(&desired.subscription, location, &r.name, notify).await
+                client
+                    .purge_deleted_apim(&desired.subscription, location, &r.name, notify)
+                    .await
             }
             _ => Ok(()),
         };
@@ -540,7 +636,12 @@ async fn delete_one(
     Ok(())
 }
 
-async fn delete_resource_group(client: &ArmClient, rg: &Resource, progress: &dyn Progress, out: &mut Outcome) {
+async fn delete_resource_group(
+    client: &ArmClient,
+    rg: &Resource,
+    progress: &dyn Progress,
+    out: &mut Outcome,
+) {
     let notify = note(progress, &rg.address);
     let others = client
         .list(&format!("{}/resources", rg.id), rg.api_version, &notify)
@@ -551,24 +652,40 @@ async fn delete_resource_group(client: &ArmClient, rg: &Resource, progress: &dyn
                 "kept: it still holds {} resource(s) oailb does not manage",
                 list.len()
             );
-            progress.event(Event::Skipped { address: rg.address.clone(), reason });
+            progress.event(Event::Skipped {
+                address: rg.address.clone(),
+                reason,
+            });
         }
         Ok(_) => {
             let started = Instant::now();
-            progress.event(Event::Started { address: rg.address.clone(), action: "delete" });
+            progress.event(Event::Started {
+                address: rg.address.clone(),
+                action: "delete",
+            });
             match client.delete(&rg.id, rg.api_version, &[], &notify).await {
                 Ok(_) => {
-                    progress.event(Event::Finished { address: rg.address.clone(), action: "delete", elapsed: started.elapsed() });
+                    progress.event(Event::Finished {
+                        address: rg.address.clone(),
+                        action: "delete",
+                        elapsed: started.elapsed(),
+                    });
                     out.done.push((rg.address.clone(), "delete"));
                 }
                 Err(e) => {
-                    progress.event(Event::Failed { address: rg.address.clone(), error: e.to_string() });
+                    progress.event(Event::Failed {
+                        address: rg.address.clone(),
+                        error: e.to_string(),
+                    });
                     out.failed.push((rg.address.clone(), e.to_string()));
                 }
             }
         }
         Err(e) => {
-            progress.event(Event::Failed { address: rg.address.clone(), error: e.to_string() });
+            progress.event(Event::Failed {
+                address: rg.address.clone(),
+                error: e.to_string(),
+            });
             out.failed.push((rg.address.clone(), e.to_string()));
         }
     }
@@ -584,9 +701,16 @@ pub async fn gateway_key(client: &ArmClient, desired: &Desired) -> Result<String
         .expect("every topology has an APIM service");
     let quiet = |_: String| {};
     let v = client
-        .post(&format!("{}/subscriptions/master/listSecrets", apim.id), apim.api_version, &quiet)
+        .post(
+            &format!("{}/subscriptions/master/listSecrets", apim.id),
+            apim.api_version,
+            &quiet,
+        )
         .await?;
-    Ok(v.get("primaryKey").and_then(Value::as_str).unwrap_or_default().to_string())
+    Ok(v.get("primaryKey")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string())
 }
 
 #[cfg(test)]

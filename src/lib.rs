@@ -4,13 +4,13 @@
 //! [`desired::Desired`] (Azure resources and their dependencies) → renderers,
 //! plan and deploy.
 
+pub mod azure;
 pub mod cli;
 pub mod commands;
+pub mod deploy;
 pub mod desired;
 pub mod exit;
 pub mod output;
+pub mod plan;
 pub mod render;
 pub mod topology;
-pub mod azure;
-pub mod plan;
-pub mod deploy;

@@ -248,16 +248,28 @@ async fn check_absent(
     match r.kind {
         Kind::CognitiveAccount => {
             let found = client
-                .deleted_account(&desired.subscription, location, &desired.resource_group, &r.name, &quiet)
+                .deleted_account(
+                    &desired.subscription,
+                    location,
+                    &desired.resource_group,
+                    &r.name,
+                    &quiet,
+                )
                 .await
-                .map_err(|e| anyhow::Error::new(e).context(format!("checking soft-deleted accounts for {}", r.address)))?;
+                .map_err(|e| {
+                    anyhow::Error::new(e)
+                        .context(format!("checking soft-deleted accounts for {}", r.address))
+                })?;
             entry.soft_deleted = found.is_some();
         }
         Kind::ApimService => {
             let found = client
                 .deleted_apim(&desired.subscription, location, &r.name, &quiet)
                 .await
-                .map_err(|e| anyhow::Error::new(e).context(format!("checking soft-deleted services for {}", r.address)))?;
+                .map_err(|e| {
+                    anyhow::Error::new(e)
+                        .context(format!("checking soft-deleted services for {}", r.address))
+                })?;
             entry.soft_deleted = found.is_some();
         }
         Kind::RoleAssignment => {
@@ -268,15 +280,16 @@ async fn check_absent(
                 .pointer("/properties/roleDefinitionId")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let scope = r
-                .id
-                .split("/providers/Microsoft.Authorization/")
-                .next()
-                .unwrap_or_default();
+            let scope =
+                r.id.split("/providers/Microsoft.Authorization/")
+                    .next()
+                    .unwrap_or_default();
             if let Some(principal) = principal {
                 // Best effort: a failed list only means we try the create.
                 if let Ok(found) = client.role_assignments_of(scope, principal).await {
-                    if let Some((id, _)) = found.iter().find(|(_, def)| def.eq_ignore_ascii_case(role)) {
+                    if let Some((id, _)) =
+                        found.iter().find(|(_, def)| def.eq_ignore_ascii_case(role))
+                    {
                         entry.action = Action::NoOp;
                         entry.notes.push(format!(
                             "the role is already assigned as {}",
@@ -369,7 +382,14 @@ fn compare(
                         .find(|(lk, _)| lk.eq_ignore_ascii_case(k))
                         .map(|(_, v)| v)
                 });
-                compare(&join(path, k), dv, lv, write_only, in_tags || (path.is_empty() && k == "tags"), out);
+                compare(
+                    &join(path, k),
+                    dv,
+                    lv,
+                    write_only,
+                    in_tags || (path.is_empty() && k == "tags"),
+                    out,
+                );
             }
         }
         (Value::Array(d), Value::Array(l)) => {
@@ -401,15 +421,15 @@ fn arrays_match(d: &[Value], l: &[Value]) -> bool {
         return true;
     }
     let mut used = vec![false; l.len()];
-    d.iter().all(|a| {
-        match (0..l.len()).find(|&i| !used[i] && subset(a, &l[i])) {
+    d.iter().all(
+        |a| match (0..l.len()).find(|&i| !used[i] && subset(a, &l[i])) {
             Some(i) => {
                 used[i] = true;
                 true
             }
             None => false,
-        }
-    })
+        },
+    )
 }
 
 fn last_key(path: &str) -> &str {
@@ -452,7 +472,8 @@ fn strings_equal(path: &str, a: &str, b: &str, in_tags: bool) -> bool {
     let identifier = |s: &str| {
         !s.is_empty()
             && s.len() <= 80
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     };
     identifier(a) && a.eq_ignore_ascii_case(b)
 }
@@ -633,9 +654,30 @@ mod tests {
     #[test]
     fn case_rules() {
         // Enum-like values compare case-insensitively; display text does not.
-        assert!(diff(&json!({"sku": {"name": "PerGB2018"}}), &json!({"sku": {"name": "pergb2018"}}), &[]).is_empty());
-        assert_eq!(diff(&json!({"displayName": "Api"}), &json!({"displayName": "api"}), &[]).len(), 1);
-        assert_eq!(diff(&json!({"tags": {"a": "X"}}), &json!({"tags": {"a": "x"}}), &[]).len(), 1);
+        assert!(diff(
+            &json!({"sku": {"name": "PerGB2018"}}),
+            &json!({"sku": {"name": "pergb2018"}}),
+            &[]
+        )
+        .is_empty());
+        assert_eq!(
+            diff(
+                &json!({"displayName": "Api"}),
+                &json!({"displayName": "api"}),
+                &[]
+            )
+            .len(),
+            1
+        );
+        assert_eq!(
+            diff(
+                &json!({"tags": {"a": "X"}}),
+                &json!({"tags": {"a": "x"}}),
+                &[]
+            )
+            .len(),
+            1
+        );
         // Empty desired collections match absent live ones.
         assert!(diff(&json!({"tags": {}, "l": []}), &json!({}), &[]).is_empty());
     }

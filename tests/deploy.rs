@@ -42,7 +42,12 @@ impl Workspace {
 
     fn api_names(&self) -> Vec<String> {
         let loaded = oailb::topology::load_file(&self.topology).unwrap();
-        loaded.topology.apis().iter().map(|a| a.name.clone()).collect()
+        loaded
+            .topology
+            .apis()
+            .iter()
+            .map(|a| a.name.clone())
+            .collect()
     }
 
     fn desired(&self) -> oailb::desired::Desired {
@@ -65,15 +70,28 @@ impl Workspace {
             .args(args)
             .arg("-f")
             .arg(&self.topology)
-            .args(["--subscription", SUB, "--auth", "token", "--arm-endpoint", &fake.url]);
+            .args([
+                "--subscription",
+                SUB,
+                "--auth",
+                "token",
+                "--arm-endpoint",
+                &fake.url,
+            ]);
         for api in self.api_names() {
-            c.arg("--policy-file").arg(format!("{api}={}", self.dir.path().join("policy.xml").display()));
+            c.arg("--policy-file").arg(format!(
+                "{api}={}",
+                self.dir.path().join("policy.xml").display()
+            ));
         }
         c
     }
 
     fn run(&self, fake: &FakeArm, args: &[&str]) -> Output {
-        self.cmd(fake, args).timeout(Duration::from_secs(120)).output().unwrap()
+        self.cmd(fake, args)
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap()
     }
 
     fn edit(&self, from: &str, to: &str) {
@@ -84,7 +102,11 @@ impl Workspace {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn code(o: &Output) -> i32 {
@@ -111,10 +133,24 @@ fn assert_converged(ws: &Workspace, fake: &FakeArm) {
     let d = ws.desired();
     let ids = fake.ids();
     for r in &d.resources {
-        assert!(ids.contains(&r.id.to_ascii_lowercase()), "{} missing", r.address);
+        assert!(
+            ids.contains(&r.id.to_ascii_lowercase()),
+            "{} missing",
+            r.address
+        );
     }
-    let managed = ids.iter().filter(|i| !i.contains("/providers/microsoft.authorization/") || d.resources.iter().any(|r| r.id.eq_ignore_ascii_case(i))).count();
-    assert_eq!(managed, d.resources.len(), "unexpected extra resources: {ids:#?}");
+    let managed = ids
+        .iter()
+        .filter(|i| {
+            !i.contains("/providers/microsoft.authorization/")
+                || d.resources.iter().any(|r| r.id.eq_ignore_ascii_case(i))
+        })
+        .count();
+    assert_eq!(
+        managed,
+        d.resources.len(),
+        "unexpected extra resources: {ids:#?}"
+    );
 }
 
 fn fake() -> FakeArm {
@@ -159,9 +195,17 @@ fn changed_capacity_is_exactly_one_update() {
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["summary"]["update"], 1);
     assert_eq!(v["summary"]["create"], 0);
-    let upd: Vec<&Value> = v["resources"].as_array().unwrap().iter().filter(|r| r["action"] == "update").collect();
+    let upd: Vec<&Value> = v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "update")
+        .collect();
     assert_eq!(upd[0]["address"], "deployment[canadaeast/gpt-35-turbo]");
-    assert_eq!(upd[0]["changes"], serde_json::json!([{"path": "sku.capacity", "before": 120, "after": 240}]));
+    assert_eq!(
+        upd[0]["changes"],
+        serde_json::json!([{"path": "sku.capacity", "before": 120, "after": 240}])
+    );
 
     fake.clear_requests();
     assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
@@ -179,15 +223,28 @@ fn plan_table_and_exit_codes() {
     assert_ok(&plan);
     let out = String::from_utf8_lossy(&plan.stdout);
     assert!(out.contains("+  apim"), "{out}");
-    assert!(out.contains(&format!("Plan: {} to create, 0 to update, 0 unchanged.", ws.desired().resources.len())), "{out}");
+    assert!(
+        out.contains(&format!(
+            "Plan: {} to create, 0 to update, 0 unchanged.",
+            ws.desired().resources.len()
+        )),
+        "{out}"
+    );
     assert_eq!(code(&ws.run(&fake, &["plan", "--detailed-exitcode"])), 2);
     // Drift made in the portal is an update of that property only.
     assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
     let api = ws.desired().get("api[aoai-smart-api]").unwrap().id.clone();
-    fake.edit(&api, "/properties/displayName", Value::String("renamed".into()));
+    fake.edit(
+        &api,
+        "/properties/displayName",
+        Value::String("renamed".into()),
+    );
     let plan = ws.run(&fake, &["plan"]);
     let out = String::from_utf8_lossy(&plan.stdout);
-    assert!(out.contains("~ properties.displayName: \"renamed\" → \"aoai-smart-api\""), "{out}");
+    assert!(
+        out.contains("~ properties.displayName: \"renamed\" → \"aoai-smart-api\""),
+        "{out}"
+    );
     assert!(out.contains("Plan: 0 to create, 1 to update,"), "{out}");
     // Errors are 1 with --detailed-exitcode (2 means changes).
     let mut c = ws.cmd(&fake, &["plan", "--detailed-exitcode"]);
@@ -201,7 +258,11 @@ fn plan_table_and_exit_codes() {
 #[test]
 fn transient_faults_are_retried_without_duplicates() {
     let cases: &[(&str, &str, FaultKind)] = &[
-        ("PUT", "/microsoft.apimanagement/service/", FaultKind::Throttle),
+        (
+            "PUT",
+            "/microsoft.apimanagement/service/",
+            FaultKind::Throttle,
+        ),
         ("PUT", "/accounts/", FaultKind::Status(500)),
         ("PUT", "/deployments/", FaultKind::Status(503)),
         ("PUT", "/apis/", FaultKind::Busy),
@@ -216,7 +277,11 @@ fn transient_faults_are_retried_without_duplicates() {
         let out = ws.run(&fake, &["deploy", "--yes", "--json"]);
         assert_ok(&out);
         assert_converged(&ws, &fake);
-        let faults = fake.requests().iter().filter(|r| r.status == 429 || r.status >= 500 || r.status == 409 || r.status == 0).count();
+        let faults = fake
+            .requests()
+            .iter()
+            .filter(|r| r.status == 429 || r.status >= 500 || r.status == 409 || r.status == 0)
+            .count();
         assert!(faults >= 2, "{method} {path} {kind:?}: fault not hit");
         let summary = String::from_utf8_lossy(&out.stdout);
         assert!(summary.contains("\"event\":\"summary\""), "{summary}");
@@ -228,12 +293,20 @@ fn persistent_failure_fails_clearly_and_rerun_converges() {
     let fake = fake();
     let ws = Workspace::example("seed");
     // As many failures as one run makes attempts (Timing::max_attempts).
-    fake.inject("PUT", "/accounts/can-aoai-smart-12", FaultKind::Status(500), 8);
+    fake.inject(
+        "PUT",
+        "/accounts/can-aoai-smart-12",
+        FaultKind::Status(500),
+        8,
+    );
     let out = ws.run(&fake, &["deploy", "--yes"]);
     assert_eq!(code(&out), 1, "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("account[eastus2]"), "{t}");
-    assert!(t.contains("InternalServerError") && t.contains("gave up after 8 attempts"), "{t}");
+    assert!(
+        t.contains("InternalServerError") && t.contains("gave up after 8 attempts"),
+        "{t}"
+    );
     assert!(t.contains("skipped"), "{t}");
     // The cause is gone: a re-run finishes the rest without redoing work.
     assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
@@ -243,14 +316,25 @@ fn persistent_failure_fails_clearly_and_rerun_converges() {
 
 #[test]
 fn principal_not_found_is_retried_until_the_identity_replicates() {
-    let fake = FakeArm::start(Config { principal_window: Duration::from_millis(600), ..Config::default() });
+    let fake = FakeArm::start(Config {
+        principal_window: Duration::from_millis(600),
+        ..Config::default()
+    });
     let ws = Workspace::example("seed");
     assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
     assert_converged(&ws, &fake);
     let reqs = fake.requests();
-    let rejected = reqs.iter().filter(|r| r.path.contains("roleAssignments") && r.status == 400).count();
+    let rejected = reqs
+        .iter()
+        .filter(|r| r.path.contains("roleAssignments") && r.status == 400)
+        .count();
     assert!(rejected > 0, "the window was not exercised");
-    assert_eq!(reqs.iter().filter(|r| r.path.contains("roleAssignments") && r.method == "PUT" && r.status == 201).count(), 3);
+    assert_eq!(
+        reqs.iter()
+            .filter(|r| r.path.contains("roleAssignments") && r.method == "PUT" && r.status == 201)
+            .count(),
+        3
+    );
 }
 
 #[test]
@@ -258,9 +342,17 @@ fn an_equivalent_role_assignment_under_another_name_is_kept() {
     let fake = fake();
     let ws = Workspace::example("seed");
     assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
-    let ra = ws.desired().get("role_assignment[eastus]").unwrap().id.clone();
+    let ra = ws
+        .desired()
+        .get("role_assignment[eastus]")
+        .unwrap()
+        .id
+        .clone();
     let body = fake.resource(&ra).unwrap();
-    let other = format!("{}/11111111-2222-3333-4444-555555555555", ra.rsplit_once('/').unwrap().0);
+    let other = format!(
+        "{}/11111111-2222-3333-4444-555555555555",
+        ra.rsplit_once('/').unwrap().0
+    );
     // Someone assigned the same role under another name (e.g. Terraform).
     fake_replace(&fake, &ra, &other, body);
     fake.clear_requests();
@@ -299,16 +391,40 @@ fn soft_deleted_names_need_a_decision() {
     fake.add_soft_deleted(&apim.id, apim.body.clone());
     fake.add_soft_deleted(&acct.id, acct.body.clone());
     let plan = ws.run(&fake, &["plan"]);
-    assert!(String::from_utf8_lossy(&plan.stdout).contains("soft-deleted"), "{}\n{:#?}", text(&plan), fake.requests().iter().filter(|r| r.path.contains("deleted")).collect::<Vec<_>>());
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("soft-deleted"),
+        "{}\n{:#?}",
+        text(&plan),
+        fake.requests()
+            .iter()
+            .filter(|r| r.path.contains("deleted"))
+            .collect::<Vec<_>>()
+    );
     let out = ws.run(&fake, &["deploy", "--yes"]);
     assert_eq!(code(&out), 1);
     let t = text(&out);
-    assert!(t.contains("--restore-soft-deleted") && t.contains("--purge-soft-deleted"), "{t}");
-    assert_eq!(fake.writes().len(), 0, "nothing is written before the decision");
+    assert!(
+        t.contains("--restore-soft-deleted") && t.contains("--purge-soft-deleted"),
+        "{t}"
+    );
+    assert_eq!(
+        fake.writes().len(),
+        0,
+        "nothing is written before the decision"
+    );
 
     assert_ok(&ws.run(&fake, &["deploy", "--yes", "--restore-soft-deleted"]));
     assert_converged(&ws, &fake);
-    let restored = fake.requests().into_iter().filter(|r| r.method == "PUT" && r.body.as_ref().is_some_and(|b| b["properties"]["restore"] == true)).count();
+    let restored = fake
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "PUT"
+                && r.body
+                    .as_ref()
+                    .is_some_and(|b| b["properties"]["restore"] == true)
+        })
+        .count();
     assert_eq!(restored, 2);
     assert!(!fake.is_soft_deleted("microsoft.apimanagement/service", &apim.name));
 }
@@ -321,30 +437,50 @@ fn purge_soft_deleted_frees_the_name() {
     fake.add_soft_deleted(&acct.id, acct.body.clone());
     assert_ok(&ws.run(&fake, &["deploy", "--yes", "--purge-soft-deleted"]));
     assert_converged(&ws, &fake);
-    assert!(fake.requests().iter().any(|r| r.method == "DELETE" && r.path.contains("deletedAccounts")));
+    assert!(fake
+        .requests()
+        .iter()
+        .any(|r| r.method == "DELETE" && r.path.contains("deletedAccounts")));
 }
 
 #[test]
 fn interrupted_deploy_reports_in_flight_and_rerun_converges() {
-    let fake = FakeArm::start(Config { unit: Duration::from_millis(80), poll_hint: Duration::from_millis(20), ..Config::default() });
+    let fake = FakeArm::start(Config {
+        unit: Duration::from_millis(80),
+        poll_hint: Duration::from_millis(20),
+        ..Config::default()
+    });
     let ws = Workspace::example("seed");
     let mut cmd = ws.std_cmd(&fake, &["deploy", "--yes"]);
-    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     // APIM takes 30 × 80 ms: interrupt while it is being created.
     std::thread::sleep(Duration::from_millis(900));
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(code(&out), 130, "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("Interrupted") && t.contains("apim"), "{t}");
     let writes_before = fake.writes().len();
-    assert!(writes_before > 0 && writes_before < ws.desired().resources.len(), "{writes_before}");
+    assert!(
+        writes_before > 0 && writes_before < ws.desired().resources.len(),
+        "{writes_before}"
+    );
 
     assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
     assert_converged(&ws, &fake);
     let puts = successful_puts(&fake);
-    assert!(puts.values().all(|&n| n == 1), "re-run re-sent finished work: {puts:#?}");
+    assert!(
+        puts.values().all(|&n| n == 1),
+        "re-run re-sent finished work: {puts:#?}"
+    );
 }
 
 #[test]
@@ -356,10 +492,19 @@ fn destroy_deletes_everything_and_purges_on_request() {
     assert_ok(&out);
     assert!(fake.ids().is_empty(), "{:#?}", fake.ids());
     let d = ws.desired();
-    assert!(!fake.is_soft_deleted("microsoft.apimanagement/service", &d.get("apim").unwrap().name));
-    assert!(!fake.is_soft_deleted("microsoft.cognitiveservices/accounts", &d.get("account[eastus]").unwrap().name));
+    assert!(!fake.is_soft_deleted(
+        "microsoft.apimanagement/service",
+        &d.get("apim").unwrap().name
+    ));
+    assert!(!fake.is_soft_deleted(
+        "microsoft.cognitiveservices/accounts",
+        &d.get("account[eastus]").unwrap().name
+    ));
     // Children went with their parents: no DELETE for APIM entities.
-    assert!(!fake.requests().iter().any(|r| r.method == "DELETE" && r.path.contains("/apis/")));
+    assert!(!fake
+        .requests()
+        .iter()
+        .any(|r| r.method == "DELETE" && r.path.contains("/apis/")));
     // Nothing left: a second destroy has nothing to do.
     let again = ws.run(&fake, &["destroy", "--yes"]);
     assert_ok(&again);
@@ -373,12 +518,22 @@ fn destroy_keeps_a_resource_group_with_foreign_resources_and_soft_deletes() {
     assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
     let d = ws.desired();
     let rg = d.get("resource_group").unwrap().id.clone();
-    fake.add_foreign(&format!("{rg}/providers/Microsoft.Storage/storageAccounts/other"), serde_json::json!({"location": "eastus"}));
+    fake.add_foreign(
+        &format!("{rg}/providers/Microsoft.Storage/storageAccounts/other"),
+        serde_json::json!({"location": "eastus"}),
+    );
     let out = ws.run(&fake, &["destroy", "--yes", "--json"]);
     assert_ok(&out);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("kept"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("kept"),
+        "{}",
+        text(&out)
+    );
     assert!(fake.ids().contains(&rg.to_ascii_lowercase()));
-    assert!(fake.is_soft_deleted("microsoft.cognitiveservices/accounts", &d.get("account[eastus]").unwrap().name));
+    assert!(fake.is_soft_deleted(
+        "microsoft.cognitiveservices/accounts",
+        &d.get("account[eastus]").unwrap().name
+    ));
 }
 
 #[test]
@@ -387,15 +542,36 @@ fn safety_and_secrets() {
     let ws = Workspace::example("multi-model");
     // No terminal and no --yes: refuse before contacting Azure.
     let mut c = Command::cargo_bin("oailb").unwrap();
-    let o = c.args(["deploy", "-f"]).arg(&ws.topology).args(["--subscription", SUB, "--auth", "token", "--arm-endpoint", &fake.url]).env("OAILB_ACCESS_TOKEN", TOKEN).output().unwrap();
+    let o = c
+        .args(["deploy", "-f"])
+        .arg(&ws.topology)
+        .args([
+            "--subscription",
+            SUB,
+            "--auth",
+            "token",
+            "--arm-endpoint",
+            &fake.url,
+        ])
+        .env("OAILB_ACCESS_TOKEN", TOKEN)
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(text(&o).contains("--yes"));
     assert!(fake.requests().is_empty());
     // Plain http off loopback is refused.
-    let o = ws.cmd(&fake, &["plan"]).args(["--arm-endpoint", "http://example.com"]).output().unwrap();
+    let o = ws
+        .cmd(&fake, &["plan"])
+        .args(["--arm-endpoint", "http://example.com"])
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 2, "{}", text(&o));
     // A missing API key variable stops the deploy before any write.
-    let o = ws.cmd(&fake, &["deploy", "--yes"]).env_remove("PARTNER_OPENAI_KEY").output().unwrap();
+    let o = ws
+        .cmd(&fake, &["deploy", "--yes"])
+        .env_remove("PARTNER_OPENAI_KEY")
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 2, "{}", text(&o));
     assert!(text(&o).contains("PARTNER_OPENAI_KEY"));
     assert!(fake.writes().is_empty());
@@ -403,13 +579,25 @@ fn safety_and_secrets() {
     let o = ws.run(&fake, &["deploy", "--yes", "--json"]);
     assert_ok(&o);
     let t = text(&o);
-    assert!(!t.contains(PARTNER_KEY) && !t.contains(TOKEN) && !t.contains("fake-primary-key"), "{t}");
+    assert!(
+        !t.contains(PARTNER_KEY) && !t.contains(TOKEN) && !t.contains("fake-primary-key"),
+        "{t}"
+    );
     for line in String::from_utf8_lossy(&o.stdout).lines() {
-        let _: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
+        let _: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
     }
     // The named value got the key, stored as a secret.
-    let nv = ws.desired().get("named_value[partner-api-key]").unwrap().id.clone();
-    assert_eq!(fake.resource(&nv).unwrap()["properties"]["value"], PARTNER_KEY);
+    let nv = ws
+        .desired()
+        .get("named_value[partner-api-key]")
+        .unwrap()
+        .id
+        .clone();
+    assert_eq!(
+        fake.resource(&nv).unwrap()["properties"]["value"],
+        PARTNER_KEY
+    );
     let o = ws.run(&fake, &["deploy", "--yes", "--show-secrets"]);
     assert_ok(&o);
     assert!(String::from_utf8_lossy(&o.stdout).contains("Gateway key:  fake-primary-key-0123"));

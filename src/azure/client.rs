@@ -58,7 +58,9 @@ impl Timing {
     /// Backoff for `attempt` (1-based) when the server gave no Retry-After.
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(16);
-        self.backoff_base.saturating_mul(factor).min(self.backoff_cap)
+        self.backoff_base
+            .saturating_mul(factor)
+            .min(self.backoff_cap)
     }
 }
 
@@ -190,11 +192,10 @@ impl ArmClient {
                 &label,
             ));
         }
-        let token = self
-            .credential
-            .token()
-            .await
-            .map_err(|e| ArmError::new(None, "AuthenticationFailed", format!("{e:#}"), &label))?;
+        let token =
+            self.credential.token().await.map_err(|e| {
+                ArmError::new(None, "AuthenticationFailed", format!("{e:#}"), &label)
+            })?;
         let mut req = Request::new(url.clone(), method);
         req.insert_header(
             azure_core::headers::AUTHORIZATION,
@@ -231,7 +232,12 @@ impl ArmClient {
                 format!("no answer within {:?}", self.timing.request_timeout),
                 &label,
             )),
-            Ok(Err(e)) => Err(ArmError::new(None, "ConnectionFailed", e.to_string(), &label)),
+            Ok(Err(e)) => Err(ArmError::new(
+                None,
+                "ConnectionFailed",
+                e.to_string(),
+                &label,
+            )),
             Ok(Ok((status, headers, body))) => Ok(Raw {
                 status: u16::from(status),
                 headers,
@@ -254,7 +260,7 @@ impl ArmClient {
         let label = format!("{} {}", method, url.path());
         let mut attempt = 1;
         loop {
-            let outcome = self.send_once(method.clone(), url, body, purpose).await;
+            let outcome = self.send_once(method, url, body, purpose).await;
             let (err, wait) = match outcome {
                 Ok(raw) if raw.status < 400 => return Ok(raw),
                 Ok(raw) => {
@@ -448,7 +454,9 @@ impl ArmClient {
         let mut wait = self.retry_after(first_headers);
         loop {
             tokio::time::sleep(wait.unwrap_or(self.timing.default_poll)).await;
-            let raw = self.send(Method::Get, op, None, Purpose::Poll, notify).await?;
+            let raw = self
+                .send(Method::Get, op, None, Purpose::Poll, notify)
+                .await?;
             if raw.status >= 300 {
                 return Err(ArmError::from_response(raw.status, &raw.body, label));
             }
@@ -484,7 +492,9 @@ impl ArmClient {
         let mut wait = self.retry_after(first_headers);
         loop {
             tokio::time::sleep(wait.unwrap_or(self.timing.default_poll)).await;
-            let raw = self.send(Method::Get, loc, None, Purpose::Poll, notify).await?;
+            let raw = self
+                .send(Method::Get, loc, None, Purpose::Poll, notify)
+                .await?;
             match raw.status {
                 202 => {
                     self.check_deadline(started, label)?;
@@ -517,7 +527,7 @@ impl ArmClient {
         let started = Instant::now();
         match raw.status {
             404 | 204 => Ok(raw.status == 204),
-            200 | 201 | 202 => {
+            200..=202 => {
                 if let Some(op) = self.operation_url(&raw.headers, "azure-asyncoperation") {
                     self.wait_async_operation(&op, &raw.headers, started, &label, notify)
                         .await?;
@@ -562,7 +572,9 @@ impl ArmClient {
         let label = format!("GET {path}");
         let mut out = Vec::new();
         for _ in 0..1000 {
-            let raw = self.send(Method::Get, &url, None, Purpose::Read, notify).await?;
+            let raw = self
+                .send(Method::Get, &url, None, Purpose::Read, notify)
+                .await?;
             if raw.status >= 300 {
                 return Err(ArmError::from_response(raw.status, &raw.body, &label));
             }
@@ -573,7 +585,12 @@ impl ArmClient {
             match page.get("nextLink").and_then(Value::as_str) {
                 Some(next) if !next.is_empty() => {
                     url = Url::parse(next).map_err(|e| {
-                        ArmError::new(None, "InvalidResponse", format!("bad nextLink: {e}"), &label)
+                        ArmError::new(
+                            None,
+                            "InvalidResponse",
+                            format!("bad nextLink: {e}"),
+                            &label,
+                        )
                     })?;
                 }
                 _ => return Ok(out),
@@ -592,7 +609,13 @@ impl ArmClient {
     }
 
     /// Runs one typed SDK request with the same retry rules as the rest.
-    async fn sdk_send<F, Fut>(&self, label: &str, purpose: Purpose, notify: Notify<'_>, call: F) -> Result<Raw, ArmError>
+    async fn sdk_send<F, Fut>(
+        &self,
+        label: &str,
+        purpose: Purpose,
+        notify: Notify<'_>,
+        call: F,
+    ) -> Result<Raw, ArmError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = azure_core::Result<azure_core::Response>>,
@@ -610,17 +633,38 @@ impl ArmClient {
                     // The typed clients' pipeline turns error statuses into
                     // errors; keep the status so 404 and 429 mean what they say.
                     azure_core::error::ErrorKind::HttpResponse { status, error_code } => {
-                        let code = error_code.clone().unwrap_or_else(|| format!("Http{}", u16::from(*status)));
-                        let body = serde_json::json!({"error": {"code": code, "message": e.to_string()}});
-                        Ok(Raw { status: u16::from(*status), headers: Headers::new(), body: body.to_string().into_bytes() })
+                        let code = error_code
+                            .clone()
+                            .unwrap_or_else(|| format!("Http{}", u16::from(*status)));
+                        let body =
+                            serde_json::json!({"error": {"code": code, "message": e.to_string()}});
+                        Ok(Raw {
+                            status: u16::from(*status),
+                            headers: Headers::new(),
+                            body: body.to_string().into_bytes(),
+                        })
                     }
-                    _ => Err(ArmError::new(None, "ConnectionFailed", e.to_string(), label)),
+                    _ => Err(ArmError::new(
+                        None,
+                        "ConnectionFailed",
+                        e.to_string(),
+                        label,
+                    )),
                 },
                 Ok(Ok(rsp)) => {
                     let (status, headers, body) = rsp.deconstruct();
                     match body.collect().await {
-                        Ok(b) => Ok(Raw { status: u16::from(status), headers, body: b.to_vec() }),
-                        Err(e) => Err(ArmError::new(None, "ConnectionFailed", e.to_string(), label)),
+                        Ok(b) => Ok(Raw {
+                            status: u16::from(status),
+                            headers,
+                            body: b.to_vec(),
+                        }),
+                        Err(e) => Err(ArmError::new(
+                            None,
+                            "ConnectionFailed",
+                            e.to_string(),
+                            label,
+                        )),
                     }
                 }
             };
@@ -639,7 +683,12 @@ impl ArmClient {
                 return Err(err);
             }
             let wait = wait.unwrap_or_else(|| self.timing.backoff(attempt));
-            notify(format!("{} {}, retrying in {:.1}s", err.status.map(|s| s.to_string()).unwrap_or_default(), err.code, wait.as_secs_f64()));
+            notify(format!(
+                "{} {}, retrying in {:.1}s",
+                err.status.map(|s| s.to_string()).unwrap_or_default(),
+                err.code,
+                wait.as_secs_f64()
+            ));
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(wait).await;
             attempt += 1;
@@ -647,21 +696,32 @@ impl ArmClient {
     }
 
     fn cognitive(&self) -> Result<azure_mgmt_cognitiveservices::package_2024_10::Client, ArmError> {
-        azure_mgmt_cognitiveservices::package_2024_10::Client::builder(self.credential.inner.clone())
-            .endpoint(self.sdk_endpoint(crate::desired::Kind::CognitiveAccount.api_version()))
-            .scopes(&[self.credential.scope.as_str()])
-            .retry(RetryOptions::none())
-            .build()
-            .map_err(|e| ArmError::new(None, "ClientError", e.to_string(), "cognitive services client"))
+        azure_mgmt_cognitiveservices::package_2024_10::Client::builder(
+            self.credential.inner.clone(),
+        )
+        .endpoint(self.sdk_endpoint(crate::desired::Kind::CognitiveAccount.api_version()))
+        .scopes(&[self.credential.scope.as_str()])
+        .retry(RetryOptions::none())
+        .build()
+        .map_err(|e| {
+            ArmError::new(
+                None,
+                "ClientError",
+                e.to_string(),
+                "cognitive services client",
+            )
+        })
     }
 
     fn apim(&self) -> Result<azure_mgmt_apimanagement::package_preview_2023_09::Client, ArmError> {
-        azure_mgmt_apimanagement::package_preview_2023_09::Client::builder(self.credential.inner.clone())
-            .endpoint(self.sdk_endpoint(crate::desired::Kind::ApimService.api_version()))
-            .scopes(&[self.credential.scope.as_str()])
-            .retry(RetryOptions::none())
-            .build()
-            .map_err(|e| ArmError::new(None, "ClientError", e.to_string(), "api management client"))
+        azure_mgmt_apimanagement::package_preview_2023_09::Client::builder(
+            self.credential.inner.clone(),
+        )
+        .endpoint(self.sdk_endpoint(crate::desired::Kind::ApimService.api_version()))
+        .scopes(&[self.credential.scope.as_str()])
+        .retry(RetryOptions::none())
+        .build()
+        .map_err(|e| ArmError::new(None, "ClientError", e.to_string(), "api management client"))
     }
 
     /// A soft-deleted Cognitive Services account of that name, if any.
@@ -741,7 +801,12 @@ impl ArmClient {
         self.finish_purge(raw, &label, notify).await
     }
 
-    async fn finish_purge(&self, raw: Raw, label: &str, notify: Notify<'_>) -> Result<(), ArmError> {
+    async fn finish_purge(
+        &self,
+        raw: Raw,
+        label: &str,
+        notify: Notify<'_>,
+    ) -> Result<(), ArmError> {
         let started = Instant::now();
         match raw.status {
             404 | 200 | 204 => Ok(()),
@@ -767,12 +832,14 @@ impl ArmClient {
         scope: &str,
         principal_id: &str,
     ) -> Result<Vec<(String, String)>, ArmError> {
-        let client = azure_mgmt_authorization::package_2022_04_01::Client::builder(self.credential.inner.clone())
-            .endpoint(self.sdk_endpoint(crate::desired::Kind::RoleAssignment.api_version()))
-            .scopes(&[self.credential.scope.as_str()])
-            .retry(RetryOptions::none())
-            .build()
-            .map_err(|e| ArmError::new(None, "ClientError", e.to_string(), "authorization client"))?;
+        let client = azure_mgmt_authorization::package_2022_04_01::Client::builder(
+            self.credential.inner.clone(),
+        )
+        .endpoint(self.sdk_endpoint(crate::desired::Kind::RoleAssignment.api_version()))
+        .scopes(&[self.credential.scope.as_str()])
+        .retry(RetryOptions::none())
+        .build()
+        .map_err(|e| ArmError::new(None, "ClientError", e.to_string(), "authorization client"))?;
         self.counters.reads.fetch_add(1, Ordering::Relaxed);
         let label = format!("GET {scope}/providers/Microsoft.Authorization/roleAssignments");
         // The generated URL adds its own leading slash to the scope.
@@ -783,9 +850,12 @@ impl ArmClient {
             .into_stream();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| ArmError::new(None, "ListFailed", e.to_string(), &label))?;
+            let page =
+                page.map_err(|e| ArmError::new(None, "ListFailed", e.to_string(), &label))?;
             for ra in page.value {
-                let (Some(id), Some(props)) = (ra.id, ra.properties) else { continue };
+                let (Some(id), Some(props)) = (ra.id, ra.properties) else {
+                    continue;
+                };
                 let at_scope = props
                     .scope
                     .as_deref()
@@ -814,7 +884,9 @@ fn check_succeeded(body: Value, label: &str) -> Result<Value, ArmError> {
 fn deleted_result(raw: Raw, label: &str) -> Result<Option<Value>, ArmError> {
     match raw.status {
         404 => Ok(None),
-        s if s < 300 => Ok(Some(serde_json::from_slice(&raw.body).unwrap_or(Value::Null))),
+        s if s < 300 => Ok(Some(
+            serde_json::from_slice(&raw.body).unwrap_or(Value::Null),
+        )),
         s => Err(ArmError::from_response(s, &raw.body, label)),
     }
 }

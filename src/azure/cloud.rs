@@ -125,7 +125,12 @@ mod tests {
     fn endpoint_override_keeps_an_explicit_scope() {
         let e = Endpoint::resolve(Cloud::AzureCloud, Some("http://127.0.0.1:8080"), None).unwrap();
         assert_eq!(e.scope, "https://management.azure.com/.default");
-        let e = Endpoint::resolve(Cloud::AzureCloud, Some("https://arm.example"), Some("api://x/.default")).unwrap();
+        let e = Endpoint::resolve(
+            Cloud::AzureCloud,
+            Some("https://arm.example"),
+            Some("api://x/.default"),
+        )
+        .unwrap();
         assert_eq!(e.scope, "api://x/.default");
         assert_eq!(
             e.join("/subscriptions/s?api-version=1").unwrap().as_str(),
@@ -135,10 +140,21 @@ mod tests {
 
     #[test]
     fn plain_http_only_on_loopback() {
-        for ok in ["http://127.0.0.1:1", "http://localhost:9", "http://[::1]:80", "https://10.0.0.1"] {
+        for ok in [
+            "http://127.0.0.1:1",
+            "http://localhost:9",
+            "http://[::1]:80",
+            "https://10.0.0.1",
+        ] {
             assert!(parse_endpoint(ok).is_ok(), "{ok}");
         }
-        for bad in ["http://10.0.0.1", "http://example.com", "ftp://127.0.0.1", "https://u:p@x.com", "nonsense"] {
+        for bad in [
+            "http://10.0.0.1",
+            "http://example.com",
+            "ftp://127.0.0.1",
+            "https://u:p@x.com",
+            "nonsense",
+        ] {
             assert!(parse_endpoint(bad).is_err(), "{bad}");
         }
     }

@@ -16,7 +16,11 @@ pub struct ArmError {
 }
 
 /// 409 codes that mean "busy, try again" rather than a real conflict.
-const BUSY_CODES: &[&str] = &["AnotherOperationInProgress", "RequestConflict", "OperationInProgress"];
+const BUSY_CODES: &[&str] = &[
+    "AnotherOperationInProgress",
+    "RequestConflict",
+    "OperationInProgress",
+];
 
 impl ArmError {
     pub fn new(status: Option<u16>, code: &str, message: impl Into<String>, request: &str) -> Self {
@@ -71,7 +75,9 @@ impl ArmError {
         match self.status {
             None => self.code == "ConnectionFailed" || self.code == "Timeout",
             Some(408 | 429 | 500 | 502 | 503 | 504) => true,
-            Some(409) => BUSY_CODES.iter().any(|c| c.eq_ignore_ascii_case(&self.code)),
+            Some(409) => BUSY_CODES
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(&self.code)),
             _ => false,
         }
     }
@@ -104,8 +110,15 @@ mod tests {
             "PUT /x",
         );
         assert!(e.is_transient());
-        assert_eq!(e.to_string(), "PUT /x (409 AnotherOperationInProgress): busy");
-        let e = ArmError::from_response(409, br#"{"code":"RoleAssignmentExists","message":"m"}"#, "PUT /y");
+        assert_eq!(
+            e.to_string(),
+            "PUT /x (409 AnotherOperationInProgress): busy"
+        );
+        let e = ArmError::from_response(
+            409,
+            br#"{"code":"RoleAssignmentExists","message":"m"}"#,
+            "PUT /y",
+        );
         assert!(!e.is_transient());
         assert!(e.is_code("roleassignmentexists"));
         let e = ArmError::from_response(503, b"", "GET /z");

@@ -21,7 +21,12 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
         )
         .into());
     }
-    let Live { desired, client, inputs, runtime } = live::connect(&a.arm, &loaded)?;
+    let Live {
+        desired,
+        client,
+        inputs,
+        runtime,
+    } = live::connect(&a.arm, &loaded)?;
     check_secrets(&desired)?;
     let display = Display::new(a.json, g.quiet, g.style(Stream::Stderr));
     let concurrency = usize::from(a.arm.concurrency);
@@ -33,13 +38,21 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
             .filter_map(|e| desired.get(&e.address))
             .map(|r| format!("  {}", deploy::soft_deleted_message(r)))
             .collect();
-        anyhow::bail!("soft-deleted resources block this deploy:\n{}", lines.join("\n"));
+        anyhow::bail!(
+            "soft-deleted resources block this deploy:\n{}",
+            lines.join("\n")
+        );
     }
     let pending = plan.entries.iter().any(|e| e.provisioning_state.is_some());
     if !plan.has_changes() && !pending {
-        display.json_line(json!({"event": "plan", "create": 0, "update": 0, "no_op": plan.count(Action::NoOp)}));
+        display.json_line(
+            json!({"event": "plan", "create": 0, "update": 0, "no_op": plan.count(Action::NoOp)}),
+        );
         if !display.is_json() && !g.quiet {
-            eprintln!("No changes: all {} resources are up to date.", plan.entries.len());
+            eprintln!(
+                "No changes: all {} resources are up to date.",
+                plan.entries.len()
+            );
         }
         let key = if a.show_secrets {
             Some(runtime.block_on(deploy::gateway_key(&client, &desired))?)
@@ -56,7 +69,10 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
         "no_op": plan.count(Action::NoOp),
     }));
     if !display.is_json() && !g.quiet {
-        eprint!("{}", plan::to_table(&plan, &desired, g.style(Stream::Stderr).color));
+        eprint!(
+            "{}",
+            plan::to_table(&plan, &desired, g.style(Stream::Stderr).color)
+        );
     }
     if !a.yes && !live::confirm("Apply these changes?")? {
         eprintln!("Nothing was changed.");
@@ -148,7 +164,11 @@ fn check_secrets(desired: &Desired) -> anyhow::Result<()> {
         .iter()
         .flat_map(|r| placeholder::collect(&r.body))
         .filter_map(|p| match p {
-            Placeholder::SecretEnv { var } if std::env::var(&var).map_or(true, |v| v.is_empty()) => Some(var),
+            Placeholder::SecretEnv { var }
+                if std::env::var(&var).map_or(true, |v| v.is_empty()) =>
+            {
+                Some(var)
+            }
             _ => None,
         })
         .collect();
@@ -164,13 +184,22 @@ fn check_secrets(desired: &Desired) -> anyhow::Result<()> {
 
 /// Gateway URL, API URLs and an example request; the key only when asked.
 fn print_outputs(display: &Display, d: &Desired, key: Option<&str>, g: &GlobalArgs) {
-    let model = d.policies.first().and_then(|p| p.routes.first()).map(|r| r.model.clone());
+    let model = d
+        .policies
+        .first()
+        .and_then(|p| p.routes.first())
+        .map(|r| r.model.clone());
     let header = d
         .policies
         .first()
         .map(|p| p.subscription_key_header.clone())
         .unwrap_or_else(|| "api-key".into());
-    let api_url = d.outputs.apis.first().map(|a| a.url.clone()).unwrap_or_default();
+    let api_url = d
+        .outputs
+        .apis
+        .first()
+        .map(|a| a.url.clone())
+        .unwrap_or_default();
     let example = model.map(|m| {
         let (op, body) = if m.contains("embedding") {
             ("embeddings", r#"{"input": "Hello"}"#)

@@ -18,7 +18,12 @@ pub fn run(g: &GlobalArgs, a: &DestroyArgs) -> anyhow::Result<u8> {
         )
         .into());
     }
-    let Live { desired, client, inputs, runtime } = live::connect(&a.arm, &loaded)?;
+    let Live {
+        desired,
+        client,
+        inputs,
+        runtime,
+    } = live::connect(&a.arm, &loaded)?;
     let display = Display::new(a.json, g.quiet, g.style(Stream::Stderr));
     let concurrency = usize::from(a.arm.concurrency);
     let plan = runtime.block_on(plan::read_live(&client, &desired, &inputs, concurrency))?;
@@ -88,7 +93,10 @@ pub fn run(g: &GlobalArgs, a: &DestroyArgs) -> anyhow::Result<u8> {
         for (address, error) in &outcome.failed {
             eprintln!("{address}: {error}");
         }
-        anyhow::bail!("destroy failed: {} resource(s) could not be deleted", outcome.failed.len());
+        anyhow::bail!(
+            "destroy failed: {} resource(s) could not be deleted",
+            outcome.failed.len()
+        );
     }
     if !display.is_json() && !g.quiet {
         eprintln!("Deleted {} resources.", outcome.done.len());

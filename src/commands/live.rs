@@ -26,7 +26,9 @@ pub struct Live {
 /// Subscription: flag, topology, AZURE_SUBSCRIPTION_ID, then the Azure
 /// CLI's default.
 pub fn subscription(a: &ArmArgs, loaded: &Loaded) -> anyhow::Result<String> {
-    let from_env = std::env::var("AZURE_SUBSCRIPTION_ID").ok().filter(|s| !s.trim().is_empty());
+    let from_env = std::env::var("AZURE_SUBSCRIPTION_ID")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
     let sub = a
         .subscription
         .clone()
@@ -73,7 +75,12 @@ pub fn connect(a: &ArmArgs, loaded: &Loaded) -> anyhow::Result<Live> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    Ok(Live { desired, client, inputs, runtime })
+    Ok(Live {
+        desired,
+        client,
+        inputs,
+        runtime,
+    })
 }
 
 /// Policies and OpenAPI files, read relative to the topology file.
@@ -88,14 +95,22 @@ impl TopologyInputs {
         let mut map = HashMap::new();
         for spec in policy_files {
             let Some((api, file)) = spec.split_once('=') else {
-                return Err(ExitError::usage(format!("--policy-file {spec:?}: expected API=FILE")).into());
+                return Err(
+                    ExitError::usage(format!("--policy-file {spec:?}: expected API=FILE")).into(),
+                );
             };
             if !loaded.topology.apis().iter().any(|x| x.name == api) {
-                return Err(ExitError::usage(format!("--policy-file: the topology has no API named {api:?}")).into());
+                return Err(ExitError::usage(format!(
+                    "--policy-file: the topology has no API named {api:?}"
+                ))
+                .into());
             }
             map.insert(api.to_string(), PathBuf::from(file));
         }
-        Ok(TopologyInputs { dir, policy_files: map })
+        Ok(TopologyInputs {
+            dir,
+            policy_files: map,
+        })
     }
 }
 
@@ -128,6 +143,11 @@ pub fn confirm(question: &str) -> anyhow::Result<bool> {
     eprint!("{question} [y/N] ");
     std::io::stderr().flush().ok();
     let mut line = String::new();
-    std::io::stdin().read_line(&mut line).context("cannot read the answer")?;
-    Ok(matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the answer")?;
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }

@@ -27,8 +27,15 @@ pub fn run(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
 fn offline(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
     let loaded = super::load_topology(g)?;
     // Offline: flag, topology, then AZURE_SUBSCRIPTION_ID (no CLI lookup).
-    let env_sub = std::env::var("AZURE_SUBSCRIPTION_ID").ok().filter(|s| !s.is_empty());
-    let sub = a.arm.subscription.clone().or_else(|| loaded.topology.subscription.clone()).or(env_sub);
+    let env_sub = std::env::var("AZURE_SUBSCRIPTION_ID")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let sub = a
+        .arm
+        .subscription
+        .clone()
+        .or_else(|| loaded.topology.subscription.clone())
+        .or(env_sub);
     let d = desired::derive(&loaded.topology, sub.as_deref());
     if a.json || a.format == PlanFormat::Json {
         println!("{}", serde_json::to_string_pretty(&offline_json(&d))?);
@@ -52,9 +59,15 @@ fn live(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
         usize::from(a.arm.concurrency),
     ))?;
     if a.json || a.format == PlanFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&crate::plan::to_json(&plan, &l.desired))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::plan::to_json(&plan, &l.desired))?
+        );
     } else {
-        print!("{}", crate::plan::to_table(&plan, &l.desired, g.style(Stream::Stdout).color));
+        print!(
+            "{}",
+            crate::plan::to_table(&plan, &l.desired, g.style(Stream::Stdout).color)
+        );
     }
     Ok(if a.detailed_exitcode && plan.has_changes() {
         exit::CHANGES

@@ -30,7 +30,9 @@ pub enum Display {
 impl Display {
     pub fn new(json: bool, quiet: bool, style: Style) -> Display {
         if json {
-            Display::Json { started: Instant::now() }
+            Display::Json {
+                started: Instant::now(),
+            }
         } else if std::io::stderr().is_terminal() && !quiet {
             Display::Spinners {
                 multi: MultiProgress::new(),
@@ -38,7 +40,10 @@ impl Display {
                 style,
             }
         } else {
-            Display::Lines { started: Instant::now(), style }
+            Display::Lines {
+                started: Instant::now(),
+                style,
+            }
         }
     }
 

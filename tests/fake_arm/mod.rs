@@ -129,7 +129,8 @@ fn api_version_for(kind: &str) -> Option<&'static str> {
         "microsoft.operationalinsights/workspaces" => "2023-09-01",
         "microsoft.insights/components" => "2020-02-02",
         "microsoft.managedidentity/userassignedidentities" => "2023-01-31",
-        "microsoft.cognitiveservices/accounts" | "microsoft.cognitiveservices/accounts/deployments" => "2024-10-01",
+        "microsoft.cognitiveservices/accounts"
+        | "microsoft.cognitiveservices/accounts/deployments" => "2024-10-01",
         "microsoft.authorization/roleassignments" => "2022-04-01",
         k if k.starts_with("microsoft.apimanagement/service") => "2024-05-01",
         _ => return None,
@@ -158,7 +159,11 @@ fn is_lro(kind: &str) -> bool {
 }
 
 fn arm_error(status: u16, code: &str, message: &str) -> (u16, Vec<(String, String)>, Value) {
-    (status, vec![], json!({"error": {"code": code, "message": message}}))
+    (
+        status,
+        vec![],
+        json!({"error": {"code": code, "message": message}}),
+    )
 }
 
 type Reply = (u16, Vec<(String, String)>, Value);
@@ -190,7 +195,8 @@ fn parse_type(path: &str) -> Option<(String, Vec<String>)> {
 fn rg_of(path: &str) -> Option<String> {
     let lower = path.to_ascii_lowercase();
     let segs: Vec<&str> = lower.trim_matches('/').split('/').collect();
-    (segs.len() >= 4 && segs[2] == "resourcegroups").then(|| format!("/subscriptions/{}/resourcegroups/{}", segs[1], segs[3]))
+    (segs.len() >= 4 && segs[2] == "resourcegroups")
+        .then(|| format!("/subscriptions/{}/resourcegroups/{}", segs[1], segs[3]))
 }
 
 fn get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
@@ -220,19 +226,27 @@ impl FakeArm {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind loopback");
                 let addr = listener.local_addr().expect("addr");
                 tx.send(addr).expect("send addr");
                 let base = Arc::new(format!("http://{addr}"));
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
                     let st = st.clone();
                     let cfg = cfg.clone();
                     let base = base.clone();
                     tokio::spawn(async move {
                         let io = hyper_util::rt::TokioIo::new(stream);
-                        let svc = hyper::service::service_fn(move |req| handle(req, st.clone(), cfg.clone(), started, base.clone()));
-                        let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+                        let svc = hyper::service::service_fn(move |req| {
+                            handle(req, st.clone(), cfg.clone(), started, base.clone())
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, svc)
+                            .await;
                     });
                 }
             });
@@ -268,12 +282,23 @@ impl FakeArm {
         let key = format!("{kind}|{}", names[0]);
         self.lock().deleted.insert(
             key,
-            Stored { kind, id: id.to_string(), body, ready_at: Instant::now(), pending_state: "Succeeded", principal: None },
+            Stored {
+                kind,
+                id: id.to_string(),
+                body,
+                ready_at: Instant::now(),
+                pending_state: "Succeeded",
+                principal: None,
+            },
         );
     }
 
     pub fn is_soft_deleted(&self, kind: &str, name: &str) -> bool {
-        self.lock().deleted.contains_key(&format!("{}|{}", kind.to_ascii_lowercase(), name.to_ascii_lowercase()))
+        self.lock().deleted.contains_key(&format!(
+            "{}|{}",
+            kind.to_ascii_lowercase(),
+            name.to_ascii_lowercase()
+        ))
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -285,7 +310,10 @@ impl FakeArm {
     }
 
     pub fn writes(&self) -> Vec<Recorded> {
-        self.requests().into_iter().filter(Recorded::is_write).collect()
+        self.requests()
+            .into_iter()
+            .filter(Recorded::is_write)
+            .collect()
     }
 
     /// Stored ids (lowercase).
@@ -294,13 +322,19 @@ impl FakeArm {
     }
 
     pub fn resource(&self, id: &str) -> Option<Value> {
-        self.lock().resources.get(&id.to_ascii_lowercase()).map(|s| s.body.clone())
+        self.lock()
+            .resources
+            .get(&id.to_ascii_lowercase())
+            .map(|s| s.body.clone())
     }
 
     /// Changes a stored property, as someone editing in the portal would.
     pub fn edit(&self, id: &str, pointer: &str, value: Value) {
         let mut st = self.lock();
-        let s = st.resources.get_mut(&id.to_ascii_lowercase()).expect("stored resource");
+        let s = st
+            .resources
+            .get_mut(&id.to_ascii_lowercase())
+            .expect("stored resource");
         *s.body.pointer_mut(pointer).expect("existing property") = value;
     }
 
@@ -309,7 +343,14 @@ impl FakeArm {
         let (kind, _) = parse_type(id).expect("an ARM id");
         self.lock().resources.insert(
             id.to_ascii_lowercase(),
-            Stored { kind, id: id.to_string(), body, ready_at: Instant::now(), pending_state: "Succeeded", principal: None },
+            Stored {
+                kind,
+                id: id.to_string(),
+                body,
+                ready_at: Instant::now(),
+                pending_state: "Succeeded",
+                principal: None,
+            },
         );
     }
 }
@@ -330,8 +371,17 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let body: Option<Value> = if bytes.is_empty() { None } else { serde_json::from_slice(&bytes).ok() };
+    let bytes = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let body: Option<Value> = if bytes.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&bytes).ok()
+    };
     let record = |st: &mut State, status: u16| {
         st.requests.push(Recorded {
             method: method.clone(),
@@ -348,7 +398,9 @@ async fn handle(
         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
         let lower = path.to_ascii_lowercase();
         let hit = st.faults.iter_mut().find(|f| {
-            f.remaining > 0 && (f.method == "*" || f.method == method) && lower.contains(&f.path_contains)
+            f.remaining > 0
+                && (f.method == "*" || f.method == method)
+                && lower.contains(&f.path_contains)
         });
         let kind = hit.map(|f| {
             f.remaining -= 1;
@@ -368,22 +420,45 @@ async fn handle(
     if let Some(k) = fault {
         let retry_ms = cfg.poll_hint.as_millis().max(1) as u64;
         let (status, code) = match k {
-            FaultKind::Drop => return Err(std::io::Error::other("fake ARM dropped the connection")),
+            FaultKind::Drop => {
+                return Err(std::io::Error::other("fake ARM dropped the connection"))
+            }
             FaultKind::Throttle => (429, "TooManyRequests"),
-            FaultKind::Status(s) => (s, if s == 503 { "ServiceUnavailable" } else { "InternalServerError" }),
+            FaultKind::Status(s) => (
+                s,
+                if s == 503 {
+                    "ServiceUnavailable"
+                } else {
+                    "InternalServerError"
+                },
+            ),
             FaultKind::Busy => (409, "AnotherOperationInProgress"),
         };
         let headers = vec![
-            ("retry-after".to_string(), retry_ms.div_ceil(1000).to_string()),
+            (
+                "retry-after".to_string(),
+                retry_ms.div_ceil(1000).to_string(),
+            ),
             ("retry-after-ms".to_string(), retry_ms.to_string()),
         ];
-        return Ok(respond((status, headers, json!({"error": {"code": code, "message": "injected fault"}}))));
+        return Ok(respond((
+            status,
+            headers,
+            json!({"error": {"code": code, "message": "injected fault"}}),
+        )));
     }
 
     let (reply, delay) = {
         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
         let out = if auth != format!("Bearer {TOKEN}") {
-            (arm_error(401, "AuthenticationFailed", "missing or invalid bearer token"), Duration::ZERO)
+            (
+                arm_error(
+                    401,
+                    "AuthenticationFailed",
+                    "missing or invalid bearer token",
+                ),
+                Duration::ZERO,
+            )
         } else {
             route(&mut st, &cfg, &method, &path, &query, body.as_ref())
         };
@@ -402,15 +477,22 @@ async fn handle(
 }
 
 fn respond((status, headers, body): Reply) -> Response<Full<Bytes>> {
-    let mut b = Response::builder().status(status).header("content-type", "application/json");
+    let mut b = Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
     for (k, v) in headers {
         b = b.header(k, v);
     }
-    let text = if body.is_null() { String::new() } else { body.to_string() };
-    b.body(Full::new(Bytes::from(text))).expect("valid response")
+    let text = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    b.body(Full::new(Bytes::from(text)))
+        .expect("valid response")
 }
 
-fn query_param<'a>(query: &'a str, key: &str) -> Option<String> {
+fn query_param(query: &str, key: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
@@ -427,28 +509,48 @@ fn hint_headers(cfg: &Config) -> Vec<(String, String)> {
 fn new_operation(st: &mut State, cfg: &Config, done_at: Instant, delete: Option<String>) -> String {
     st.next_op += 1;
     let id = format!("op{}", st.next_op);
-    st.operations.insert(id.clone(), Operation { done_at, delete });
+    st.operations
+        .insert(id.clone(), Operation { done_at, delete });
     let _ = cfg;
     id
 }
 
-fn route(st: &mut State, cfg: &Config, method: &str, path: &str, query: &str, body: Option<&Value>) -> (Reply, Duration) {
+fn route(
+    st: &mut State,
+    cfg: &Config,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: Option<&Value>,
+) -> (Reply, Duration) {
     let now = Instant::now();
     let lower = path.to_ascii_lowercase();
     settle(st, now);
     // Operation status and Location polling.
     if let Some(op) = lower.strip_prefix("/fake/operations/") {
         return match st.operations.get(op) {
-            Some(o) if now >= o.done_at => ((200, vec![], json!({"status": "Succeeded"})), Duration::ZERO),
-            Some(_) => ((200, hint_headers(cfg), json!({"status": "InProgress"})), Duration::ZERO),
-            None => (arm_error(404, "NotFound", "no such operation"), Duration::ZERO),
+            Some(o) if now >= o.done_at => (
+                (200, vec![], json!({"status": "Succeeded"})),
+                Duration::ZERO,
+            ),
+            Some(_) => (
+                (200, hint_headers(cfg), json!({"status": "InProgress"})),
+                Duration::ZERO,
+            ),
+            None => (
+                arm_error(404, "NotFound", "no such operation"),
+                Duration::ZERO,
+            ),
         };
     }
     if let Some(op) = lower.strip_prefix("/fake/locations/") {
         return match st.operations.get(op) {
             Some(o) if now >= o.done_at => ((204, vec![], Value::Null), Duration::ZERO),
             Some(_) => ((202, hint_headers(cfg), Value::Null), Duration::ZERO),
-            None => (arm_error(404, "NotFound", "no such operation"), Duration::ZERO),
+            None => (
+                arm_error(404, "NotFound", "no such operation"),
+                Duration::ZERO,
+            ),
         };
     }
     let api_version = query_param(query, "api-version").unwrap_or_default();
@@ -460,21 +562,48 @@ fn route(st: &mut State, cfg: &Config, method: &str, path: &str, query: &str, bo
             ("microsoft.cognitiveservices/accounts", "2024-10-01")
         };
         if api_version != expected {
-            return (arm_error(400, "InvalidApiVersionParameter", &format!("api-version {api_version:?} is not {expected} for this fake")), Duration::ZERO);
+            return (
+                arm_error(
+                    400,
+                    "InvalidApiVersionParameter",
+                    &format!("api-version {api_version:?} is not {expected} for this fake"),
+                ),
+                Duration::ZERO,
+            );
         }
         let name = lower.rsplit('/').next().unwrap_or_default().to_string();
         let key = format!("{kind}|{name}");
         return match (method, st.deleted.contains_key(&key)) {
-            (_, false) => (arm_error(404, "ResourceNotFound", "no soft-deleted resource of that name"), Duration::ZERO),
-            ("GET", true) => ((200, vec![], json!({"name": name, "properties": {"serviceId": st.deleted[&key].id}})), Duration::ZERO),
+            (_, false) => (
+                arm_error(
+                    404,
+                    "ResourceNotFound",
+                    "no soft-deleted resource of that name",
+                ),
+                Duration::ZERO,
+            ),
+            ("GET", true) => (
+                (
+                    200,
+                    vec![],
+                    json!({"name": name, "properties": {"serviceId": st.deleted[&key].id}}),
+                ),
+                Duration::ZERO,
+            ),
             ("DELETE", true) => {
                 st.deleted.remove(&key);
                 let op = new_operation(st, cfg, now + cfg.unit, None);
                 let mut h = hint_headers(cfg);
-                h.push(("location".into(), format!("http://PLACEHOLDER/fake/locations/{op}")));
+                h.push((
+                    "location".into(),
+                    format!("http://PLACEHOLDER/fake/locations/{op}"),
+                ));
                 ((202, h, Value::Null), Duration::ZERO)
             }
-            _ => (arm_error(405, "MethodNotAllowed", "unsupported"), Duration::ZERO),
+            _ => (
+                arm_error(405, "MethodNotAllowed", "unsupported"),
+                Duration::ZERO,
+            ),
         };
     }
     // Resources listed in a resource group.
@@ -483,7 +612,9 @@ fn route(st: &mut State, cfg: &Config, method: &str, path: &str, query: &str, bo
         let items: Vec<Value> = st
             .resources
             .iter()
-            .filter(|(k, s)| k.starts_with(&format!("{rg}/providers/")) && s.kind.matches('/').count() == 1)
+            .filter(|(k, s)| {
+                k.starts_with(&format!("{rg}/providers/")) && s.kind.matches('/').count() == 1
+            })
             .map(|(_, s)| json!({"id": s.id, "type": s.kind}))
             .collect();
         return ((200, vec![], json!({"value": items})), Duration::ZERO);
@@ -491,22 +622,40 @@ fn route(st: &mut State, cfg: &Config, method: &str, path: &str, query: &str, bo
     if method == "POST" && lower.ends_with("/subscriptions/master/listsecrets") {
         let apim = lower.trim_end_matches("/subscriptions/master/listsecrets");
         return if st.resources.contains_key(apim) {
-            ((200, vec![], json!({"primaryKey": "fake-primary-key-0123", "secondaryKey": "fake-secondary-key-4567"})), Duration::ZERO)
+            (
+                (
+                    200,
+                    vec![],
+                    json!({"primaryKey": "fake-primary-key-0123", "secondaryKey": "fake-secondary-key-4567"}),
+                ),
+                Duration::ZERO,
+            )
         } else {
-            (arm_error(404, "ResourceNotFound", "no such service"), Duration::ZERO)
+            (
+                arm_error(404, "ResourceNotFound", "no such service"),
+                Duration::ZERO,
+            )
         };
     }
     // Role assignments listed at a scope.
     if method == "GET" && lower.ends_with("/providers/microsoft.authorization/roleassignments") {
         let scope = lower.trim_end_matches("/providers/microsoft.authorization/roleassignments");
-        let filter = query_param(query, "$filter").unwrap_or_default().to_ascii_lowercase();
+        let filter = query_param(query, "$filter")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let items: Vec<Value> = st
             .resources
             .values()
             .filter(|s| s.kind == "microsoft.authorization/roleassignments")
-            .filter(|s| s.id.to_ascii_lowercase().starts_with(&format!("{scope}/providers/")))
             .filter(|s| {
-                let p = get(&s.body, "properties.principalId").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+                s.id.to_ascii_lowercase()
+                    .starts_with(&format!("{scope}/providers/"))
+            })
+            .filter(|s| {
+                let p = get(&s.body, "properties.principalId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
                 filter.is_empty() || filter.contains(&format!("'{p}'"))
             })
             .map(|s| view(s, cfg, query))
@@ -517,20 +666,40 @@ fn route(st: &mut State, cfg: &Config, method: &str, path: &str, query: &str, bo
         return (arm_error(404, "NotFound", "unknown path"), Duration::ZERO);
     };
     let Some(expected) = api_version_for(&kind) else {
-        return (arm_error(400, "NoRegisteredProviderFound", &format!("unknown resource type {kind}")), Duration::ZERO);
+        return (
+            arm_error(
+                400,
+                "NoRegisteredProviderFound",
+                &format!("unknown resource type {kind}"),
+            ),
+            Duration::ZERO,
+        );
     };
     if api_version != expected {
-        return (arm_error(400, "InvalidApiVersionParameter", &format!("the api-version '{api_version}' is invalid for {kind}; use {expected}")), Duration::ZERO);
+        return (
+            arm_error(
+                400,
+                "InvalidApiVersionParameter",
+                &format!("the api-version '{api_version}' is invalid for {kind}; use {expected}"),
+            ),
+            Duration::ZERO,
+        );
     }
     let key = lower.clone();
     match method {
         "GET" => match st.resources.get(&key) {
             Some(s) => ((200, vec![], view(s, cfg, query)), Duration::ZERO),
-            None => (arm_error(404, "ResourceNotFound", &format!("{path} not found")), Duration::ZERO),
+            None => (
+                arm_error(404, "ResourceNotFound", &format!("{path} not found")),
+                Duration::ZERO,
+            ),
         },
         "PUT" => put(st, cfg, path, &kind, &names, body, now),
         "DELETE" => delete(st, cfg, &key, &kind, now),
-        _ => (arm_error(405, "MethodNotAllowed", "unsupported method"), Duration::ZERO),
+        _ => (
+            arm_error(405, "MethodNotAllowed", "unsupported method"),
+            Duration::ZERO,
+        ),
     }
 }
 
@@ -545,7 +714,8 @@ fn settle(st: &mut State, now: Instant) {
     for key in done {
         remove_tree(st, &key);
     }
-    st.operations.retain(|_, o| !(now >= o.done_at && o.delete.is_some()));
+    st.operations
+        .retain(|_, o| !(now >= o.done_at && o.delete.is_some()));
 }
 
 fn remove_tree(st: &mut State, key: &str) {
@@ -557,7 +727,10 @@ fn remove_tree(st: &mut State, key: &str) {
         .collect();
     for k in doomed {
         if let Some(s) = st.resources.remove(&k) {
-            if matches!(s.kind.as_str(), "microsoft.apimanagement/service" | "microsoft.cognitiveservices/accounts") {
+            if matches!(
+                s.kind.as_str(),
+                "microsoft.apimanagement/service" | "microsoft.cognitiveservices/accounts"
+            ) {
                 let name = k.rsplit('/').next().unwrap_or_default().to_string();
                 st.deleted.insert(format!("{}|{name}", s.kind), s);
             }
@@ -579,18 +752,27 @@ fn view(s: &Stored, cfg: &Config, query: &str) -> Value {
     let p = props.as_object_mut().expect("properties object");
     p.remove("restore");
     if s.kind != "microsoft.authorization/roleassignments" {
-        p.insert("provisioningState".into(), json!(if ready { "Succeeded" } else { s.pending_state }));
+        p.insert(
+            "provisioningState".into(),
+            json!(if ready { "Succeeded" } else { s.pending_state }),
+        );
     }
     match s.kind.as_str() {
         "microsoft.apimanagement/service" => {
-            p.insert("gatewayUrl".into(), json!(format!("https://{name}.azure-api.net")));
+            p.insert(
+                "gatewayUrl".into(),
+                json!(format!("https://{name}.azure-api.net")),
+            );
             if let Some(l) = o.get("location").and_then(Value::as_str) {
                 let d = display_location(l);
                 o.insert("location".into(), json!(d));
             }
         }
         "microsoft.cognitiveservices/accounts" => {
-            let sub = get(&b, "properties.customSubDomainName").and_then(Value::as_str).unwrap_or(&name).to_string();
+            let sub = get(&b, "properties.customSubDomainName")
+                .and_then(Value::as_str)
+                .unwrap_or(&name)
+                .to_string();
             b["properties"]["endpoint"] = json!(format!("https://{sub}.openai.azure.com/"));
         }
         "microsoft.operationalinsights/workspaces" => {
@@ -603,13 +785,18 @@ fn view(s: &Stored, cfg: &Config, query: &str) -> Value {
             b["properties"]["ConnectionString"] = json!(format!("InstrumentationKey=fake-ikey-{name};IngestionEndpoint=https://fake.in.applicationinsights.azure.com/"));
             b["properties"]["InstrumentationKey"] = json!(format!("fake-ikey-{name}"));
         }
-        "microsoft.apimanagement/service/namedvalues" => {
-            if get(&b, "properties.secret") == Some(&json!(true)) {
-                b["properties"].as_object_mut().expect("object").remove("value");
-            }
+        // Secret values are never returned.
+        "microsoft.apimanagement/service/namedvalues"
+            if get(&b, "properties.secret") == Some(&json!(true)) =>
+        {
+            b["properties"]
+                .as_object_mut()
+                .expect("object")
+                .remove("value");
         }
         "microsoft.apimanagement/service/loggers" => {
-            b["properties"]["credentials"] = json!({"connectionString": format!("{{{{Logger-Credentials--{name}}}}}")});
+            b["properties"]["credentials"] =
+                json!({"connectionString": format!("{{{{Logger-Credentials--{name}}}}}")});
         }
         "microsoft.apimanagement/service/apis" => {
             let p = b["properties"].as_object_mut().expect("object");
@@ -624,7 +811,11 @@ fn view(s: &Stored, cfg: &Config, query: &str) -> Value {
             b["properties"]["format"] = json!(if raw { "rawxml" } else { "xml" });
         }
         "microsoft.authorization/roleassignments" => {
-            let scope = s.id.split("/providers/Microsoft.Authorization/").next().unwrap_or_default().to_string();
+            let scope =
+                s.id.split("/providers/Microsoft.Authorization/")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
             b["properties"]["scope"] = json!(scope);
         }
         _ => {}
@@ -648,31 +839,101 @@ fn view(s: &Stored, cfg: &Config, query: &str) -> Value {
 fn validate(kind: &str, body: &Value) -> Result<(), String> {
     let (required, read_only): (&[&str], &[&str]) = match kind {
         "resourcegroups" => (&["location"], &["properties.provisioningState"]),
-        "microsoft.operationalinsights/workspaces" => (&["location"], &["properties.customerId", "properties.provisioningState", "properties.createdDate"]),
-        "microsoft.insights/components" => (
-            &["location", "kind", "properties.Application_Type", "properties.WorkspaceResourceId"],
-            &["properties.ConnectionString", "properties.InstrumentationKey", "properties.AppId", "properties.provisioningState"],
+        "microsoft.operationalinsights/workspaces" => (
+            &["location"],
+            &[
+                "properties.customerId",
+                "properties.provisioningState",
+                "properties.createdDate",
+            ],
         ),
-        "microsoft.managedidentity/userassignedidentities" => (&["location"], &["properties.principalId", "properties.clientId", "properties.tenantId"]),
-        "microsoft.cognitiveservices/accounts" => (&["location", "kind", "sku.name"], &["properties.endpoint", "properties.provisioningState", "identity.principalId", "properties.dateCreated"]),
+        "microsoft.insights/components" => (
+            &[
+                "location",
+                "kind",
+                "properties.Application_Type",
+                "properties.WorkspaceResourceId",
+            ],
+            &[
+                "properties.ConnectionString",
+                "properties.InstrumentationKey",
+                "properties.AppId",
+                "properties.provisioningState",
+            ],
+        ),
+        "microsoft.managedidentity/userassignedidentities" => (
+            &["location"],
+            &[
+                "properties.principalId",
+                "properties.clientId",
+                "properties.tenantId",
+            ],
+        ),
+        "microsoft.cognitiveservices/accounts" => (
+            &["location", "kind", "sku.name"],
+            &[
+                "properties.endpoint",
+                "properties.provisioningState",
+                "identity.principalId",
+                "properties.dateCreated",
+            ],
+        ),
         "microsoft.cognitiveservices/accounts/deployments" => (
-            &["properties.model.format", "properties.model.name", "sku.name"],
-            &["properties.provisioningState", "properties.rateLimits", "properties.capabilities"],
+            &[
+                "properties.model.format",
+                "properties.model.name",
+                "sku.name",
+            ],
+            &[
+                "properties.provisioningState",
+                "properties.rateLimits",
+                "properties.capabilities",
+            ],
         ),
         "microsoft.apimanagement/service" => (
-            &["location", "sku.name", "sku.capacity", "properties.publisherEmail", "properties.publisherName"],
-            &["properties.gatewayUrl", "properties.provisioningState", "properties.createdAtUtc", "identity.principalId", "properties.targetProvisioningState"],
+            &[
+                "location",
+                "sku.name",
+                "sku.capacity",
+                "properties.publisherEmail",
+                "properties.publisherName",
+            ],
+            &[
+                "properties.gatewayUrl",
+                "properties.provisioningState",
+                "properties.createdAtUtc",
+                "identity.principalId",
+                "properties.targetProvisioningState",
+            ],
         ),
-        "microsoft.apimanagement/service/namedvalues" => (&["properties.displayName"], &["properties.provisioningState"]),
+        "microsoft.apimanagement/service/namedvalues" => (
+            &["properties.displayName"],
+            &["properties.provisioningState"],
+        ),
         "microsoft.apimanagement/service/backends" => (&["properties.type"], &[]),
-        "microsoft.apimanagement/service/apis" => (&["properties.path"], &["properties.isCurrent", "properties.provisioningState"]),
-        "microsoft.apimanagement/service/apis/operations" => (&["properties.displayName", "properties.method", "properties.urlTemplate"], &[]),
+        "microsoft.apimanagement/service/apis" => (
+            &["properties.path"],
+            &["properties.isCurrent", "properties.provisioningState"],
+        ),
+        "microsoft.apimanagement/service/apis/operations" => (
+            &[
+                "properties.displayName",
+                "properties.method",
+                "properties.urlTemplate",
+            ],
+            &[],
+        ),
         "microsoft.apimanagement/service/apis/policies" => (&["properties.value"], &[]),
         "microsoft.apimanagement/service/loggers" => (&["properties.loggerType"], &[]),
         "microsoft.apimanagement/service/apis/diagnostics" => (&["properties.loggerId"], &[]),
         "microsoft.authorization/roleassignments" => (
             &["properties.roleDefinitionId", "properties.principalId"],
-            &["properties.scope", "properties.createdOn", "properties.updatedOn", "properties.createdBy"],
+            &[
+                "properties.scope",
+                "properties.createdOn",
+                "properties.updatedOn",
+                "properties.createdBy",
+            ],
         ),
         _ => (&[], &[]),
     };
@@ -690,27 +951,53 @@ fn validate(kind: &str, body: &Value) -> Result<(), String> {
         return Err("the body holds an unresolved oailb placeholder".into());
     }
     if kind == "microsoft.apimanagement/service/backends" {
-        let t = get(body, "properties.type").and_then(Value::as_str).unwrap_or_default();
+        let t = get(body, "properties.type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let has = |k: &str| get(body, k).is_some();
         match t {
-            "Pool" if has("properties.url") || has("properties.protocol") => return Err("a Pool backend must not have url or protocol".into()),
-            "Pool" if !has("properties.pool.services") => return Err("a Pool backend needs pool.services".into()),
-            "Single" if !has("properties.url") || !has("properties.protocol") => return Err("a Single backend needs url and protocol".into()),
+            "Pool" if has("properties.url") || has("properties.protocol") => {
+                return Err("a Pool backend must not have url or protocol".into())
+            }
+            "Pool" if !has("properties.pool.services") => {
+                return Err("a Pool backend needs pool.services".into())
+            }
+            "Single" if !has("properties.url") || !has("properties.protocol") => {
+                return Err("a Single backend needs url and protocol".into())
+            }
             "Pool" | "Single" => {}
             other => return Err(format!("unknown backend type {other:?}")),
         }
     }
-    if kind == "microsoft.apimanagement/service/namedvalues" && get(body, "properties.value").is_none() && get(body, "properties.keyVault").is_none() {
+    if kind == "microsoft.apimanagement/service/namedvalues"
+        && get(body, "properties.value").is_none()
+        && get(body, "properties.keyVault").is_none()
+    {
         return Err("a named value needs value or keyVault".into());
     }
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn put(st: &mut State, cfg: &Config, path: &str, kind: &str, names: &[String], body: Option<&Value>, now: Instant) -> (Reply, Duration) {
+fn put(
+    st: &mut State,
+    cfg: &Config,
+    path: &str,
+    kind: &str,
+    names: &[String],
+    body: Option<&Value>,
+    now: Instant,
+) -> (Reply, Duration) {
     let key = path.to_ascii_lowercase();
     let Some(body) = body.filter(|b| b.is_object()) else {
-        return (arm_error(400, "InvalidRequestContent", "the request body must be a JSON object"), Duration::ZERO);
+        return (
+            arm_error(
+                400,
+                "InvalidRequestContent",
+                "the request body must be a JSON object",
+            ),
+            Duration::ZERO,
+        );
     };
     if let Err(m) = validate(kind, body) {
         return (arm_error(400, "InvalidRequestContent", &m), Duration::ZERO);
@@ -718,20 +1005,55 @@ fn put(st: &mut State, cfg: &Config, path: &str, kind: &str, names: &[String], b
     // The resource group, and the parent of a child type, must exist.
     if kind != "resourcegroups" {
         let Some(rg) = rg_of(path) else {
-            return (arm_error(400, "InvalidScope", "not in a resource group"), Duration::ZERO);
+            return (
+                arm_error(400, "InvalidScope", "not in a resource group"),
+                Duration::ZERO,
+            );
         };
         if !st.resources.contains_key(&rg) {
-            return (arm_error(404, "ResourceGroupNotFound", &format!("resource group {rg} not found")), Duration::ZERO);
+            return (
+                arm_error(
+                    404,
+                    "ResourceGroupNotFound",
+                    &format!("resource group {rg} not found"),
+                ),
+                Duration::ZERO,
+            );
         }
         if kind.matches('/').count() > 1 {
             let parent: String = {
                 let segs: Vec<&str> = key.split('/').collect();
                 segs[..segs.len() - 2].join("/")
             };
-            let parent = if kind == "microsoft.authorization/roleassignments" { key.split("/providers/microsoft.authorization/").next().unwrap_or_default().to_string() } else { parent };
+            let parent = if kind == "microsoft.authorization/roleassignments" {
+                key.split("/providers/microsoft.authorization/")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            } else {
+                parent
+            };
             match st.resources.get(&parent) {
-                None => return (arm_error(404, "ParentResourceNotFound", &format!("parent {parent} not found")), Duration::ZERO),
-                Some(p) if now < p.ready_at => return (arm_error(409, "AnotherOperationInProgress", "the parent resource is still being provisioned"), Duration::ZERO),
+                None => {
+                    return (
+                        arm_error(
+                            404,
+                            "ParentResourceNotFound",
+                            &format!("parent {parent} not found"),
+                        ),
+                        Duration::ZERO,
+                    )
+                }
+                Some(p) if now < p.ready_at => {
+                    return (
+                        arm_error(
+                            409,
+                            "AnotherOperationInProgress",
+                            "the parent resource is still being provisioned",
+                        ),
+                        Duration::ZERO,
+                    )
+                }
                 _ => {}
             }
         }
@@ -739,26 +1061,57 @@ fn put(st: &mut State, cfg: &Config, path: &str, kind: &str, names: &[String], b
     match kind {
         "microsoft.authorization/roleassignments" => return put_role(st, cfg, path, body, now),
         "microsoft.apimanagement/service/apis/diagnostics" => {
-            let logger = get(body, "properties.loggerId").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+            let logger = get(body, "properties.loggerId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             if !st.resources.contains_key(&logger) {
-                return (arm_error(400, "ValidationError", "loggerId does not name an existing logger"), Duration::ZERO);
+                return (
+                    arm_error(
+                        400,
+                        "ValidationError",
+                        "loggerId does not name an existing logger",
+                    ),
+                    Duration::ZERO,
+                );
             }
         }
         "microsoft.apimanagement/service/backends" => {
-            if let Some(services) = get(body, "properties.pool.services").and_then(Value::as_array) {
+            if let Some(services) = get(body, "properties.pool.services").and_then(Value::as_array)
+            {
                 for s in services {
-                    let id = s.get("id").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+                    let id = s
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
                     if !st.resources.contains_key(&id) {
-                        return (arm_error(400, "ValidationError", &format!("pool member {id} does not exist")), Duration::ZERO);
+                        return (
+                            arm_error(
+                                400,
+                                "ValidationError",
+                                &format!("pool member {id} does not exist"),
+                            ),
+                            Duration::ZERO,
+                        );
                     }
                 }
             }
         }
         "microsoft.cognitiveservices/accounts/deployments" => {
             let account = key.split("/deployments/").next().unwrap_or_default();
-            let busy = st.resources.iter().any(|(k, s)| k.starts_with(&format!("{account}/deployments/")) && *k != key && now < s.ready_at);
+            let busy = st.resources.iter().any(|(k, s)| {
+                k.starts_with(&format!("{account}/deployments/")) && *k != key && now < s.ready_at
+            });
             if busy {
-                return (arm_error(409, "RequestConflict", "another deployment operation is in progress on this account"), Duration::ZERO);
+                return (
+                    arm_error(
+                        409,
+                        "RequestConflict",
+                        "another deployment operation is in progress on this account",
+                    ),
+                    Duration::ZERO,
+                );
             }
         }
         _ => {}
@@ -766,17 +1119,40 @@ fn put(st: &mut State, cfg: &Config, path: &str, kind: &str, names: &[String], b
     let existing = st.resources.get(&key).cloned();
     if let Some(e) = &existing {
         if now < e.ready_at {
-            return (arm_error(409, "AnotherOperationInProgress", "an operation is in progress on this resource"), Duration::ZERO);
+            return (
+                arm_error(
+                    409,
+                    "AnotherOperationInProgress",
+                    "an operation is in progress on this resource",
+                ),
+                Duration::ZERO,
+            );
         }
     }
     let mut body = body.clone();
     let mut principal = existing.as_ref().and_then(|e| e.principal.clone());
-    if existing.is_none() && matches!(kind, "microsoft.apimanagement/service" | "microsoft.cognitiveservices/accounts") {
+    if existing.is_none()
+        && matches!(
+            kind,
+            "microsoft.apimanagement/service" | "microsoft.cognitiveservices/accounts"
+        )
+    {
         let dkey = format!("{kind}|{}", names[0]);
         if let Some(d) = st.deleted.get(&dkey).cloned() {
             if get(&body, "properties.restore") != Some(&json!(true)) {
-                let code = if kind == "microsoft.apimanagement/service" { "ServiceAlreadyExistsInSoftDeletedState" } else { "FlagMustBeSetForRestore" };
-                return (arm_error(409, code, "a soft-deleted resource holds this name; restore or purge it"), Duration::ZERO);
+                let code = if kind == "microsoft.apimanagement/service" {
+                    "ServiceAlreadyExistsInSoftDeletedState"
+                } else {
+                    "FlagMustBeSetForRestore"
+                };
+                return (
+                    arm_error(
+                        409,
+                        code,
+                        "a soft-deleted resource holds this name; restore or purge it",
+                    ),
+                    Duration::ZERO,
+                );
             }
             st.deleted.remove(&dkey);
             principal = d.principal.clone();
@@ -787,13 +1163,25 @@ fn put(st: &mut State, cfg: &Config, path: &str, kind: &str, names: &[String], b
     }
     let units = weight(kind);
     let duration = cfg.unit * units;
-    let ready_at = now + if is_lro(kind) { duration } else { Duration::ZERO };
+    let ready_at = now
+        + if is_lro(kind) {
+            duration
+        } else {
+            Duration::ZERO
+        };
     let creates_principal = kind == "microsoft.managedidentity/userassignedidentities"
-        || (matches!(kind, "microsoft.apimanagement/service" | "microsoft.cognitiveservices/accounts")
-            && get(&body, "identity.type").and_then(Value::as_str).is_some_and(|t| t.contains("SystemAssigned")));
+        || (matches!(
+            kind,
+            "microsoft.apimanagement/service" | "microsoft.cognitiveservices/accounts"
+        ) && get(&body, "identity.type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.contains("SystemAssigned")));
     if creates_principal && principal.is_none() {
         let n = st.resources.len() + st.requests.len();
-        principal = Some((format!("{:08x}-0000-4000-8000-{:012x}", n, key.len() * 7919 + n), ready_at));
+        principal = Some((
+            format!("{:08x}-0000-4000-8000-{:012x}", n, key.len() * 7919 + n),
+            ready_at,
+        ));
     }
     let created = existing.is_none();
     let stored = Stored {
@@ -810,7 +1198,10 @@ fn put(st: &mut State, cfg: &Config, path: &str, kind: &str, names: &[String], b
     if is_lro(kind) {
         let op = new_operation(st, cfg, ready_at, None);
         let mut h = hint_headers(cfg);
-        h.push(("azure-asyncoperation".into(), format!("http://PLACEHOLDER/fake/operations/{op}")));
+        h.push((
+            "azure-asyncoperation".into(),
+            format!("http://PLACEHOLDER/fake/operations/{op}"),
+        ));
         ((status, h, view_now), Duration::ZERO)
     } else {
         // Synchronous types answer after their latency.
@@ -818,10 +1209,22 @@ fn put(st: &mut State, cfg: &Config, path: &str, kind: &str, names: &[String], b
     }
 }
 
-fn put_role(st: &mut State, cfg: &Config, path: &str, body: &Value, now: Instant) -> (Reply, Duration) {
+fn put_role(
+    st: &mut State,
+    cfg: &Config,
+    path: &str,
+    body: &Value,
+    now: Instant,
+) -> (Reply, Duration) {
     let key = path.to_ascii_lowercase();
-    let principal = get(body, "properties.principalId").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
-    let role = get(body, "properties.roleDefinitionId").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+    let principal = get(body, "properties.principalId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let role = get(body, "properties.roleDefinitionId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let known = st
         .resources
         .values()
@@ -829,21 +1232,54 @@ fn put_role(st: &mut State, cfg: &Config, path: &str, body: &Value, now: Instant
         .find(|(p, _)| p.eq_ignore_ascii_case(&principal))
         .map(|(_, at)| *at);
     match known {
-        None => return (arm_error(400, "PrincipalNotFound", &format!("Principal {principal} does not exist in the directory")), Duration::ZERO),
+        None => {
+            return (
+                arm_error(
+                    400,
+                    "PrincipalNotFound",
+                    &format!("Principal {principal} does not exist in the directory"),
+                ),
+                Duration::ZERO,
+            )
+        }
         Some(at) if now < at + cfg.principal_window => {
-            return (arm_error(400, "PrincipalNotFound", &format!("Principal {principal} does not exist in the directory (replication)")), Duration::ZERO)
+            return (
+                arm_error(
+                    400,
+                    "PrincipalNotFound",
+                    &format!("Principal {principal} does not exist in the directory (replication)"),
+                ),
+                Duration::ZERO,
+            )
         }
         _ => {}
     }
-    let scope = key.split("/providers/microsoft.authorization/").next().unwrap_or_default().to_string();
+    let scope = key
+        .split("/providers/microsoft.authorization/")
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let duplicate = st.resources.iter().any(|(k, s)| {
         s.kind == "microsoft.authorization/roleassignments"
             && k.starts_with(&format!("{scope}/providers/"))
-            && get(&s.body, "properties.principalId").and_then(Value::as_str).unwrap_or_default().eq_ignore_ascii_case(&principal)
-            && get(&s.body, "properties.roleDefinitionId").and_then(Value::as_str).unwrap_or_default().eq_ignore_ascii_case(&role)
+            && get(&s.body, "properties.principalId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .eq_ignore_ascii_case(&principal)
+            && get(&s.body, "properties.roleDefinitionId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .eq_ignore_ascii_case(&role)
     });
     if duplicate {
-        return (arm_error(409, "RoleAssignmentExists", "The role assignment already exists."), Duration::ZERO);
+        return (
+            arm_error(
+                409,
+                "RoleAssignmentExists",
+                "The role assignment already exists.",
+            ),
+            Duration::ZERO,
+        );
     }
     let stored = Stored {
         kind: "microsoft.authorization/roleassignments".into(),
@@ -863,13 +1299,28 @@ fn delete(st: &mut State, cfg: &Config, key: &str, kind: &str, now: Instant) -> 
         return ((204, vec![], Value::Null), Duration::ZERO);
     };
     if now < s.ready_at {
-        return (arm_error(409, "AnotherOperationInProgress", "an operation is in progress on this resource"), Duration::ZERO);
+        return (
+            arm_error(
+                409,
+                "AnotherOperationInProgress",
+                "an operation is in progress on this resource",
+            ),
+            Duration::ZERO,
+        );
     }
-    if matches!(kind, "microsoft.apimanagement/service" | "microsoft.cognitiveservices/accounts" | "resourcegroups") {
+    if matches!(
+        kind,
+        "microsoft.apimanagement/service"
+            | "microsoft.cognitiveservices/accounts"
+            | "resourcegroups"
+    ) {
         let done_at = now + cfg.unit * weight(kind).div_ceil(3);
         let op = new_operation(st, cfg, done_at, Some(key.to_string()));
         let mut h = hint_headers(cfg);
-        h.push(("location".into(), format!("http://PLACEHOLDER/fake/locations/{op}")));
+        h.push((
+            "location".into(),
+            format!("http://PLACEHOLDER/fake/locations/{op}"),
+        ));
         return ((202, h, Value::Null), Duration::ZERO);
     }
     remove_tree(st, key);
