@@ -364,8 +364,16 @@ fn compare(
         })
     };
     let Some(live) = live.filter(|l| !l.is_null()) else {
-        if !is_empty(desired) {
-            change(out);
+        match desired {
+            // Report the leaves, so a missing block lists what it holds.
+            Value::Object(d) if !is_marker(desired, "unknown") => {
+                for (k, dv) in d {
+                    let in_tags = in_tags || (path.is_empty() && k == "tags");
+                    compare(&join(path, k), dv, None, write_only, in_tags, out);
+                }
+            }
+            _ if !is_empty(desired) => change(out),
+            _ => {}
         }
         return;
     };
