@@ -603,3 +603,46 @@ fn safety_and_secrets() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("Gateway key:  fake-primary-key-0123"));
     assert!(!text(&o).contains(PARTNER_KEY));
 }
+
+/// The fake as a process (`cargo run --example fake-arm`), driven the way a
+/// CI pipeline would: settings from the environment, not flags.
+#[test]
+fn pipeline_against_the_fake_arm_process() {
+    use std::io::{BufRead, BufReader};
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("examples").join("fake-arm");
+    assert!(bin.exists(), "{} not built (cargo test builds examples)", bin.display());
+    let mut server = std::process::Command::new(&bin)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut env = Vec::new();
+    for _ in 0..3 {
+        let line = lines.next().unwrap().unwrap();
+        let (k, v) = line.trim_start_matches("export ").split_once('=').unwrap();
+        env.push((k.to_string(), v.to_string()));
+    }
+    let ws = Workspace::example("ptu-spillover");
+    let policy = format!("openai={}", ws.dir.path().join("policy.xml").display());
+    let run = |args: &[&str]| {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("oailb"));
+        c.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        c.env("AZURE_SUBSCRIPTION_ID", SUB).env("OAILB_BACKOFF_BASE_MS", "5");
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        c.args(args).arg("-f").arg(&ws.topology).args(["--policy-file", &policy]);
+        c.output().unwrap()
+    };
+    assert_eq!(code(&run(&["plan", "--detailed-exitcode", "-q"])), 2);
+    assert_ok(&run(&["deploy", "--yes", "--json"]));
+    let again = run(&["plan", "--detailed-exitcode", "--json"]);
+    assert_eq!(code(&again), 0, "{}", text(&again));
+    let v: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(v["subscription"], SUB);
+    assert_eq!(v["changes"], false);
+    drop(server.stdin.take());
+    assert!(server.wait().unwrap().success());
+}
