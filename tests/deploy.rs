@@ -646,3 +646,26 @@ fn pipeline_against_the_fake_arm_process() {
     drop(server.stdin.take());
     assert!(server.wait().unwrap().success());
 }
+
+/// Without the right to list role assignments, plan cannot see an equivalent
+/// one: the create then meets RoleAssignmentExists, which is success.
+#[test]
+fn role_assignment_exists_is_success() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    let ra = ws.desired().get("role_assignment[canadaeast]").unwrap().id.clone();
+    let body = fake.resource(&ra).unwrap();
+    let other = format!("{}/99999999-2222-3333-4444-555555555555", ra.rsplit_once('/').unwrap().0);
+    fake_replace(&fake, &ra, &other, body);
+    fake.inject("GET", "/roleassignments?", FaultKind::Status(403), 100);
+    fake.clear_requests();
+    let out = ws.run(&fake, &["deploy", "--yes", "--json"]);
+    assert_ok(&out);
+    let writes = fake.writes();
+    assert_eq!(writes.len(), 1, "{writes:#?}");
+    assert_eq!(writes[0].status, 409);
+    assert!(fake.resource(&ra).is_none(), "no duplicate assignment was made");
+    // The summary counts no failure.
+    assert!(String::from_utf8_lossy(&out.stdout).contains(r#""failed":0"#));
+}

@@ -396,7 +396,9 @@ async fn handle(
     // Faults come first, as a gateway in front of ARM would produce them.
     let fault = {
         let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-        let lower = path.to_ascii_lowercase();
+        // Faults match the path with its query, so `roleassignments?` picks
+        // the list and not a single assignment.
+        let lower = format!("{path}?{query}").to_ascii_lowercase();
         let hit = st.faults.iter_mut().find(|f| {
             f.remaining > 0
                 && (f.method == "*" || f.method == method)
@@ -426,10 +428,10 @@ async fn handle(
             FaultKind::Throttle => (429, "TooManyRequests"),
             FaultKind::Status(s) => (
                 s,
-                if s == 503 {
-                    "ServiceUnavailable"
-                } else {
-                    "InternalServerError"
+                match s {
+                    403 => "AuthorizationFailed",
+                    503 => "ServiceUnavailable",
+                    _ => "InternalServerError",
                 },
             ),
             FaultKind::Busy => (409, "AnotherOperationInProgress"),
