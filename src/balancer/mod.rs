@@ -198,11 +198,10 @@ pub fn retry_after_seconds(route: &[Backend], marks: &Marks, now_ms: u64, s: &Se
     }
 }
 
-/// Seconds the cache keeps the marks: the TTL, or longer while a mark runs.
-pub fn cache_duration_seconds(marks: &Marks, now_ms: u64, s: &Settings) -> u64 {
-    let latest = marks.values().copied().max().unwrap_or(0);
-    s.cache_ttl_seconds
-        .max(latest.saturating_sub(now_ms).div_ceil(1000))
+/// Seconds the cache keeps the marks: the TTL, but never less than the
+/// longest possible mark, so a mark cannot vanish before it ends.
+pub fn cache_duration_seconds(s: &Settings) -> u64 {
+    s.cache_ttl_seconds.max(s.max_delay_ms.div_ceil(1000))
 }
 
 /// What a backend did with one attempt.
@@ -306,7 +305,7 @@ pub fn handle(
         };
         marks.insert(b.name.clone(), now_ms + delay);
         let text = encode_marks(&marks, now_ms);
-        let seconds = cache_duration_seconds(&marks, now_ms, settings);
+        let seconds = cache_duration_seconds(settings);
         cache.put(&route.cache_key, text, now_ms, seconds);
         // Reject mode always takes another turn: the next pick either finds
         // a backend or answers 429. Forward-to-first stops when nothing is

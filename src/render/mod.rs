@@ -8,10 +8,21 @@ use std::path::Path;
 use anyhow::Context;
 use tera::Tera;
 
+pub mod policy;
+
 /// Embedded templates: (name, content). A file `DIR/<name>` passed with
 /// `--templates DIR` replaces the embedded one of the same name.
 /// Names are paths relative to the repository (`policies/...`, `templates/...`).
-const EMBEDDED: &[(&str, &str)] = &[];
+const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "policies/policy-mode.xml.tera",
+        include_str!("../../policies/policy-mode.xml.tera"),
+    ),
+    (
+        "policies/pool-mode.xml.tera",
+        include_str!("../../policies/pool-mode.xml.tera"),
+    ),
+];
 
 /// A loaded template set.
 pub struct Templates {
@@ -82,6 +93,67 @@ fn register_helpers(tera: &mut Tera) {
             .ok_or_else(|| tera::Error::msg("named_value needs name=\"...\""))?;
         Ok(tera::Value::String(format!("{{{{{name}}}}}")))
     });
+    tera.register_filter("xml", |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+        Ok(tera::Value::String(escape_xml(&filter_text(v)?)))
+    });
+    tera.register_filter("cs", |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+        Ok(tera::Value::String(cs_string(&filter_text(v)?)))
+    });
+}
+
+fn filter_text(v: &tera::Value) -> tera::Result<String> {
+    match v {
+        tera::Value::String(s) => Ok(s.clone()),
+        tera::Value::Number(n) => Ok(n.to_string()),
+        tera::Value::Bool(b) => Ok(b.to_string()),
+        other => Err(tera::Error::msg(format!(
+            "expected text, got {other}"
+        ))),
+    }
+}
+
+/// Text for an XML attribute value or element content: `&`, `<`, `>`, `"`
+/// and `'` become entities, so a value can neither end its attribute nor
+/// open markup. A leading `@` is written `&#64;` so a literal can never be
+/// read as a policy expression, and `{` as `&#123;` so it never starts a
+/// named value.
+pub fn escape_xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '{' => out.push_str("&#123;"),
+            '}' => out.push_str("&#125;"),
+            '@' if i == 0 => out.push_str("&#64;"),
+            c if c.is_control() => out.push_str(&format!("&#{};", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A C# string literal (with its quotes) for use inside a policy
+/// expression. Letters, digits and `-_.:/ |,` stay; everything else becomes a
+/// `\uXXXX` escape, so the literal holds no quote, backslash, `&`, `<`, `'`,
+/// brace or `@` that XML, APIM or C# could read as syntax.
+pub fn cs_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/' | ' ' | '|' | ',') {
+            out.push(c);
+        } else {
+            let mut buf = [0u16; 2];
+            for unit in c.encode_utf16(&mut buf) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
