@@ -136,15 +136,15 @@ pub fn candidates(route: &[Backend], marks: &Marks, tried: &[usize], now_ms: u64
         .collect()
 }
 
-/// Picks the next backend. `draw` is uniform in `[0, 1)`; it is used only
-/// when several backends share the lowest priority (weighted pick: the
-/// policy's `Random.Next(totalWeight)` is `floor(draw * totalWeight)`).
+/// Picks the next backend. `draw` gives a uniform number in `[0, 1)` and is
+/// called once per pick among free backends, as the policy calls
+/// `Random.Next(totalWeight)` (which is `floor(draw * totalWeight)`).
 pub fn choose(
     route: &[Backend],
     marks: &Marks,
     tried: &[usize],
     now_ms: u64,
-    draw: f64,
+    draw: &mut dyn FnMut() -> f64,
     settings: &Settings,
 ) -> Choice {
     let open = candidates(route, marks, tried, now_ms);
@@ -163,6 +163,7 @@ pub fn choose(
         .filter(|i| route[*i].priority == best)
         .collect();
     let total: u64 = group.iter().map(|i| u64::from(route[*i].weight.max(1))).sum();
+    let draw = draw();
     let draw = if draw.is_finite() {
         draw.clamp(0.0, 1.0)
     } else {
@@ -273,7 +274,7 @@ pub fn handle(
     let mut attempts = Vec::new();
     let backends = &route.backends;
     loop {
-        let i = match choose(backends, &marks, &tried, now_ms, draw(), settings) {
+        let i = match choose(backends, &marks, &tried, now_ms, draw, settings) {
             Choice::Forward(i) => i,
             Choice::AllBusy {
                 retry_after_seconds,

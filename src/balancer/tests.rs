@@ -28,12 +28,12 @@ fn lowest_priority_wins_and_weights_split_it() {
     let route = vec![backend("a", 1, 100), backend("b", 1, 300), backend("c", 2, 1)];
     let s = settings();
     let m = Marks::new();
-    assert_eq!(choose(&route, &m, &[], NOW, 0.0, &s), Choice::Forward(0));
-    assert_eq!(choose(&route, &m, &[], NOW, 0.2499, &s), Choice::Forward(0));
-    assert_eq!(choose(&route, &m, &[], NOW, 0.25, &s), Choice::Forward(1));
-    assert_eq!(choose(&route, &m, &[], NOW, 0.9999, &s), Choice::Forward(1));
+    assert_eq!(choose(&route, &m, &[], NOW, &mut || 0.0, &s), Choice::Forward(0));
+    assert_eq!(choose(&route, &m, &[], NOW, &mut || 0.2499, &s), Choice::Forward(0));
+    assert_eq!(choose(&route, &m, &[], NOW, &mut || 0.25, &s), Choice::Forward(1));
+    assert_eq!(choose(&route, &m, &[], NOW, &mut || 0.9999, &s), Choice::Forward(1));
     // Both of priority 1 tried: priority 2 takes over.
-    assert_eq!(choose(&route, &m, &[0, 1], NOW, 0.5, &s), Choice::Forward(2));
+    assert_eq!(choose(&route, &m, &[0, 1], NOW, &mut || 0.5, &s), Choice::Forward(2));
 }
 
 #[test]
@@ -44,13 +44,13 @@ fn marks_expire_and_all_busy_reports_earliest_recovery() {
     m.insert("a".into(), NOW + 2_500);
     m.insert("b".into(), NOW + 30_000);
     assert_eq!(
-        choose(&route, &m, &[], NOW, 0.5, &s),
+        choose(&route, &m, &[], NOW, &mut || 0.5, &s),
         Choice::AllBusy {
             retry_after_seconds: 3
         }
     );
     assert_eq!(
-        choose(&route, &m, &[], NOW + 2_500, 0.5, &s),
+        choose(&route, &m, &[], NOW + 2_500, &mut || 0.5, &s),
         Choice::Forward(0)
     );
     // Less than a second left still says 1, never 0.
@@ -67,9 +67,9 @@ fn forward_to_first_sends_the_first_request_anyway() {
     let mut m = Marks::new();
     m.insert("a".into(), NOW + 5_000);
     m.insert("b".into(), NOW + 5_000);
-    assert_eq!(choose(&route, &m, &[], NOW, 0.5, &s), Choice::Forward(1));
+    assert_eq!(choose(&route, &m, &[], NOW, &mut || 0.5, &s), Choice::Forward(1));
     assert!(matches!(
-        choose(&route, &m, &[1], NOW, 0.5, &s),
+        choose(&route, &m, &[1], NOW, &mut || 0.5, &s),
         Choice::AllBusy { .. }
     ));
 }

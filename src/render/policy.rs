@@ -4,8 +4,9 @@
 //! - [`render`]: the policy XML of one [`ApiPolicy`] with a loaded template set;
 //! - [`render_api`]: the same from a [`Desired`] state and an API name;
 //! - [`template_name`]: which template a mode uses;
-//! - [`route_fingerprint`] / [`cache_key`]: the cache key the policy uses for
-//!   one route (tests and simulators reproduce the gateway's state with it).
+//! - [`route_fingerprint`] / [`cache_key`] / [`runtime_route`]: the cache key
+//!   and backend order the policy uses for one route (tests and simulators
+//!   reproduce the gateway's state with them).
 //!
 //! Output is deterministic: the same input gives byte-identical XML. Every
 //! topology value is escaped for where it lands (XML text or attribute, a C#
@@ -120,6 +121,16 @@ pub fn route_fingerprint(route: &Route) -> String {
 /// policy text is pasted into both.
 pub fn cache_key(api_id: &str, route: &Route) -> String {
     format!("oailb:{api_id}:{}:{}", route.model, route_fingerprint(route))
+}
+
+/// The run-time view of a route for [`crate::balancer`]: its cache key under
+/// `api_id` and its backends in the order the policy lists them (the order
+/// the weighted pick walks).
+pub fn runtime_route(api_id: &str, route: &Route) -> crate::balancer::Route {
+    crate::balancer::Route {
+        cache_key: cache_key(api_id, route),
+        backends: ordered(route).into_iter().map(Into::into).collect(),
+    }
 }
 
 /// C# condition over the int `s`: is status `s` a tripping status? Written
