@@ -219,7 +219,9 @@ namespace OailbHarness
             attempt["url"] = req.Url == null ? null : req.Url.ToString();
             attempt["authorization"] = req.Headers.GetValueOrDefault("Authorization", null);
             attempt["api_key"] = req.Headers.GetValueOrDefault("api-key", null);
-            attempt["headers"] = new JArray(req.Headers.Keys.OrderBy(k => k, StringComparer.Ordinal).ToArray());
+            var sent = new JObject();
+            foreach (var kv in req.Headers.OrderBy(k => k.Key, StringComparer.OrdinalIgnoreCase)) { sent[kv.Key.ToLowerInvariant()] = string.Join(",", kv.Value); }
+            attempt["headers"] = sent;
             Attempts.Add(attempt);
             JToken a = Answers[name];
             if (a != null && a.Type == JTokenType.String && (string)a == "no-answer")
