@@ -850,12 +850,24 @@ impl Checker<'_> {
             );
         }
         let mut seen = BTreeSet::new();
+        let mut deployments = HashMap::new();
         for (i, bm) in list.iter().enumerate() {
             let mp = format!("{p}.models[{i}]");
-            let Some(model) = self.t.model(&bm.name) else {
+            if self.t.model(&bm.name).is_none() {
                 self.unknown_model(&mp, &bm.name);
                 continue;
-            };
+            }
+            // Two models cannot share one deployment on the same account.
+            let deployment = bm.deployment.as_deref().unwrap_or(&bm.name);
+            if let Some(other) = deployments.insert(deployment.to_ascii_lowercase(), &bm.name) {
+                if other != &bm.name {
+                    self.error(
+                        "duplicate-name",
+                        &mp,
+                        format!("backend `{}` maps models `{other}` and `{}` to the same deployment `{deployment}`", b.name, bm.name),
+                    );
+                }
+            }
             if !seen.insert(bm.name.as_str()) {
                 self.error(
                     "duplicate-name",
@@ -890,7 +902,6 @@ impl Checker<'_> {
                     "remove `sku`; `capacity` still sets the default weight",
                 );
             }
-            let _ = model;
         }
     }
 
