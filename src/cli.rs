@@ -71,7 +71,7 @@ pub enum Command {
     Init(InitArgs),
     /// Check the topology: schema, Azure naming rules, priorities, coverage.
     #[command(
-        after_help = "Examples:\n  oailb validate -f examples/seed.yaml\n  oailb validate --format json\n\nExit codes: 0 valid (warnings allowed), 1 warnings with --strict, 2 errors."
+        after_help = "Examples:\n  oailb validate -f examples/seed.yaml\n  oailb validate --format json\n  oailb validate --format sarif > oailb.sarif\n\nExit codes: 0 valid (warnings allowed), 1 warnings with --strict, 2 errors."
     )]
     Validate(ValidateArgs),
     /// Show the Azure resources the topology needs.
@@ -101,6 +101,8 @@ pub enum ReportFormat {
     Human,
     /// One JSON document (schema_version 1).
     Json,
+    /// SARIF 2.1.0, for code scanning (GitHub, Azure DevOps).
+    Sarif,
 }
 
 #[derive(Debug, Args)]

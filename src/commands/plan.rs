@@ -23,7 +23,10 @@ pub fn run(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
     if a.json || a.format == PlanFormat::Json {
         println!("{}", serde_json::to_string_pretty(&offline_json(&d))?);
     } else {
-        print!("{}", offline_table(&d, g.style(Stream::Stdout).color));
+        print!(
+            "{}",
+            offline_table(&d, g.style(Stream::Stdout).color, g.verbose > 0)
+        );
     }
     Ok(exit::OK)
 }
@@ -58,23 +61,32 @@ pub fn offline_json(d: &Desired) -> serde_json::Value {
     })
 }
 
-pub fn offline_table(d: &Desired, color: bool) -> String {
+/// `verbose` adds the dependencies of each resource.
+pub fn offline_table(d: &Desired, color: bool, verbose: bool) -> String {
     let style = crate::output::Style { color };
-    let mut rows = vec![vec![
+    let mut header = vec![
         String::new(),
         "ADDRESS".to_string(),
         "TYPE".to_string(),
         "NAME".to_string(),
         "LOCATION".to_string(),
-    ]];
+    ];
+    if verbose {
+        header.push("DEPENDS ON".to_string());
+    }
+    let mut rows = vec![header];
     for r in &d.resources {
-        rows.push(vec![
+        let mut row = vec![
             "+".to_string(),
             r.address.clone(),
             r.kind.label().to_string(),
             r.name.clone(),
             r.location().unwrap_or("").to_string(),
-        ]);
+        ];
+        if verbose {
+            row.push(r.depends_on.join(", "));
+        }
+        rows.push(row);
     }
     let body = table(&rows, &|row, col, cell| match (row, col) {
         (0, _) => style.bold(cell),

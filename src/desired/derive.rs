@@ -596,11 +596,13 @@ impl Builder<'_> {
         // The policy names named values and backends (APIM checks both on
         // save) and should go live only when its deployments exist.
         for r in &self.out {
-            let needed = match r.kind {
-                Kind::ApimNamedValue | Kind::ApimBackend => true,
-                Kind::CognitiveDeployment | Kind::RoleAssignment => true,
-                _ => false,
-            };
+            let needed = matches!(
+                r.kind,
+                Kind::ApimNamedValue
+                    | Kind::ApimBackend
+                    | Kind::CognitiveDeployment
+                    | Kind::RoleAssignment
+            );
             if needed && !policy_deps.contains(&r.address) {
                 policy_deps.push(r.address.clone());
             }

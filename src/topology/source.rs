@@ -7,6 +7,9 @@
 //! Azure model versions look like that, and silently reading them as 613
 //! would deploy the wrong model.
 
+// A diagnostic ends the parse, so returning it by value costs nothing that matters.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -150,7 +153,8 @@ impl Locations {
                 return Some(n);
             }
             if p.is_empty() || p == "." {
-                return None;
+                // The document root is recorded as ".".
+                return self.map.get(".");
             }
             p = parent_path(p);
         }

@@ -281,7 +281,7 @@ impl Checker<'_> {
                 self.error(
                     "duplicate-api-path",
                     &format!("{p}.path"),
-                    format!("API path `{}` is already used by apis[{prev}]", api.path),
+                    format!("API path `{}` is already used by apis[{prev}] (paths are case-insensitive)", api.path),
                 );
             }
             if let Some(dn) = &api.display_name {
@@ -850,12 +850,24 @@ impl Checker<'_> {
             );
         }
         let mut seen = BTreeSet::new();
+        let mut deployments = HashMap::new();
         for (i, bm) in list.iter().enumerate() {
             let mp = format!("{p}.models[{i}]");
-            let Some(model) = self.t.model(&bm.name) else {
+            if self.t.model(&bm.name).is_none() {
                 self.unknown_model(&mp, &bm.name);
                 continue;
-            };
+            }
+            // Two models cannot share one deployment on the same account.
+            let deployment = bm.deployment.as_deref().unwrap_or(&bm.name);
+            if let Some(other) = deployments.insert(deployment.to_ascii_lowercase(), &bm.name) {
+                if other != &bm.name {
+                    self.error(
+                        "duplicate-name",
+                        &mp,
+                        format!("backend `{}` maps models `{other}` and `{}` to the same deployment `{deployment}`", b.name, bm.name),
+                    );
+                }
+            }
             if !seen.insert(bm.name.as_str()) {
                 self.error(
                     "duplicate-name",
@@ -890,7 +902,6 @@ impl Checker<'_> {
                     "remove `sku`; `capacity` still sets the default weight",
                 );
             }
-            let _ = model;
         }
     }
 
@@ -1040,9 +1051,15 @@ impl Checker<'_> {
             }
             Mode::Policy => {
                 if consumption && lb.caching_type == CachingType::Internal {
+                    // Point at the setting if written, else at the tier.
+                    let path = if self.locs.contains("load_balancing.caching_type") {
+                        "load_balancing.caching_type"
+                    } else {
+                        "apim.sku"
+                    };
                     self.error_help(
                         "consumption-cache",
-                        "load_balancing.caching_type",
+                        path,
                         "the Consumption tier has no built-in cache, so the policy could not keep backend state",
                         "set `caching_type: external` and attach an external Redis cache to the APIM service",
                     );
