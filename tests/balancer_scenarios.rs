@@ -519,3 +519,43 @@ fn executed_policy_meets_the_scenario_table_and_matches_the_balancer() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// Values no valid topology can hold, rendered anyway: every expression of
+/// the result must still compile (nothing broke out of a C# string), and the
+/// harness must still parse the document.
+#[test]
+fn hostile_values_still_compile() {
+    let d = desired_for(&table(), "multi-model", None);
+    let evil = "x\"'<&>@{{nv}}@(1)--\\u0022";
+    let mut p = d.policies[0].clone();
+    p.api = format!("api{evil}");
+    p.subscription_key_header = format!("key{evil}");
+    p.settings.backend_header = Some(format!("h{evil}"));
+    for r in &mut p.routes {
+        r.model = format!("{}{evil}", r.model);
+        r.pool_id = Some(format!("pool{evil}"));
+        for b in &mut r.backends {
+            b.name = format!("{}{evil}", b.name);
+            b.url = format!("{}{evil}", b.url);
+            b.deployment = format!("d{evil}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = root().join("tests/harness/PolicyHarness.cs");
+    mcs(dir.path(), &["-target:exe", "-out:harness.exe", src.to_str().unwrap()]);
+    let templates = oailb::render::Templates::load(None).unwrap();
+    let mut files = Vec::new();
+    for mode in [Mode::Policy, Mode::Pool] {
+        let mut p = p.clone();
+        p.mode = mode;
+        let file = dir.path().join(format!("{mode:?}.xml"));
+        std::fs::write(&file, policy::render(&templates, &p).unwrap()).unwrap();
+        files.push(file.to_str().unwrap().to_string());
+    }
+    let mut gen = Command::new("mono");
+    gen.current_dir(dir.path())
+        .args(["harness.exe", "gen", "exprs.cs"])
+        .args(&files);
+    run(&mut gen);
+    mcs(dir.path(), &["-target:library", "-out:exprs.dll", "-r:harness.exe", "exprs.cs"]);
+}

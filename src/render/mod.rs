@@ -96,6 +96,9 @@ fn register_helpers(tera: &mut Tera) {
     tera.register_filter("xml", |v: &tera::Value, _: &HashMap<String, tera::Value>| {
         Ok(tera::Value::String(escape_xml(&filter_text(v)?)))
     });
+    tera.register_filter("comment", |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+        Ok(tera::Value::String(escape_comment(&filter_text(v)?)))
+    });
     tera.register_filter("cs", |v: &tera::Value, _: &HashMap<String, tera::Value>| {
         Ok(tera::Value::String(cs_string(&filter_text(v)?)))
     });
@@ -132,6 +135,19 @@ pub fn escape_xml(s: &str) -> String {
             c if c.is_control() => out.push_str(&format!("&#{};", c as u32)),
             c => out.push(c),
         }
+    }
+    out
+}
+
+/// Text inside an XML comment: escaped as [`escape_xml`], and `--`, which
+/// would end a comment early or make it invalid, broken up as `- -`.
+pub fn escape_comment(s: &str) -> String {
+    let mut out = escape_xml(s);
+    while out.contains("--") {
+        out = out.replace("--", "- -");
+    }
+    if out.ends_with('-') {
+        out.push(' ');
     }
     out
 }

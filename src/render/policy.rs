@@ -37,6 +37,15 @@ pub fn template_name(mode: Mode) -> &'static str {
 
 /// Renders the policy of one API in its own mode.
 pub fn render(templates: &Templates, policy: &ApiPolicy) -> anyhow::Result<String> {
+    if policy.mode == Mode::Pool {
+        if let Some(r) = policy.routes.iter().find(|r| r.pool_id.is_none()) {
+            anyhow::bail!(
+                "API {}: deployment {} has no backend pool; pool mode needs the desired state derived in pool mode",
+                policy.api,
+                r.model
+            );
+        }
+    }
     let ctx = tera::Context::from_value(context(policy))
         .context("building the policy template context")?;
     templates.render(template_name(policy.mode), &ctx)
