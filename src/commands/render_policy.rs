@@ -63,7 +63,8 @@ pub fn run(g: &GlobalArgs, a: &RenderPolicyArgs) -> anyhow::Result<u8> {
             .into());
         }
     }
-    let templates = Templates::load(a.templates.as_deref())?;
+    let templates =
+        Templates::load_only(a.templates.as_deref(), &[policy::template_name(api.mode)])?;
     let xml = policy::render(&templates, api)?;
     match &a.output {
         Some(path) => output::write_atomic(path, xml.as_bytes(), true)?,

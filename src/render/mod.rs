@@ -33,8 +33,16 @@ impl Templates {
     /// The embedded templates, with files from `override_dir` replacing
     /// embedded ones of the same relative name.
     pub fn load(override_dir: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_only(override_dir, &[])
+    }
+
+    /// Like [`Templates::load`], but parses only the templates named in
+    /// `names` (all when empty): a command that renders one template does
+    /// not pay for parsing the others.
+    pub fn load_only(override_dir: Option<&Path>, names: &[&str]) -> anyhow::Result<Self> {
         let mut sources: Vec<(String, String)> = EMBEDDED
             .iter()
+            .filter(|(n, _)| names.is_empty() || names.contains(n))
             .map(|(n, c)| (n.to_string(), c.to_string()))
             .collect();
         if let Some(dir) = override_dir {
@@ -93,12 +101,18 @@ fn register_helpers(tera: &mut Tera) {
             .ok_or_else(|| tera::Error::msg("named_value needs name=\"...\""))?;
         Ok(tera::Value::String(format!("{{{{{name}}}}}")))
     });
-    tera.register_filter("xml", |v: &tera::Value, _: &HashMap<String, tera::Value>| {
-        Ok(tera::Value::String(escape_xml(&filter_text(v)?)))
-    });
-    tera.register_filter("comment", |v: &tera::Value, _: &HashMap<String, tera::Value>| {
-        Ok(tera::Value::String(escape_comment(&filter_text(v)?)))
-    });
+    tera.register_filter(
+        "xml",
+        |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+            Ok(tera::Value::String(escape_xml(&filter_text(v)?)))
+        },
+    );
+    tera.register_filter(
+        "comment",
+        |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+            Ok(tera::Value::String(escape_comment(&filter_text(v)?)))
+        },
+    );
     tera.register_filter("cs", |v: &tera::Value, _: &HashMap<String, tera::Value>| {
         Ok(tera::Value::String(cs_string(&filter_text(v)?)))
     });
@@ -109,9 +123,7 @@ fn filter_text(v: &tera::Value) -> tera::Result<String> {
         tera::Value::String(s) => Ok(s.clone()),
         tera::Value::Number(n) => Ok(n.to_string()),
         tera::Value::Bool(b) => Ok(b.to_string()),
-        other => Err(tera::Error::msg(format!(
-            "expected text, got {other}"
-        ))),
+        other => Err(tera::Error::msg(format!("expected text, got {other}"))),
     }
 }
 

@@ -65,7 +65,10 @@ pub fn render_api(
             names.join(", ")
         )
     })?;
-    render(&Templates::load(override_dir)?, policy)
+    render(
+        &Templates::load_only(override_dir, &[template_name(policy.mode)])?,
+        policy,
+    )
 }
 
 /// Route backends in the order the policy lists them: by priority, then as
@@ -129,7 +132,11 @@ pub fn route_fingerprint(route: &Route) -> String {
 /// `context.Api.Id`: the API's own id keeps two APIs apart even when one
 /// policy text is pasted into both.
 pub fn cache_key(api_id: &str, route: &Route) -> String {
-    format!("oailb:{api_id}:{}:{}", route.model, route_fingerprint(route))
+    format!(
+        "oailb:{api_id}:{}:{}",
+        route.model,
+        route_fingerprint(route)
+    )
 }
 
 /// The run-time view of a route for [`crate::balancer`]: its cache key under
