@@ -52,7 +52,10 @@ fn desired_for(table: &Value, key: &str, mode: Option<Mode>) -> Desired {
     if let Some(patch) = spec.get("patch") {
         merge(&mut value, patch);
     }
-    let src = Source::new(format!("{key}.json"), serde_json::to_string(&value).unwrap());
+    let src = Source::new(
+        format!("{key}.json"),
+        serde_json::to_string(&value).unwrap(),
+    );
     let mut loaded = topology::load(src).unwrap_or_else(|e| panic!("topology {key}: {e}"));
     if let Some(m) = mode {
         loaded = topology::with_mode(&loaded, m).unwrap_or_else(|e| panic!("{key} in {m:?}: {e}"));
@@ -352,9 +355,9 @@ fn newtonsoft() -> PathBuf {
 }
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?} ({e}): run scripts/test.sh, which installs Mono"));
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run {cmd:?} ({e}): run scripts/test.sh, which installs Mono")
+    });
     assert!(
         out.status.success(),
         "{cmd:?} failed:\n{}\n{}",
@@ -369,7 +372,12 @@ fn mcs(dir: &Path, args: &[&str]) {
     let mut c = Command::new("mcs");
     c.current_dir(dir)
         .arg(format!("-r:{}", nj.display()))
-        .args(["-r:System.Core.dll", "-r:System.Xml.dll", "-r:System.Xml.Linq.dll", "-nowarn:162,168,219"])
+        .args([
+            "-r:System.Core.dll",
+            "-r:System.Xml.dll",
+            "-r:System.Xml.Linq.dll",
+            "-nowarn:162,168,219",
+        ])
         .args(args);
     run(&mut c);
 }
@@ -378,7 +386,10 @@ fn mcs(dir: &Path, args: &[&str]) {
 /// harness's JSON results.
 fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Value>> {
     let src = root().join("tests/harness/PolicyHarness.cs");
-    mcs(dir, &["-target:exe", "-out:harness.exe", src.to_str().unwrap()]);
+    mcs(
+        dir,
+        &["-target:exe", "-out:harness.exe", src.to_str().unwrap()],
+    );
     let mut files = Vec::new();
     let mut policies = Vec::new();
     for (i, doc) in plan.policies.iter().enumerate() {
@@ -386,7 +397,12 @@ fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Value>> {
         std::fs::write(&file, &doc.xml).unwrap();
         let mut hosts = serde_json::Map::new();
         for b in doc.policy().routes.iter().flat_map(|r| &r.backends) {
-            let host = b.url.trim_start_matches("https://").split('/').next().unwrap();
+            let host = b
+                .url
+                .trim_start_matches("https://")
+                .split('/')
+                .next()
+                .unwrap();
             hosts.insert(host.to_string(), json!(b.name));
         }
         policies.push(json!({
@@ -395,9 +411,19 @@ fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Value>> {
         files.push(file.to_str().unwrap().to_string());
     }
     let mut gen = Command::new("mono");
-    gen.current_dir(dir).args(["harness.exe", "gen", "exprs.cs"]).args(&files);
+    gen.current_dir(dir)
+        .args(["harness.exe", "gen", "exprs.cs"])
+        .args(&files);
     run(&mut gen);
-    mcs(dir, &["-target:library", "-out:exprs.dll", "-r:harness.exe", "exprs.cs"]);
+    mcs(
+        dir,
+        &[
+            "-target:library",
+            "-out:exprs.dll",
+            "-r:harness.exe",
+            "exprs.cs",
+        ],
+    );
     let runs: Vec<Value> = plan
         .runs
         .iter()
@@ -425,7 +451,11 @@ fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Value>> {
         })
         .collect();
     let plan_file = dir.join("plan.json");
-    std::fs::write(&plan_file, serde_json::to_vec_pretty(&json!({"policies": policies, "runs": runs})).unwrap()).unwrap();
+    std::fs::write(
+        &plan_file,
+        serde_json::to_vec_pretty(&json!({"policies": policies, "runs": runs})).unwrap(),
+    )
+    .unwrap();
     let mut play = Command::new("mono");
     play.current_dir(dir)
         .args(["harness.exe", "run", "exprs.dll"])
@@ -448,17 +478,23 @@ fn seen_from_harness(label: &str, v: &Value, bad: &mut Vec<String>) -> Seen {
     for a in attempts {
         let text = a.to_string();
         if text.contains(CLIENT_KEY) {
-            bad.push(format!("{label}: the client's subscription key reached a backend: {a}"));
+            bad.push(format!(
+                "{label}: the client's subscription key reached a backend: {a}"
+            ));
         }
         let url = a["url"].as_str().unwrap_or_default();
         if url.contains("//openai") || url.matches("/openai/").count() > 1 {
             bad.push(format!("{label}: bad backend URL {url}"));
         }
         auth.push(match (a["authorization"].as_str(), a["api_key"].as_str()) {
-            (Some(bearer), None) if bearer.starts_with("Bearer mi-token(") => "managed-identity".to_string(),
+            (Some(bearer), None) if bearer.starts_with("Bearer mi-token(") => {
+                "managed-identity".to_string()
+            }
             (None, Some(key)) => format!(
                 "api-key:{}",
-                key.strip_prefix("nv(").and_then(|k| k.strip_suffix(')')).unwrap_or(key)
+                key.strip_prefix("nv(")
+                    .and_then(|k| k.strip_suffix(')'))
+                    .unwrap_or(key)
             ),
             (None, None) => "none".to_string(),
             other => format!("{other:?}"),
@@ -472,7 +508,10 @@ fn seen_from_harness(label: &str, v: &Value, bad: &mut Vec<String>) -> Seen {
         .collect();
     let from_policy = v["origin"] == "policy";
     Seen {
-        attempts: attempts.iter().map(|a| a["backend"].as_str().unwrap().to_string()).collect(),
+        attempts: attempts
+            .iter()
+            .map(|a| a["backend"].as_str().unwrap().to_string())
+            .collect(),
         status: v["status"].as_u64().unwrap() as u16,
         retry_after: if from_policy {
             headers.get("retry-after").and_then(|s| s.parse().ok())
@@ -482,9 +521,14 @@ fn seen_from_harness(label: &str, v: &Value, bad: &mut Vec<String>) -> Seen {
         served_by: if from_policy {
             None
         } else {
-            attempts.last().map(|a| a["backend"].as_str().unwrap().to_string())
+            attempts
+                .last()
+                .map(|a| a["backend"].as_str().unwrap().to_string())
         },
-        urls: attempts.iter().map(|a| a["url"].as_str().unwrap_or_default().to_string()).collect(),
+        urls: attempts
+            .iter()
+            .map(|a| a["url"].as_str().unwrap_or_default().to_string())
+            .collect(),
         auth,
         headers,
     }
@@ -500,12 +544,22 @@ fn executed_policy_meets_the_scenario_table_and_matches_the_balancer() {
         let seen: Vec<Seen> = reqs
             .iter()
             .zip(res)
-            .map(|(r, v)| seen_from_harness(&format!("[policy] {name} step {}", r.step), v, &mut bad))
+            .map(|(r, v)| {
+                seen_from_harness(&format!("[policy] {name} step {}", r.step), v, &mut bad)
+            })
             .collect();
         bad.extend(check_all(&plan, reqs, &seen, true));
         if *rust {
             for ((r, a), b) in reqs.iter().zip(&seen).zip(run_rust(&plan, reqs)) {
-                let pick = |s: &Seen| (s.attempts.clone(), s.status, s.retry_after, s.served_by.clone(), s.urls.clone());
+                let pick = |s: &Seen| {
+                    (
+                        s.attempts.clone(),
+                        s.status,
+                        s.retry_after,
+                        s.served_by.clone(),
+                        s.urls.clone(),
+                    )
+                };
                 if pick(a) != pick(&b) {
                     bad.push(format!(
                         "{name} step {}: policy and balancer differ:\n  policy:   {:?}\n  balancer: {:?}",
@@ -542,7 +596,10 @@ fn hostile_values_still_compile() {
     }
     let dir = tempfile::tempdir().unwrap();
     let src = root().join("tests/harness/PolicyHarness.cs");
-    mcs(dir.path(), &["-target:exe", "-out:harness.exe", src.to_str().unwrap()]);
+    mcs(
+        dir.path(),
+        &["-target:exe", "-out:harness.exe", src.to_str().unwrap()],
+    );
     let templates = oailb::render::Templates::load(None).unwrap();
     let mut files = Vec::new();
     for mode in [Mode::Policy, Mode::Pool] {
@@ -557,5 +614,13 @@ fn hostile_values_still_compile() {
         .args(["harness.exe", "gen", "exprs.cs"])
         .args(&files);
     run(&mut gen);
-    mcs(dir.path(), &["-target:library", "-out:exprs.dll", "-r:harness.exe", "exprs.cs"]);
+    mcs(
+        dir.path(),
+        &[
+            "-target:library",
+            "-out:exprs.dll",
+            "-r:harness.exe",
+            "exprs.cs",
+        ],
+    );
 }

@@ -94,10 +94,9 @@ fn invalid_topology_writes_nothing_and_exits_2() {
 fn api_is_required_only_with_several_apis() {
     let dir = tempfile::tempdir().unwrap();
     let topo = dir.path().join("two.yaml");
-    let seed = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/seed.yaml"),
-    )
-    .unwrap();
+    let seed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/seed.yaml"))
+            .unwrap();
     let api_block = seed
         .split("\napi:\n")
         .nth(1)
@@ -115,7 +114,9 @@ fn api_is_required_only_with_several_apis() {
         .arg(&topo)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("choose one with --api: team-a, team-b"));
+        .stderr(predicate::str::contains(
+            "choose one with --api: team-a, team-b",
+        ));
     oailb()
         .args(["render-policy", "-q", "--api", "nope", "-f"])
         .arg(&topo)
@@ -164,23 +165,46 @@ fn templates_directory_overrides_embedded_templates() {
     )
     .unwrap();
     oailb()
-        .args(["render-policy", "-q", "-f", "examples/seed.yaml", "--templates"])
+        .args([
+            "render-policy",
+            "-q",
+            "-f",
+            "examples/seed.yaml",
+            "--templates",
+        ])
         .arg(dir.path())
         .assert()
         .success()
         .stdout("<policies><!-- custom for aoai-smart-api: {{x}} --></policies>\n");
     // Pool mode still uses the embedded template.
     oailb()
-        .args(["render-policy", "-q", "-f", "examples/seed.yaml", "--mode", "pool", "--templates"])
+        .args([
+            "render-policy",
+            "-q",
+            "-f",
+            "examples/seed.yaml",
+            "--mode",
+            "pool",
+            "--templates",
+        ])
         .arg(dir.path())
         .assert()
         .success()
         .stdout(predicate::str::contains("backend-id=\"pool-gpt-35-turbo\""));
     oailb()
-        .args(["render-policy", "-q", "-f", "examples/seed.yaml", "--templates", "/nonexistent/dir"])
+        .args([
+            "render-policy",
+            "-q",
+            "-f",
+            "examples/seed.yaml",
+            "--templates",
+            "/nonexistent/dir",
+        ])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("template directory /nonexistent/dir does not exist"));
+        .stderr(predicate::str::contains(
+            "template directory /nonexistent/dir does not exist",
+        ));
     // A broken template is a failure (1) with the template's name, and no output.
     std::fs::write(
         dir.path().join("policies/policy-mode.xml.tera"),
@@ -188,7 +212,13 @@ fn templates_directory_overrides_embedded_templates() {
     )
     .unwrap();
     oailb()
-        .args(["render-policy", "-q", "-f", "examples/seed.yaml", "--templates"])
+        .args([
+            "render-policy",
+            "-q",
+            "-f",
+            "examples/seed.yaml",
+            "--templates",
+        ])
         .arg(dir.path())
         .assert()
         .code(1)

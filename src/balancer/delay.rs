@@ -34,7 +34,9 @@ pub fn retry_delay_ms(headers: &[(String, String)], now_ms: u64, s: &Settings) -
     });
     match parsed {
         Some(ms) => clamp_ms(ms, s),
-        None => s.default_delay_ms.clamp(MIN_DELAY_MS, s.max_delay_ms.max(MIN_DELAY_MS)),
+        None => s
+            .default_delay_ms
+            .clamp(MIN_DELAY_MS, s.max_delay_ms.max(MIN_DELAY_MS)),
     }
 }
 

@@ -162,7 +162,10 @@ pub fn choose(
         .into_iter()
         .filter(|i| route[*i].priority == best)
         .collect();
-    let total: u64 = group.iter().map(|i| u64::from(route[*i].weight.max(1))).sum();
+    let total: u64 = group
+        .iter()
+        .map(|i| u64::from(route[*i].weight.max(1)))
+        .sum();
     let draw = draw();
     let draw = if draw.is_finite() {
         draw.clamp(0.0, 1.0)
@@ -209,7 +212,10 @@ pub fn cache_duration_seconds(s: &Settings) -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// An HTTP answer.
-    Status { status: u16, headers: Vec<(String, String)> },
+    Status {
+        status: u16,
+        headers: Vec<(String, String)>,
+    },
     /// No answer: connection refused or reset, timeout.
     NoAnswer,
 }

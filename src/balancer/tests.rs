@@ -25,15 +25,34 @@ const NOW: u64 = 1_700_000_000_000;
 
 #[test]
 fn lowest_priority_wins_and_weights_split_it() {
-    let route = vec![backend("a", 1, 100), backend("b", 1, 300), backend("c", 2, 1)];
+    let route = vec![
+        backend("a", 1, 100),
+        backend("b", 1, 300),
+        backend("c", 2, 1),
+    ];
     let s = settings();
     let m = Marks::new();
-    assert_eq!(choose(&route, &m, &[], NOW, &mut || 0.0, &s), Choice::Forward(0));
-    assert_eq!(choose(&route, &m, &[], NOW, &mut || 0.2499, &s), Choice::Forward(0));
-    assert_eq!(choose(&route, &m, &[], NOW, &mut || 0.25, &s), Choice::Forward(1));
-    assert_eq!(choose(&route, &m, &[], NOW, &mut || 0.9999, &s), Choice::Forward(1));
+    assert_eq!(
+        choose(&route, &m, &[], NOW, &mut || 0.0, &s),
+        Choice::Forward(0)
+    );
+    assert_eq!(
+        choose(&route, &m, &[], NOW, &mut || 0.2499, &s),
+        Choice::Forward(0)
+    );
+    assert_eq!(
+        choose(&route, &m, &[], NOW, &mut || 0.25, &s),
+        Choice::Forward(1)
+    );
+    assert_eq!(
+        choose(&route, &m, &[], NOW, &mut || 0.9999, &s),
+        Choice::Forward(1)
+    );
     // Both of priority 1 tried: priority 2 takes over.
-    assert_eq!(choose(&route, &m, &[0, 1], NOW, &mut || 0.5, &s), Choice::Forward(2));
+    assert_eq!(
+        choose(&route, &m, &[0, 1], NOW, &mut || 0.5, &s),
+        Choice::Forward(2)
+    );
 }
 
 #[test]
@@ -67,7 +86,10 @@ fn forward_to_first_sends_the_first_request_anyway() {
     let mut m = Marks::new();
     m.insert("a".into(), NOW + 5_000);
     m.insert("b".into(), NOW + 5_000);
-    assert_eq!(choose(&route, &m, &[], NOW, &mut || 0.5, &s), Choice::Forward(1));
+    assert_eq!(
+        choose(&route, &m, &[], NOW, &mut || 0.5, &s),
+        Choice::Forward(1)
+    );
     assert!(matches!(
         choose(&route, &m, &[1], NOW, &mut || 0.5, &s),
         Choice::AllBusy { .. }
@@ -79,7 +101,10 @@ fn delay_headers_in_order_with_bounds() {
     let s = settings(); // default 10 s, max 60 s
     let d = |pairs: &[(&str, &str)]| retry_delay_ms(&h(pairs), NOW, &s);
     assert_eq!(d(&[("Retry-After", "7")]), 7_000);
-    assert_eq!(d(&[("retry-after", "7"), ("retry-after-ms", "1500")]), 7_000);
+    assert_eq!(
+        d(&[("retry-after", "7"), ("retry-after-ms", "1500")]),
+        7_000
+    );
     assert_eq!(d(&[("retry-after-ms", "1500")]), 1_500);
     assert_eq!(d(&[("x-ratelimit-reset-requests", "6s")]), 6_000);
     assert_eq!(d(&[("x-ratelimit-reset-requests", "1m0s")]), 60_000);
@@ -98,8 +123,14 @@ fn delay_headers_in_order_with_bounds() {
     assert_eq!(d(&[("Retry-After", "86400")]), 60_000);
     assert_eq!(d(&[("Retry-After", "99999999999999999999999999")]), 60_000);
     // HTTP date, 20 s after NOW (2023-11-14T22:13:20Z); a past date is 1 s.
-    assert_eq!(d(&[("Retry-After", "Tue, 14 Nov 2023 22:13:40 GMT")]), 20_000);
-    assert_eq!(d(&[("Retry-After", "Tue, 14 Nov 2023 22:13:00 GMT")]), 1_000);
+    assert_eq!(
+        d(&[("Retry-After", "Tue, 14 Nov 2023 22:13:40 GMT")]),
+        20_000
+    );
+    assert_eq!(
+        d(&[("Retry-After", "Tue, 14 Nov 2023 22:13:00 GMT")]),
+        1_000
+    );
 }
 
 #[test]
@@ -151,16 +182,26 @@ fn handle_retries_then_rejects_and_remembers() {
     assert_eq!(out.attempts, vec!["a", "b"]);
     assert_eq!((out.status, out.retry_after_seconds), (429, Some(5)));
     // The next request does not call anyone until a's mark ends.
-    let out = handle(&mut cache, &route, NOW + 1_000, &s, &mut || 0.0, &mut |_| {
-        panic!("no backend may be called")
-    });
+    let out = handle(
+        &mut cache,
+        &route,
+        NOW + 1_000,
+        &s,
+        &mut || 0.0,
+        &mut |_| panic!("no backend may be called"),
+    );
     assert_eq!((out.status, out.retry_after_seconds), (429, Some(4)));
-    let out = handle(&mut cache, &route, NOW + 5_000, &s, &mut || 0.0, &mut |_| {
-        Reply::Status {
+    let out = handle(
+        &mut cache,
+        &route,
+        NOW + 5_000,
+        &s,
+        &mut || 0.0,
+        &mut |_| Reply::Status {
             status: 200,
             headers: vec![],
-        }
-    });
+        },
+    );
     assert_eq!(out.served_by.as_deref(), Some("a"));
     // The cache entry lives at least as long as the longest mark.
     let long = Settings {

@@ -93,12 +93,18 @@ fn register_helpers(tera: &mut Tera) {
             .ok_or_else(|| tera::Error::msg("named_value needs name=\"...\""))?;
         Ok(tera::Value::String(format!("{{{{{name}}}}}")))
     });
-    tera.register_filter("xml", |v: &tera::Value, _: &HashMap<String, tera::Value>| {
-        Ok(tera::Value::String(escape_xml(&filter_text(v)?)))
-    });
-    tera.register_filter("comment", |v: &tera::Value, _: &HashMap<String, tera::Value>| {
-        Ok(tera::Value::String(escape_comment(&filter_text(v)?)))
-    });
+    tera.register_filter(
+        "xml",
+        |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+            Ok(tera::Value::String(escape_xml(&filter_text(v)?)))
+        },
+    );
+    tera.register_filter(
+        "comment",
+        |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+            Ok(tera::Value::String(escape_comment(&filter_text(v)?)))
+        },
+    );
     tera.register_filter("cs", |v: &tera::Value, _: &HashMap<String, tera::Value>| {
         Ok(tera::Value::String(cs_string(&filter_text(v)?)))
     });
@@ -109,9 +115,7 @@ fn filter_text(v: &tera::Value) -> tera::Result<String> {
         tera::Value::String(s) => Ok(s.clone()),
         tera::Value::Number(n) => Ok(n.to_string()),
         tera::Value::Bool(b) => Ok(b.to_string()),
-        other => Err(tera::Error::msg(format!(
-            "expected text, got {other}"
-        ))),
+        other => Err(tera::Error::msg(format!("expected text, got {other}"))),
     }
 }
 

@@ -129,7 +129,11 @@ pub fn route_fingerprint(route: &Route) -> String {
 /// `context.Api.Id`: the API's own id keeps two APIs apart even when one
 /// policy text is pasted into both.
 pub fn cache_key(api_id: &str, route: &Route) -> String {
-    format!("oailb:{api_id}:{}:{}", route.model, route_fingerprint(route))
+    format!(
+        "oailb:{api_id}:{}:{}",
+        route.model,
+        route_fingerprint(route)
+    )
 }
 
 /// The run-time view of a route for [`crate::balancer`]: its cache key under

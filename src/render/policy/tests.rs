@@ -60,9 +60,15 @@ fn hostile_values_cannot_break_or_inject() {
             .filter(|n| n.has_tag_name("set-header"))
             .find(|n| n.attribute("name").is_some_and(|v| v.starts_with("key")))
             .unwrap();
-        assert_eq!(header.attribute("name"), Some(p.subscription_key_header.as_str()));
+        assert_eq!(
+            header.attribute("name"),
+            Some(p.subscription_key_header.as_str())
+        );
         if mode == Mode::Pool {
-            let sbs = doc.descendants().find(|n| n.has_tag_name("set-backend-service")).unwrap();
+            let sbs = doc
+                .descendants()
+                .find(|n| n.has_tag_name("set-backend-service"))
+                .unwrap();
             assert_eq!(sbs.attribute("backend-id"), p.routes[0].pool_id.as_deref());
         } else {
             let h = doc
@@ -90,7 +96,13 @@ fn hostile_values_cannot_break_or_inject() {
         let code: String = xml
             .split("<!--")
             .enumerate()
-            .map(|(i, part)| if i == 0 { part } else { part.split_once("-->").unwrap().1 })
+            .map(|(i, part)| {
+                if i == 0 {
+                    part
+                } else {
+                    part.split_once("-->").unwrap().1
+                }
+            })
             .collect();
         // `@(1)` inside a literal is text (only a value that starts with `@` is
         // an expression); a raw quote would end an attribute or a C# string.
@@ -101,7 +113,11 @@ fn hostile_values_cannot_break_or_inject() {
         }
         let named: Vec<&str> = xml.match_indices("{{").map(|(i, _)| &xml[i..]).collect();
         for n in named {
-            assert!(n.starts_with("{{partner"), "unexpected named value {}", &n[..20]);
+            assert!(
+                n.starts_with("{{partner"),
+                "unexpected named value {}",
+                &n[..20]
+            );
         }
     }
 }
