@@ -92,6 +92,12 @@ pub enum Command {
         after_help = "Examples:\n  oailb destroy -f examples/seed.yaml\n  oailb destroy --yes --purge-soft-deleted\n\nExit codes: 0 deleted (or nothing to delete), 1 failed, 2 invalid input, 130 interrupted."
     )]
     Destroy(DestroyArgs),
+    /// Write the APIM load-balancing policy XML of one API (stdout by default).
+    #[command(
+        name = "render-policy",
+        after_help = "Examples:\n  oailb render-policy -f examples/seed.yaml > policy.xml\n  oailb render-policy --mode pool --api openai -o policy.xml\n  oailb render-policy --templates my-templates/   # my-templates/policies/policy-mode.xml.tera\n\nExit codes: 0 written, 1 rendering or writing failed, 2 invalid topology or usage."
+    )]
+    RenderPolicy(RenderPolicyArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  oailb completions bash > /etc/bash_completion.d/oailb")]
     Completions(CompletionsArgs),
@@ -167,7 +173,7 @@ pub struct ArmArgs {
     /// OAuth scope of the ARM token (default: the cloud's ARM scope).
     #[arg(long, env = "OAILB_TOKEN_SCOPE", value_name = "SCOPE")]
     pub token_scope: Option<String>,
-    /// Use FILE as the policy XML of API instead of the rendered one (repeatable).
+    /// Use FILE as the policy XML of API instead of the one render-policy makes (repeatable).
     #[arg(long = "policy-file", value_name = "API=FILE")]
     pub policy_files: Vec<String>,
     /// Resources read or written at the same time.
@@ -235,6 +241,39 @@ pub struct DestroyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RenderPolicyArgs {
+    /// Load-balancing mode; default the topology's `load_balancing.mode`.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<PolicyMode>,
+    /// API to render; needed only when the topology has several.
+    #[arg(long, value_name = "NAME")]
+    pub api: Option<String>,
+    /// Write to FILE (atomically, replacing it) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Directory whose `policies/*.xml.tera` files replace the embedded templates.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyMode {
+    /// Expression-based balancing in the policy (every tier with a cache).
+    Policy,
+    /// APIM native backend pools with circuit breakers.
+    Pool,
+}
+
+impl From<PolicyMode> for crate::topology::Mode {
+    fn from(m: PolicyMode) -> Self {
+        match m {
+            PolicyMode::Policy => crate::topology::Mode::Policy,
+            PolicyMode::Pool => crate::topology::Mode::Pool,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
@@ -273,6 +312,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Plan(a) => commands::plan::run(g, a),
         Command::Deploy(a) => commands::deploy::run(g, a),
         Command::Destroy(a) => commands::destroy::run(g, a),
+        Command::RenderPolicy(a) => commands::render_policy::run(g, a),
         Command::Completions(a) => {
             clap_complete::generate(
                 a.shell,

@@ -5,6 +5,7 @@
 //! plan and deploy.
 
 pub mod azure;
+pub mod balancer;
 pub mod cli;
 pub mod commands;
 pub mod deploy;

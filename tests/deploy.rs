@@ -24,6 +24,8 @@ fn root() -> PathBuf {
 struct Workspace {
     dir: tempfile::TempDir,
     topology: PathBuf,
+    /// Pass `--policy-file` with a fixed policy instead of the rendered one.
+    policy_file: bool,
 }
 
 impl Workspace {
@@ -37,7 +39,16 @@ impl Workspace {
         let topology = dir.path().join("oailb.yaml");
         std::fs::write(&topology, text).unwrap();
         std::fs::write(dir.path().join("policy.xml"), "<policies>\n  <inbound><base /></inbound>\n  <backend><base /></backend>\n  <outbound><base /></outbound>\n  <on-error><base /></on-error>\n</policies>\n").unwrap();
-        Workspace { dir, topology }
+        Workspace {
+            dir,
+            topology,
+            policy_file: false,
+        }
+    }
+
+    fn with_policy_file(mut self) -> Workspace {
+        self.policy_file = true;
+        self
     }
 
     fn api_names(&self) -> Vec<String> {
@@ -78,7 +89,7 @@ impl Workspace {
                 "--arm-endpoint",
                 &fake.url,
             ]);
-        for api in self.api_names() {
+        for api in self.api_names().into_iter().filter(|_| self.policy_file) {
             c.arg("--policy-file").arg(format!(
                 "{api}={}",
                 self.dir.path().join("policy.xml").display()
@@ -169,6 +180,18 @@ fn fresh_deploy_of_every_example_converges_and_rerun_writes_nothing() {
         let puts = successful_puts(&fake);
         assert_eq!(puts.len(), ws.desired().resources.len(), "{name}");
         assert!(puts.values().all(|&n| n == 1), "{name}: {puts:#?}");
+        // The policy is the rendered one, byte for byte.
+        let d = ws.desired();
+        for p in &d.policies {
+            let id = &d.get(&p.address).unwrap().id;
+            let stored = fake.resource(id).unwrap();
+            let rendered = oailb::render::policy::render_api(&d, &p.api, None).unwrap();
+            assert_eq!(
+                stored["properties"]["value"],
+                Value::String(rendered),
+                "{name}"
+            );
+        }
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("Gateway URL:  https://"), "{stdout}");
         assert!(stdout.contains("Example request:"), "{stdout}");
@@ -187,8 +210,14 @@ fn fresh_deploy_of_every_example_converges_and_rerun_writes_nothing() {
 fn changed_capacity_is_exactly_one_update() {
     let fake = fake();
     let ws = Workspace::example("seed");
+    // An explicit weight keeps the policy independent of the capacity, so
+    // the capacity is the only change (otherwise the policy's weights move too).
+    ws.edit(
+        "        account_name: can-aoai-smart-21",
+        "        account_name: can-aoai-smart-21\n        weight: 1",
+    );
     assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
-    ws.edit("        account_name: can-aoai-smart-21", "        account_name: can-aoai-smart-21\n        models:\n          - name: gpt-35-turbo\n            capacity: 240");
+    ws.edit("        weight: 1", "        weight: 1\n        models:\n          - name: gpt-35-turbo\n            capacity: 240");
     let plan = ws.run(&fake, &["plan", "--json", "--detailed-exitcode"]);
     assert_eq!(code(&plan), 2, "{}", text(&plan));
     let v: Value = serde_json::from_slice(&plan.stdout).unwrap();
@@ -218,7 +247,7 @@ fn changed_capacity_is_exactly_one_update() {
 #[test]
 fn plan_table_and_exit_codes() {
     let fake = fake();
-    let ws = Workspace::example("seed");
+    let ws = Workspace::example("seed").with_policy_file();
     let plan = ws.run(&fake, &["plan"]);
     assert_ok(&plan);
     let out = String::from_utf8_lossy(&plan.stdout);
@@ -610,8 +639,18 @@ fn safety_and_secrets() {
 fn pipeline_against_the_fake_arm_process() {
     use std::io::{BufRead, BufReader};
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("examples").join("fake-arm");
-    assert!(bin.exists(), "{} not built (cargo test builds examples)", bin.display());
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("fake-arm");
+    assert!(
+        bin.exists(),
+        "{} not built (cargo test builds examples)",
+        bin.display()
+    );
     let mut server = std::process::Command::new(&bin)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -628,12 +667,17 @@ fn pipeline_against_the_fake_arm_process() {
     let policy = format!("openai={}", ws.dir.path().join("policy.xml").display());
     let run = |args: &[&str]| {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("oailb"));
-        c.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
-        c.env("AZURE_SUBSCRIPTION_ID", SUB).env("OAILB_BACKOFF_BASE_MS", "5");
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        c.env("AZURE_SUBSCRIPTION_ID", SUB)
+            .env("OAILB_BACKOFF_BASE_MS", "5");
         for (k, v) in &env {
             c.env(k, v);
         }
-        c.args(args).arg("-f").arg(&ws.topology).args(["--policy-file", &policy]);
+        c.args(args)
+            .arg("-f")
+            .arg(&ws.topology)
+            .args(["--policy-file", &policy]);
         c.output().unwrap()
     };
     assert_eq!(code(&run(&["plan", "--detailed-exitcode", "-q"])), 2);
@@ -654,9 +698,17 @@ fn role_assignment_exists_is_success() {
     let fake = fake();
     let ws = Workspace::example("seed");
     assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
-    let ra = ws.desired().get("role_assignment[canadaeast]").unwrap().id.clone();
+    let ra = ws
+        .desired()
+        .get("role_assignment[canadaeast]")
+        .unwrap()
+        .id
+        .clone();
     let body = fake.resource(&ra).unwrap();
-    let other = format!("{}/99999999-2222-3333-4444-555555555555", ra.rsplit_once('/').unwrap().0);
+    let other = format!(
+        "{}/99999999-2222-3333-4444-555555555555",
+        ra.rsplit_once('/').unwrap().0
+    );
     fake_replace(&fake, &ra, &other, body);
     fake.inject("GET", "/roleassignments?", FaultKind::Status(403), 100);
     fake.clear_requests();
@@ -665,7 +717,38 @@ fn role_assignment_exists_is_success() {
     let writes = fake.writes();
     assert_eq!(writes.len(), 1, "{writes:#?}");
     assert_eq!(writes[0].status, 409);
-    assert!(fake.resource(&ra).is_none(), "no duplicate assignment was made");
+    assert!(
+        fake.resource(&ra).is_none(),
+        "no duplicate assignment was made"
+    );
     // The summary counts no failure.
     assert!(String::from_utf8_lossy(&out.stdout).contains(r#""failed":0"#));
+}
+
+/// Weights follow capacity by default, so the policy changes with it: the
+/// deployment and the policy are updated, nothing else.
+#[test]
+fn capacity_without_explicit_weight_also_updates_the_policy() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    ws.edit(
+        "        account_name: can-aoai-smart-21",
+        "        account_name: can-aoai-smart-21\n        models:\n          - name: gpt-35-turbo\n            capacity: 240",
+    );
+    fake.clear_requests();
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    let mut written: Vec<String> = fake
+        .writes()
+        .iter()
+        .map(|w| w.path.rsplit_once("/providers/").unwrap().1.to_string())
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            "Microsoft.ApiManagement/service/can-aoai-smart-apim/apis/aoai-smart-api/policies/policy",
+            "Microsoft.CognitiveServices/accounts/can-aoai-smart-21/deployments/gpt-35-turbo",
+        ]
+    );
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use crate::azure::{ArmClient, Credential, Endpoint, Timing};
 use crate::cli::ArmArgs;
@@ -69,7 +69,7 @@ pub fn connect(a: &ArmArgs, loaded: &Loaded) -> anyhow::Result<Live> {
         timing.default_poll = Duration::from_millis(ms.max(1) * 5);
     }
     let client = ArmClient::new(endpoint, credential, timing);
-    let inputs = TopologyInputs::new(loaded, &a.policy_files)?;
+    let inputs = TopologyInputs::new(loaded, &desired, &a.policy_files)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -83,14 +83,20 @@ pub fn connect(a: &ArmArgs, loaded: &Loaded) -> anyhow::Result<Live> {
     })
 }
 
-/// Policies and OpenAPI files, read relative to the topology file.
+/// Policies (rendered, or from `--policy-file`) and OpenAPI files, read
+/// relative to the topology file.
 pub struct TopologyInputs {
     dir: PathBuf,
+    desired: Desired,
     policy_files: HashMap<String, PathBuf>,
 }
 
 impl TopologyInputs {
-    pub fn new(loaded: &Loaded, policy_files: &[String]) -> anyhow::Result<TopologyInputs> {
+    pub fn new(
+        loaded: &Loaded,
+        desired: &Desired,
+        policy_files: &[String],
+    ) -> anyhow::Result<TopologyInputs> {
         let dir = loaded.source.dir().unwrap_or_else(|| PathBuf::from("."));
         let mut map = HashMap::new();
         for spec in policy_files {
@@ -109,6 +115,7 @@ impl TopologyInputs {
         }
         Ok(TopologyInputs {
             dir,
+            desired: desired.clone(),
             policy_files: map,
         })
     }
@@ -119,9 +126,7 @@ impl Inputs for TopologyInputs {
         match self.policy_files.get(api) {
             Some(path) => std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the policy file {}", path.display())),
-            None => bail!(
-                "this build cannot render the load-balancing policy of API `{api}` yet; pass --policy-file {api}=FILE"
-            ),
+            None => crate::render::policy::render_api(&self.desired, api, None),
         }
     }
 

@@ -144,6 +144,10 @@ pub const RULES: &[Rule] = &[
         "Backend pools are not used on the Consumption tier.",
     ),
     e("pool-too-large", "A pool has at most 30 members."),
+    e(
+        "policy-too-many-backends",
+        "In policy mode a model has at most 50 backends (APIM's retry limit).",
+    ),
     e("pool-mixed-auth", "A pool's members share one auth kind."),
     e(
         "pool-deployment-name",

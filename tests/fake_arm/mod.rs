@@ -192,6 +192,23 @@ fn parse_type(path: &str) -> Option<(String, Vec<String>)> {
     Some((kind, names))
 }
 
+/// Every `open…close` enclosed name in `text`.
+fn referenced(text: &str, open: &str, close: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(open) {
+        rest = &rest[i + open.len()..];
+        match rest.find(close) {
+            Some(j) => {
+                out.push(rest[..j].to_string());
+                rest = &rest[j + close.len()..];
+            }
+            None => break,
+        }
+    }
+    out
+}
+
 fn rg_of(path: &str) -> Option<String> {
     let lower = path.to_ascii_lowercase();
     let segs: Vec<&str> = lower.trim_matches('/').split('/').collect();
@@ -1097,6 +1114,58 @@ fn put(
                             Duration::ZERO,
                         );
                     }
+                }
+            }
+        }
+        "microsoft.apimanagement/service/apis/policies" => {
+            // APIM parses the policy and resolves what it names.
+            let service = key.split("/apis/").next().unwrap_or_default().to_string();
+            let xml = get(body, "properties.value")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let mut body_xml = xml.trim_start();
+            while let Some(rest) = body_xml.strip_prefix("<!--") {
+                body_xml = rest.split_once("-->").map_or("", |x| x.1).trim_start();
+            }
+            if !body_xml.starts_with("<policies>") || !xml.trim_end().ends_with("</policies>") {
+                return (
+                    arm_error(
+                        400,
+                        "ValidationError",
+                        "the policy document must be <policies>...</policies>",
+                    ),
+                    Duration::ZERO,
+                );
+            }
+            for nv in referenced(xml, "{{", "}}") {
+                if !st.resources.contains_key(&format!(
+                    "{service}/namedvalues/{}",
+                    nv.to_ascii_lowercase()
+                )) {
+                    return (
+                        arm_error(
+                            400,
+                            "ValidationError",
+                            &format!("Cannot find a property '{nv}'"),
+                        ),
+                        Duration::ZERO,
+                    );
+                }
+            }
+            for b in referenced(xml, "backend-id=\"", "\"") {
+                if !b.contains('@')
+                    && !st
+                        .resources
+                        .contains_key(&format!("{service}/backends/{}", b.to_ascii_lowercase()))
+                {
+                    return (
+                        arm_error(
+                            400,
+                            "ValidationError",
+                            &format!("Backend with id '{b}' could not be found"),
+                        ),
+                        Duration::ZERO,
+                    );
                 }
             }
         }
