@@ -730,6 +730,151 @@ mod tests {
         }
     }
 
+    fn seed() -> Desired {
+        let text = include_str!("../examples/seed.yaml");
+        let loaded = crate::topology::load(crate::topology::Source::new("seed.yaml", text))
+            .expect("the seed example is valid");
+        crate::desired::derive(
+            &loaded.topology,
+            Some("00000000-0000-0000-0000-000000000001"),
+        )
+    }
+
+    fn all_existing(d: &Desired) -> Plan {
+        Plan {
+            entries: d
+                .resources
+                .iter()
+                .map(|r| crate::plan::Entry {
+                    address: r.address.clone(),
+                    kind: r.kind,
+                    name: r.name.clone(),
+                    id: r.id.clone(),
+                    action: Action::NoOp,
+                    changes: vec![],
+                    live: Some(serde_json::json!({})),
+                    soft_deleted: false,
+                    provisioning_state: None,
+                    notes: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn destroy_targets_skip_children_and_the_resource_group() {
+        let d = seed();
+        let plan = all_existing(&d);
+        let mut targets: Vec<&str> = deletion_targets(&d, &plan)
+            .into_iter()
+            .map(|i| d.resources[i].address.as_str())
+            .collect();
+        targets.sort_unstable();
+        assert_eq!(
+            targets,
+            [
+                "account[canadaeast]",
+                "account[eastus2]",
+                "account[eastus]",
+                "apim",
+                "application_insights",
+                "log_analytics_workspace",
+                "role_assignment[canadaeast]",
+                "role_assignment[eastus2]",
+                "role_assignment[eastus]",
+            ]
+        );
+        // Nothing exists: nothing to delete.
+        let mut none = plan.clone();
+        none.entries.iter_mut().for_each(|e| e.live = None);
+        assert!(deletion_targets(&d, &none).is_empty());
+    }
+
+    struct Recorder(std::sync::Mutex<Vec<String>>);
+
+    impl Progress for Recorder {
+        fn event(&self, e: Event) {
+            if let Event::Skipped { address, .. } = e {
+                self.0.lock().unwrap().push(address);
+            }
+        }
+    }
+
+    fn chain() -> (Vec<Resource>, Vec<Vec<usize>>) {
+        let rs = vec![
+            res("a", Kind::ResourceGroup, &[]),
+            res("b", Kind::ApimService, &["a"]),
+            res("c", Kind::CognitiveAccount, &["a"]),
+            res("d", Kind::ApimApi, &["b"]),
+        ];
+        let deps = vec![vec![], vec![0], vec![0], vec![1]];
+        (rs, deps)
+    }
+
+    #[tokio::test]
+    async fn a_failure_skips_what_depends_on_it_and_nothing_else() {
+        let (rs, deps) = chain();
+        let rec = Recorder(Default::default());
+        let run = |i: usize, _| -> Task<'static> {
+            Box::pin(async move {
+                let res = if i == 1 {
+                    Err("boom".to_string())
+                } else {
+                    Ok(("create", None))
+                };
+                (i, res)
+            })
+        };
+        let out = schedule(
+            &rs,
+            &deps,
+            &[4, 3, 2, 1],
+            2,
+            &rec,
+            std::future::pending(),
+            &mut HashMap::new(),
+            run,
+        )
+        .await;
+        assert_eq!(out.failed, vec![("b".to_string(), "boom".to_string())]);
+        assert_eq!(out.skipped, vec!["d".to_string()]);
+        let mut done: Vec<&str> = out.done.iter().map(|(a, _)| a.as_str()).collect();
+        done.sort_unstable();
+        assert_eq!(done, ["a", "c"]);
+        assert_eq!(*rec.0.lock().unwrap(), vec!["d".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn cancel_stops_new_work_and_reports_what_is_in_flight() {
+        let (rs, deps) = chain();
+        let started = std::sync::Mutex::new(Vec::new());
+        let run = |i: usize, _| -> Task<'_> {
+            started.lock().unwrap().push(i);
+            Box::pin(async move {
+                if i != 0 {
+                    std::future::pending::<()>().await;
+                }
+                (i, Ok(("create", None)))
+            })
+        };
+        let cancel = tokio::time::sleep(Duration::from_millis(20));
+        let out = schedule(
+            &rs,
+            &deps,
+            &[4, 3, 2, 1],
+            1,
+            &Recorder(Default::default()),
+            cancel,
+            &mut HashMap::new(),
+            run,
+        )
+        .await;
+        // Limit 1: after `a`, only the highest-ranked `b` started.
+        assert_eq!(out.interrupted, Some(vec!["b".to_string()]));
+        assert_eq!(*started.lock().unwrap(), vec![0, 1]);
+        assert!(!out.ok());
+    }
+
     #[test]
     fn apim_chain_ranks_first() {
         let rs = vec![

@@ -752,3 +752,64 @@ fn capacity_without_explicit_weight_also_updates_the_policy() {
         ]
     );
 }
+
+/// Pool mode: `Single` backends with circuit breakers and a `Pool` per
+/// model, which must carry neither url nor protocol (the fake rejects them
+/// as ARM does) and may name only backends that exist.
+#[test]
+fn pool_mode_deploys_backends_before_their_pool() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    ws.edit("  mode: policy", "  mode: pool");
+    let out = ws.run(&fake, &["deploy", "--yes"]);
+    assert_ok(&out);
+    assert_converged(&ws, &fake);
+    let d = ws.desired();
+    let pool = d.get("pool[gpt-35-turbo]").unwrap();
+    let stored = fake.resource(&pool.id).unwrap();
+    assert_eq!(stored["properties"]["type"], "Pool");
+    assert!(stored["properties"].get("url").is_none());
+    assert_eq!(
+        stored["properties"]["pool"]["services"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    fake.clear_requests();
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    assert!(fake.writes().is_empty(), "{:#?}", fake.writes());
+}
+
+#[test]
+fn usage_errors_before_any_request() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    // The topology is AzureCloud: --cloud may not say otherwise.
+    let o = ws
+        .cmd(&fake, &["plan", "--cloud", "AzureChinaCloud"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("contradicts"));
+    // No subscription anywhere (and no Azure CLI on PATH).
+    let mut c = Command::cargo_bin("oailb").unwrap();
+    let o = c
+        .env_clear()
+        .env("OAILB_ACCESS_TOKEN", TOKEN)
+        .args(["plan", "--auth", "token", "--arm-endpoint", &fake.url, "-f"])
+        .arg(&ws.topology)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("no subscription"), "{}", text(&o));
+    // --auth token without a token.
+    let o = ws
+        .cmd(&fake, &["plan"])
+        .env_remove("OAILB_ACCESS_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    assert!(text(&o).contains("OAILB_ACCESS_TOKEN"), "{}", text(&o));
+    assert!(fake.requests().is_empty(), "{:#?}", fake.requests());
+}
