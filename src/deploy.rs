@@ -348,7 +348,10 @@ async fn apply_one(
                 .await
             {
                 Ok(b) => Some(b),
-                Err(e) if e.is_code("ProvisioningFailed") => None.or(current),
+                // Failed: keep the failed body, the comparison below re-sends it.
+                Err(e) if e.is_code("ProvisioningFailed") => current,
+                // It was being deleted: create it anew.
+                Err(e) if e.status == Some(404) => None,
                 Err(e) => return Err(e.to_string()),
             };
         }

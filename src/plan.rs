@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::azure::{ArmClient, ArmError};
+use crate::azure::ArmClient;
 use crate::desired::{placeholder, Desired, Kind, Placeholder, Resource};
 
 /// Version of the JSON document `plan --json` prints.
@@ -609,11 +609,6 @@ pub fn to_table(plan: &Plan, desired: &Desired, color: bool) -> String {
         plan.count(Action::Update),
         plan.count(Action::NoOp),
     )
-}
-
-/// Errors from ARM keep their code for callers that branch on it.
-pub fn arm_code(e: &anyhow::Error) -> Option<&str> {
-    e.downcast_ref::<ArmError>().map(|a| a.code.as_str())
 }
 
 #[cfg(test)]

@@ -94,11 +94,7 @@ pub type Notify<'a> = &'a (dyn Fn(String) + Send + Sync);
 struct Raw {
     status: u16,
     headers: Headers,
-    body: bytes_alias::Bytes,
-}
-
-mod bytes_alias {
-    pub type Bytes = Vec<u8>;
+    body: Vec<u8>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
