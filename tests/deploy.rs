@@ -813,3 +813,74 @@ fn usage_errors_before_any_request() {
     assert!(text(&o).contains("OAILB_ACCESS_TOKEN"), "{}", text(&o));
     assert!(fake.requests().is_empty(), "{:#?}", fake.requests());
 }
+
+fn schema(name: &str) -> jsonschema::Validator {
+    let path = root().join("docs/schemas").join(name);
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn assert_valid(v: &jsonschema::Validator, doc: &Value, what: &str) {
+    let errors: Vec<String> = v
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{what}: {doc}\n{}", errors.join("\n"));
+}
+
+/// `plan --json` and the event lines of `deploy --json` / `destroy --json`
+/// match docs/schemas/plan-live.v1.json and deploy-events.v1.json.
+#[test]
+fn machine_readable_output_matches_its_schema() {
+    let plan_schema = schema("plan-live.v1.json");
+    let events = schema("deploy-events.v1.json");
+    let fake = fake();
+    let ws = Workspace::example("multi-model");
+    let check_events = |o: &Output, what: &str| {
+        let mut kinds = Vec::new();
+        for line in String::from_utf8_lossy(&o.stdout).lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            assert_valid(&events, &v, what);
+            kinds.push(v["event"].as_str().unwrap().to_string());
+        }
+        kinds
+    };
+    let plan = ws.run(&fake, &["plan", "--json"]);
+    assert_valid(
+        &plan_schema,
+        &serde_json::from_slice(&plan.stdout).unwrap(),
+        "fresh plan",
+    );
+    // A failure, then success with secrets shown, then a converged run.
+    fake.inject(
+        "PUT",
+        "/accounts/contoso-multi-gateway-eastus2?",
+        FaultKind::Status(500),
+        8,
+    );
+    let failed = ws.run(&fake, &["deploy", "--yes", "--json"]);
+    assert_eq!(code(&failed), 1);
+    let kinds = check_events(&failed, "failed deploy");
+    assert!(
+        kinds.contains(&"failed".to_string()) && kinds.contains(&"skipped".to_string()),
+        "{kinds:?}"
+    );
+    let ok = ws.run(&fake, &["deploy", "--yes", "--json", "--show-secrets"]);
+    assert_ok(&ok);
+    let kinds = check_events(&ok, "deploy");
+    assert_eq!(kinds.first().map(String::as_str), Some("plan"));
+    assert_eq!(kinds.last().map(String::as_str), Some("outputs"));
+    ws.edit("    capacity: 100", "    capacity: 90");
+    let plan = ws.run(&fake, &["plan", "--json"]);
+    let doc: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_valid(&plan_schema, &doc, "plan with updates");
+    assert!(doc["summary"]["update"].as_u64().unwrap() >= 1);
+    let destroyed = ws.run(&fake, &["destroy", "--yes", "--json"]);
+    assert_ok(&destroyed);
+    check_events(&destroyed, "destroy");
+    // The schemas are strict enough to catch a broken document.
+    let mut broken = doc.clone();
+    broken["resources"][0]["action"] = Value::from("replace");
+    assert!(!plan_schema.is_valid(&broken));
+    assert!(!events.is_valid(&serde_json::json!({"event": "finished", "elapsed_s": 1.0, "address": "x", "action": "create"})));
+}
