@@ -685,11 +685,11 @@ async fn delete_resource_group(
             }
         }
         Err(e) => {
-            progress.event(Event::Failed {
+            // Deleting a group we cannot see into could take others' work with it.
+            progress.event(Event::Skipped {
                 address: rg.address.clone(),
-                error: e.to_string(),
+                reason: format!("kept: its contents could not be listed ({e})"),
             });
-            out.failed.push((rg.address.clone(), e.to_string()));
         }
     }
 }

@@ -246,8 +246,10 @@ async fn check_absent(
     let quiet = |_: String| {};
     let location = r.location().unwrap_or(&desired.location);
     match r.kind {
+        // Best effort: without the right to read deleted resources the
+        // create itself reports a held name, with the same advice.
         Kind::CognitiveAccount => {
-            let found = client
+            match client
                 .deleted_account(
                     &desired.subscription,
                     location,
@@ -256,21 +258,23 @@ async fn check_absent(
                     &quiet,
                 )
                 .await
-                .map_err(|e| {
-                    anyhow::Error::new(e)
-                        .context(format!("checking soft-deleted accounts for {}", r.address))
-                })?;
-            entry.soft_deleted = found.is_some();
+            {
+                Ok(found) => entry.soft_deleted = found.is_some(),
+                Err(e) => entry
+                    .notes
+                    .push(format!("could not check for a soft-deleted account: {e}")),
+            }
         }
         Kind::ApimService => {
-            let found = client
+            match client
                 .deleted_apim(&desired.subscription, location, &r.name, &quiet)
                 .await
-                .map_err(|e| {
-                    anyhow::Error::new(e)
-                        .context(format!("checking soft-deleted services for {}", r.address))
-                })?;
-            entry.soft_deleted = found.is_some();
+            {
+                Ok(found) => entry.soft_deleted = found.is_some(),
+                Err(e) => entry
+                    .notes
+                    .push(format!("could not check for a soft-deleted service: {e}")),
+            }
         }
         Kind::RoleAssignment => {
             let principal = resolved

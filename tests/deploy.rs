@@ -884,3 +884,36 @@ fn machine_readable_output_matches_its_schema() {
     assert!(!plan_schema.is_valid(&broken));
     assert!(!events.is_valid(&serde_json::json!({"event": "finished", "elapsed_s": 1.0, "address": "x", "action": "create"})));
 }
+
+/// Reading deleted resources and listing a resource group need rights a
+/// deployer may lack: neither blocks the work, and nothing is deleted blind.
+#[test]
+fn missing_read_rights_degrade_safely() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    fake.inject("GET", "/deletedservices/", FaultKind::Status(403), 100);
+    let plan = ws.run(&fake, &["plan"]);
+    assert_ok(&plan);
+    assert!(
+        String::from_utf8_lossy(&plan.stdout)
+            .contains("could not check for a soft-deleted service"),
+        "{}",
+        text(&plan)
+    );
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    fake.inject("GET", "/resources?", FaultKind::Status(403), 100);
+    let out = ws.run(&fake, &["destroy", "--yes"]);
+    assert_ok(&out);
+    assert!(
+        text(&out).contains("kept: its contents could not be listed"),
+        "{}",
+        text(&out)
+    );
+    let rg = ws
+        .desired()
+        .get("resource_group")
+        .unwrap()
+        .id
+        .to_ascii_lowercase();
+    assert_eq!(fake.ids(), vec![rg]);
+}

@@ -433,9 +433,10 @@ impl ArmClient {
     }
 
     fn operation_url(&self, headers: &Headers, name: &'static str) -> Option<Url> {
+        // Absolute as ARM sends them; a relative one is on the endpoint.
         headers
             .get_optional_str(&HeaderName::from_static(name))
-            .and_then(|v| Url::parse(v).ok())
+            .and_then(|v| Url::parse(v).or_else(|_| self.endpoint.url.join(v)).ok())
     }
 
     /// Polls an Azure-AsyncOperation URL until its status is terminal.

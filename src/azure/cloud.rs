@@ -68,9 +68,12 @@ impl Endpoint {
     /// Whether `url` is on this endpoint (scheme, host and port), so a token
     /// may be sent to it. Operation URLs elsewhere are refused.
     pub fn owns(&self, url: &Url) -> bool {
+        let same_host = url.host_str().map(str::to_ascii_lowercase)
+            == self.url.host_str().map(str::to_ascii_lowercase)
+            // A local endpoint may name itself 127.0.0.1 or localhost.
+            || (is_loopback(url) && is_loopback(&self.url));
         url.scheme() == self.url.scheme()
-            && url.host_str().map(str::to_ascii_lowercase)
-                == self.url.host_str().map(str::to_ascii_lowercase)
+            && same_host
             && url.port_or_known_default() == self.url.port_or_known_default()
     }
 }
@@ -165,5 +168,9 @@ mod tests {
         assert!(e.owns(&Url::parse("https://management.azure.com/x").unwrap()));
         assert!(!e.owns(&Url::parse("https://evil.example/x").unwrap()));
         assert!(!e.owns(&Url::parse("http://management.azure.com/x").unwrap()));
+        let local =
+            Endpoint::resolve(Cloud::AzureCloud, Some("http://127.0.0.1:9000"), None).unwrap();
+        assert!(local.owns(&Url::parse("http://localhost:9000/op").unwrap()));
+        assert!(!local.owns(&Url::parse("http://localhost:9001/op").unwrap()));
     }
 }

@@ -75,9 +75,11 @@ impl ArmError {
         match self.status {
             None => self.code == "ConnectionFailed" || self.code == "Timeout",
             Some(408 | 429 | 500 | 502 | 503 | 504) => true,
-            Some(409) => BUSY_CODES
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case(&self.code)),
+            Some(409) => {
+                BUSY_CODES.iter().any(|c| c.eq_ignore_ascii_case(&self.code))
+                    // Providers word "busy" many ways; the message says it.
+                    || self.message.to_ascii_lowercase().contains("in progress")
+            }
             _ => false,
         }
     }
