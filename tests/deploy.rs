@@ -472,8 +472,9 @@ fn purge_soft_deleted_frees_the_name() {
         .any(|r| r.method == "DELETE" && r.path.contains("deletedAccounts")));
 }
 
-#[test]
-fn interrupted_deploy_reports_in_flight_and_rerun_converges() {
+/// Starts a deploy, stops it with `signal` while APIM is being created,
+/// checks what it said, then re-runs it to the end.
+fn interrupt_and_rerun(signal: &str) {
     let fake = FakeArm::start(Config {
         unit: Duration::from_millis(80),
         poll_hint: Duration::from_millis(20),
@@ -486,23 +487,38 @@ fn interrupted_deploy_reports_in_flight_and_rerun_converges() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // APIM takes 30 × 80 ms: interrupt while it is being created.
-    std::thread::sleep(Duration::from_millis(900));
+    // APIM takes 30 × 80 ms: wait until its PUT was sent, then interrupt.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !fake
+        .writes()
+        .iter()
+        .any(|w| w.path.ends_with("/service/can-aoai-smart-apim"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "APIM was never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(code(&out), 130, "{}", text(&out));
-    let t = text(&out);
-    assert!(t.contains("Interrupted") && t.contains("apim"), "{t}");
+    if signal == "-INT" {
+        assert_eq!(code(&out), 130, "{}", text(&out));
+        let t = text(&out);
+        assert!(t.contains("Interrupted") && t.contains("apim"), "{t}");
+    }
     let writes_before = fake.writes().len();
     assert!(
         writes_before > 0 && writes_before < ws.desired().resources.len(),
         "{writes_before}"
     );
 
+    // The re-run waits for APIM's operation instead of sending it again.
     assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
     assert_converged(&ws, &fake);
     let puts = successful_puts(&fake);
@@ -510,6 +526,16 @@ fn interrupted_deploy_reports_in_flight_and_rerun_converges() {
         puts.values().all(|&n| n == 1),
         "re-run re-sent finished work: {puts:#?}"
     );
+}
+
+#[test]
+fn ctrl_c_reports_in_flight_exits_130_and_rerun_converges() {
+    interrupt_and_rerun("-INT");
+}
+
+#[test]
+fn killed_deploy_rerun_converges() {
+    interrupt_and_rerun("-KILL");
 }
 
 #[test]
