@@ -68,7 +68,8 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
         "update": plan.count(Action::Update),
         "no_op": plan.count(Action::NoOp),
     }));
-    if !display.is_json() && !g.quiet {
+    // Never ask about changes the user cannot see, --quiet or not.
+    if !display.is_json() && (!g.quiet || !a.yes) {
         eprint!(
             "{}",
             plan::to_table(&plan, &desired, g.style(Stream::Stderr).color)

@@ -40,17 +40,40 @@ pub fn run(g: &GlobalArgs, a: &DestroyArgs) -> anyhow::Result<u8> {
         }
         return Ok(exit::OK);
     }
-    if !display.is_json() && !g.quiet {
+    // Never ask about deletions the user cannot see, --quiet or not.
+    if !display.is_json() && (!g.quiet || !a.yes) {
+        let targets: Vec<&str> = deploy::deletion_targets(&desired, &plan)
+            .into_iter()
+            .map(|i| desired.resources[i].address.as_str())
+            .collect();
+        let with_parent: Vec<&str> = existing
+            .iter()
+            .copied()
+            .filter(|a| {
+                !targets.contains(a) && *a != crate::desired::naming::address::RESOURCE_GROUP
+            })
+            .collect();
         eprintln!(
-            "These {} resources of resource group {} will be deleted (APIM entities and model deployments go with their parent; the resource group only if nothing else is in it):",
-            existing.len(),
+            "Resource group {}: these will be deleted:",
             desired.resource_group
         );
-        for e in &existing {
-            eprintln!("  - {e}");
+        for t in &targets {
+            eprintln!("  - {t}");
+        }
+        if !with_parent.is_empty() {
+            eprintln!("and with their parent: {}", with_parent.join(", "));
+        }
+        if existing.contains(&crate::desired::naming::address::RESOURCE_GROUP) {
+            eprintln!("then the resource group itself, if nothing else is left in it.");
         }
         if a.purge_soft_deleted {
-            eprintln!("Soft-deleted accounts and the APIM service will be purged: they cannot be recovered.");
+            eprintln!(
+                "Soft-deleted accounts and the APIM service will be purged: they cannot be recovered."
+            );
+        } else {
+            eprintln!(
+                "OpenAI accounts and the APIM service stay soft-deleted (recoverable) for a while."
+            );
         }
     }
     if !a.yes && !live::confirm("Delete them?")? {

@@ -1,9 +1,10 @@
 //! Progress of deploy and destroy: spinners with elapsed time on a
-//! terminal, plain lines otherwise, JSON event lines with `--json`.
+//! terminal, plain lines otherwise, JSON event lines with `--json`, only
+//! failures with `--quiet`.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -19,9 +20,11 @@ pub enum Display {
         style: Style,
     },
     Lines {
-        started: Instant,
+        /// Set by the first event: times count from the start of the work.
+        started: OnceLock<Instant>,
         style: Style,
     },
+    Quiet,
     Json {
         started: Instant,
     },
@@ -33,7 +36,9 @@ impl Display {
             Display::Json {
                 started: Instant::now(),
             }
-        } else if std::io::stderr().is_terminal() && !quiet {
+        } else if quiet {
+            Display::Quiet
+        } else if std::io::stderr().is_terminal() {
             Display::Spinners {
                 multi: MultiProgress::new(),
                 bars: Mutex::new(HashMap::new()),
@@ -41,7 +46,7 @@ impl Display {
             }
         } else {
             Display::Lines {
-                started: Instant::now(),
+                started: OnceLock::new(),
                 style,
             }
         }
@@ -77,7 +82,10 @@ impl Progress for Display {
                 Event::Failed { address, error } => json!({"event": "failed", "address": address, "error": error}),
                 Event::Skipped { address, reason } => json!({"event": "skipped", "address": address, "reason": reason}),
             }),
+            // The command prints failures at the end.
+            Display::Quiet => {}
             Display::Lines { started, style } => {
+                let started = started.get_or_init(Instant::now);
                 let t = format!("[{:>7.1}s]", started.elapsed().as_secs_f64());
                 let line = match &e {
                     Event::Started { address, action } => format!("{t} {address}: {action} started"),
@@ -115,12 +123,27 @@ impl Progress for Display {
                     }
                     Event::Finished { address, action, elapsed } => {
                         if let Some(b) = bars.remove(&address) {
-                            b.finish_with_message(format!("{} ({:.1}s)", style.green(&format!("{action} done")), elapsed.as_secs_f64()));
+                            // The final line carries its own duration.
+                            b.set_style(
+                                ProgressStyle::with_template("  {prefix} {msg}")
+                                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                            );
+                            b.finish_with_message(format!(
+                                "{} ({:.1}s)",
+                                style.green(&format!("{action} done")),
+                                elapsed.as_secs_f64()
+                            ));
                         }
                     }
                     Event::Failed { address, error } => {
                         match bars.remove(&address) {
-                            Some(b) => b.abandon_with_message(format!("{} {error}", style.red("failed:"))),
+                            Some(b) => {
+                                b.set_style(
+                                    ProgressStyle::with_template("  {prefix} {msg}")
+                                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                                );
+                                b.abandon_with_message(format!("{} {error}", style.red("failed:")))
+                            }
                             None => {
                                 let _ = multi.println(format!("{address}: {} {error}", style.red("failed:")));
                             }
