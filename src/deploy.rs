@@ -13,7 +13,7 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::azure::{provisioning_state, ArmClient, ArmError};
+use crate::azure::{is_terminal_state, provisioning_state, ArmClient, ArmError};
 use crate::desired::{Desired, Kind, Resource};
 use crate::plan::{self, Action, Inputs, Plan, Secrets};
 
@@ -332,10 +332,7 @@ async fn apply_one(
     }
     if let Some(body) = &current {
         let state = provisioning_state(body).unwrap_or("Succeeded");
-        if !["Succeeded", "Failed", "Canceled"]
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(state))
-        {
+        if !is_terminal_state(state) {
             progress.event(Event::Started {
                 address: r.address.clone(),
                 action: "wait",
@@ -377,17 +374,38 @@ async fn apply_one(
     if current.is_none() && entry.is_some_and(|e| e.soft_deleted) {
         body = prepare_soft_deleted(client, desired, r, body, opts, &notify).await?;
     }
-    let written = match r.kind {
-        Kind::RoleAssignment => put_role_assignment(client, r, &body, opts, &notify).await,
-        _ => client.put(&r.id, r.api_version, &body, &notify).await,
-    };
+    let mut written = put(client, r, &body, opts, &notify).await;
+    if matches!(&written, Err(e) if held_by_soft_deleted(e))
+        && opts.soft_deleted != SoftDeleted::Fail
+    {
+        // The plan could not see it (no right to read deleted resources):
+        // apply the user's choice now.
+        body = prepare_soft_deleted(client, desired, r, body, opts, &notify).await?;
+        written = put(client, r, &body, opts, &notify).await;
+    }
     match written {
         Ok(v) => Ok((action, Some(v))),
-        Err(e) if e.is_code("FlagMustBeSetForRestore") || e.is_code("ServiceAlreadyExistsInSoftDeletedState") => {
-            Err(format!("{e}\n  a soft-deleted resource holds the name {}: re-run with --restore-soft-deleted to recover it or --purge-soft-deleted to delete it for good", r.name))
-        }
+        Err(e) if held_by_soft_deleted(&e) => Err(format!("{e}\n  {}", soft_deleted_message(r))),
         Err(e) => Err(e.to_string()),
     }
+}
+
+async fn put(
+    client: &ArmClient,
+    r: &Resource,
+    body: &Value,
+    opts: &Options,
+    notify: &(dyn Fn(String) + Send + Sync),
+) -> Result<Value, ArmError> {
+    match r.kind {
+        Kind::RoleAssignment => put_role_assignment(client, r, body, opts, notify).await,
+        _ => client.put(&r.id, r.api_version, body, notify).await,
+    }
+}
+
+/// ARM's answers when a soft-deleted account or service holds the name.
+fn held_by_soft_deleted(e: &ArmError) -> bool {
+    e.is_code("FlagMustBeSetForRestore") || e.is_code("ServiceAlreadyExistsInSoftDeletedState")
 }
 
 async fn prepare_soft_deleted(

@@ -943,3 +943,25 @@ fn missing_read_rights_degrade_safely() {
         .to_ascii_lowercase();
     assert_eq!(fake.ids(), vec![rg]);
 }
+
+/// When the plan could not look for soft-deleted resources, the create meets
+/// the held name and the user's --restore-soft-deleted still applies.
+#[test]
+fn soft_delete_choice_applies_when_only_the_create_reveals_it() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    let apim = ws.desired().get("apim").unwrap().clone();
+    fake.add_soft_deleted(&apim.id, apim.body.clone());
+    fake.inject("GET", "/deletedservices/", FaultKind::Status(403), 100);
+    let out = ws.run(&fake, &["deploy", "--yes"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        text(&out).contains("ServiceAlreadyExistsInSoftDeletedState")
+            && text(&out).contains("--restore-soft-deleted"),
+        "{}",
+        text(&out)
+    );
+    assert_ok(&ws.run(&fake, &["deploy", "--yes", "--restore-soft-deleted"]));
+    assert_converged(&ws, &fake);
+    assert!(!fake.is_soft_deleted("microsoft.apimanagement/service", &apim.name));
+}

@@ -115,7 +115,8 @@ pub struct ArmClient {
 
 const PROVISIONING_TERMINAL: &[&str] = &["Succeeded", "Failed", "Canceled", "Cancelled"];
 
-fn is_terminal(state: &str) -> bool {
+/// Succeeded, Failed or Canceled: the operation will not change any more.
+pub fn is_terminal_state(state: &str) -> bool {
     PROVISIONING_TERMINAL
         .iter()
         .any(|t| t.eq_ignore_ascii_case(state))
@@ -377,7 +378,7 @@ impl ArmClient {
                 self.wait_location(&loc, &raw.headers, started, &label, notify)
                     .await?;
             }
-        } else if provisioning_state(&first).is_none_or(is_terminal) && first.is_object() {
+        } else if provisioning_state(&first).is_none_or(is_terminal_state) && first.is_object() {
             return check_succeeded(first, &label);
         }
         self.wait_provisioned(id, api_version, started, notify)
@@ -407,7 +408,7 @@ impl ArmClient {
                 ));
             };
             match provisioning_state(&body) {
-                Some(s) if !is_terminal(s) => {
+                Some(s) if !is_terminal_state(s) => {
                     self.check_deadline(started, &label)?;
                     notify(format!("provisioning: {s}"));
                     tokio::time::sleep(self.timing.default_poll.max(self.timing.min_wait)).await;
@@ -465,7 +466,7 @@ impl ArmClient {
             if status.eq_ignore_ascii_case("Succeeded") {
                 return Ok(());
             }
-            if is_terminal(status) {
+            if is_terminal_state(status) {
                 return Err(ArmError::from_operation(
                     status_body.get("error"),
                     &format!("Operation{status}"),
@@ -908,9 +909,9 @@ mod tests {
 
     #[test]
     fn terminal_states() {
-        assert!(is_terminal("succeeded"));
-        assert!(is_terminal("Failed"));
-        assert!(!is_terminal("Creating"));
-        assert!(!is_terminal("Activating"));
+        assert!(is_terminal_state("succeeded"));
+        assert!(is_terminal_state("Failed"));
+        assert!(!is_terminal_state("Creating"));
+        assert!(!is_terminal_state("Activating"));
     }
 }
