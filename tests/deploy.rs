@@ -965,3 +965,37 @@ fn soft_delete_choice_applies_when_only_the_create_reveals_it() {
     assert_converged(&ws, &fake);
     assert!(!fake.is_soft_deleted("microsoft.apimanagement/service", &apim.name));
 }
+
+/// `operations: {openapi_file}` imports the file's content, read relative to
+/// the topology; ARM does not return it, so it is never drift.
+#[test]
+fn openapi_file_is_sent_and_not_drift() {
+    let fake = fake();
+    let ws = Workspace::example("ptu-spillover");
+    let spec = r#"{"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": {}}"#;
+    std::fs::write(ws.dir.path().join("inference.json"), spec).unwrap();
+    let text = std::fs::read_to_string(&ws.topology).unwrap();
+    let start = text.find("    openapi_url:").unwrap();
+    let end = start + text[start..].find('\n').unwrap();
+    std::fs::write(
+        &ws.topology,
+        format!(
+            "{}    openapi_file: inference.json{}",
+            &text[..start],
+            &text[end..]
+        ),
+    )
+    .unwrap();
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    let api = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT" && r.path.ends_with("/apis/openai"))
+        .unwrap();
+    let body = api.body.unwrap();
+    assert_eq!(body["properties"]["format"], "openapi+json");
+    assert_eq!(body["properties"]["value"], spec);
+    fake.clear_requests();
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    assert!(fake.writes().is_empty());
+}

@@ -86,7 +86,12 @@ impl Credential {
             .inner
             .get_token(&[self.scope.as_str()])
             .await
-            .map_err(|e| anyhow::anyhow!("cannot get an Azure token for {}: {e}", self.scope))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot get an Azure token for {}: {e} (log in with `az login`, or choose a credential with --auth)",
+                    self.scope
+                )
+            })?;
         Ok(t.token)
     }
 }
