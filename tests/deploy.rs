@@ -400,14 +400,150 @@ fn fake_replace(fake: &FakeArm, old: &str, new: &str, body: Value) {
     fake.add_foreign(new, b);
 }
 
-fn reqwest_like_delete(fake: &FakeArm, id: &str) -> bool {
+/// One raw HTTP/1.1 exchange with the fake: (status, JSON body or Null).
+fn raw(
+    fake: &FakeArm,
+    method: &str,
+    path_and_query: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
     use std::io::{Read, Write};
     let addr = fake.url.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "DELETE {id}?api-version=2022-04-01 HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let payload = body.map(Value::to_string).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    )
+    .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
-    resp.starts_with("HTTP/1.1 200")
+    let status = resp[9..12].parse().unwrap();
+    let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn reqwest_like_delete(fake: &FakeArm, id: &str) -> bool {
+    raw(
+        fake,
+        "DELETE",
+        &format!("{id}?api-version=2022-04-01"),
+        TOKEN,
+        None,
+    )
+    .0 == 200
+}
+
+/// The fake holds bodies to the REST specs, so a wrong body fails here as it
+/// would in Azure.
+#[test]
+fn fake_arm_rejects_what_arm_rejects() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    let d = ws.desired();
+    let rg = d.get("resource_group").unwrap();
+    let q = |id: &str, v: &str| format!("{id}?api-version={v}");
+    let code_of = |r: &(u16, Value)| {
+        r.1["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // Authentication.
+    assert_eq!(
+        raw(&fake, "GET", &q(&rg.id, "2021-04-01"), "nope", None).0,
+        401
+    );
+    // Missing resources are 404.
+    assert_eq!(
+        raw(&fake, "GET", &q(&rg.id, "2021-04-01"), TOKEN, None).0,
+        404
+    );
+    // Wrong api-version.
+    let r = raw(
+        &fake,
+        "PUT",
+        &q(&rg.id, "2020-01-01"),
+        TOKEN,
+        Some(&rg.body),
+    );
+    assert_eq!(
+        (r.0, code_of(&r).as_str()),
+        (400, "InvalidApiVersionParameter")
+    );
+    // Required and read-only properties.
+    let r = raw(
+        &fake,
+        "PUT",
+        &q(&rg.id, "2021-04-01"),
+        TOKEN,
+        Some(&serde_json::json!({"tags": {}})),
+    );
+    assert_eq!(r.0, 400, "{r:?}");
+    assert!(r.1["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("location"));
+    assert_eq!(
+        raw(
+            &fake,
+            "PUT",
+            &q(&rg.id, "2021-04-01"),
+            TOKEN,
+            Some(&rg.body)
+        )
+        .0,
+        201
+    );
+    let apim = d.get("apim").unwrap();
+    let mut ro = apim.body.clone();
+    ro["properties"]["provisioningState"] = Value::from("Succeeded");
+    let r = raw(&fake, "PUT", &q(&apim.id, "2024-05-01"), TOKEN, Some(&ro));
+    assert_eq!(r.0, 400, "{r:?}");
+    assert!(r.1["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("read-only"));
+    // Children need their parent.
+    let logger = d.get("logger").unwrap();
+    let r = raw(
+        &fake,
+        "PUT",
+        &q(&logger.id, "2024-05-01"),
+        TOKEN,
+        Some(&serde_json::json!({"properties": {"loggerType": "applicationInsights"}})),
+    );
+    assert_eq!((r.0, code_of(&r).as_str()), (404, "ParentResourceNotFound"));
+    // A pool backend must not carry url or protocol.
+    assert_eq!(
+        raw(
+            &fake,
+            "PUT",
+            &q(&apim.id, "2024-05-01"),
+            TOKEN,
+            Some(&apim.body)
+        )
+        .0,
+        201
+    );
+    let pool = format!("{}/backends/pool-x", apim.id);
+    let bad = serde_json::json!({"properties": {"type": "Pool", "url": "https://x", "protocol": "http", "pool": {"services": []}}});
+    // (Bodies are validated before the parent is looked at, as ARM does.)
+    let r = raw(&fake, "PUT", &q(&pool, "2024-05-01"), TOKEN, Some(&bad));
+    assert_eq!(r.0, 400, "{r:?}");
+    // Unresolved oailb placeholders never reach ARM unnoticed.
+    let policy = d.get("api_policy[aoai-smart-api]").unwrap();
+    assert!(policy.body.to_string().contains("$oailb"));
+    let r = raw(
+        &fake,
+        "PUT",
+        &q(&format!("{}/apis/x/policies/policy", apim.id), "2024-05-01"),
+        TOKEN,
+        Some(&policy.body),
+    );
+    assert_eq!(r.0, 400, "{r:?}");
 }
 
 #[test]
