@@ -374,6 +374,16 @@ async fn apply_one(
     if current.is_none() && entry.is_some_and(|e| e.soft_deleted) {
         body = prepare_soft_deleted(client, desired, r, body, opts, &notify).await?;
     }
+    if r.kind == Kind::RoleAssignment && current.is_some() {
+        // Role assignments cannot be changed in place (ARM answers
+        // RoleAssignmentUpdateNotPermitted): replace it. This happens when the
+        // gateway identity was re-created and has a new principal id.
+        notify("replacing: role assignments cannot be updated".into());
+        client
+            .delete(&r.id, r.api_version, &[], &notify)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let mut written = put(client, r, &body, opts, &notify).await;
     if matches!(&written, Err(e) if held_by_soft_deleted(e))
         && opts.soft_deleted != SoftDeleted::Fail

@@ -1135,3 +1135,44 @@ fn openapi_file_is_sent_and_not_drift() {
     assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
     assert!(fake.writes().is_empty());
 }
+
+/// A gateway identity re-created with a new principal id leaves a role
+/// assignment that names the old one; ARM refuses to update it in place, so
+/// deploy replaces it.
+#[test]
+fn stale_role_assignment_is_replaced() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    let ra = ws
+        .desired()
+        .get("role_assignment[eastus]")
+        .unwrap()
+        .id
+        .clone();
+    fake.edit(
+        &ra,
+        "/properties/principalId",
+        Value::from("00000000-dead-4000-8000-000000000000"),
+    );
+    let plan = ws.run(&fake, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&plan), 2);
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("~ properties.principalId"),
+        "{}",
+        text(&plan)
+    );
+    fake.clear_requests();
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    let writes: Vec<(String, u16)> = fake
+        .writes()
+        .iter()
+        .map(|w| (w.method.clone(), w.status))
+        .collect();
+    assert_eq!(
+        writes,
+        [("DELETE".to_string(), 200), ("PUT".to_string(), 201)]
+    );
+    let plan = ws.run(&fake, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&plan), 0, "{}", text(&plan));
+}

@@ -1325,6 +1325,22 @@ fn put_role(
         }
         _ => {}
     }
+    if let Some(existing) = st.resources.get(&key) {
+        let same = |k: &str| {
+            get(&existing.body, k)
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+                == get(body, k)
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_lowercase)
+        };
+        if !same("properties.principalId") || !same("properties.roleDefinitionId") {
+            return (
+                arm_error(400, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and scope are not allowed to be updated."),
+                Duration::ZERO,
+            );
+        }
+    }
     let scope = key
         .split("/providers/microsoft.authorization/")
         .next()
