@@ -77,6 +77,11 @@ pub enum Command {
     /// Show the Azure resources the topology needs.
     #[command(after_help = "Example:\n  oailb plan --offline -f examples/seed.yaml")]
     Plan(PlanArgs),
+    /// Write Terraform and/or Bicep for the whole setup into a directory.
+    #[command(
+        after_help = "Examples:\n  oailb render terraform -f examples/seed.yaml --out infra/\n  oailb render bicep --out infra/ --mode pool\n  oailb render all --out infra/ --check      # CI: exit 1 with a diff when infra/ is stale\n  oailb render terraform --out infra/ --templates my-templates/   # my-templates/templates/terraform/*.tera\n\nExit codes: 0 written (or up to date with --check), 1 drift with --check or a failed render, 2 invalid topology or usage."
+    )]
+    Render(RenderArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  oailb completions bash > /etc/bash_completion.d/oailb")]
     Completions(CompletionsArgs),
@@ -130,6 +135,51 @@ pub struct PlanArgs {
     pub subscription: Option<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderTarget {
+    /// Terraform (azurerm 4.x; azapi where azurerm has no support).
+    Terraform,
+    /// Bicep (main.bicep, modules and a .bicepparam file).
+    Bicep,
+    /// Both, into DIR/terraform and DIR/bicep.
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[arg(value_enum)]
+    pub target: RenderTarget,
+    /// Output directory (created if missing; files oailb did not write are left alone).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write nothing; exit 1 with a unified diff when DIR differs from the rendering.
+    #[arg(long)]
+    pub check: bool,
+    /// Load-balancing mode; default the topology's `load_balancing.mode`.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<PolicyMode>,
+    /// Directory whose `templates/...` and `policies/...` files replace the embedded templates.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyMode {
+    /// Expression-based balancing in the policy (every tier with a cache).
+    Policy,
+    /// APIM native backend pools with circuit breakers.
+    Pool,
+}
+
+impl From<PolicyMode> for crate::topology::Mode {
+    fn from(m: PolicyMode) -> Self {
+        match m {
+            PolicyMode::Policy => crate::topology::Mode::Policy,
+            PolicyMode::Pool => crate::topology::Mode::Pool,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
@@ -167,6 +217,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Init(a) => commands::init::run(g, a),
         Command::Validate(a) => commands::validate::run(g, a),
         Command::Plan(a) => commands::plan::run(g, a),
+        Command::Render(a) => commands::render::run(g, a),
         Command::Completions(a) => {
             clap_complete::generate(
                 a.shell,

@@ -3,6 +3,7 @@
 
 pub mod init;
 pub mod plan;
+pub mod render;
 pub mod validate;
 
 use crate::cli::GlobalArgs;

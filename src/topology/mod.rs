@@ -100,6 +100,31 @@ pub fn load(source: Source) -> Result<Loaded, Box<Invalid>> {
     })
 }
 
+/// The same topology with `load_balancing.mode` set to `mode`, validated
+/// again: pool mode has rules of its own (tier, pool size, one auth kind and
+/// one deployment name per pool), and a mode override must not skip them.
+/// Positions still point into the original file.
+pub fn with_mode(loaded: &Loaded, mode: Mode) -> Result<Loaded, Box<Invalid>> {
+    let mut topology = loaded.topology.clone();
+    topology.load_balancing.mode = mode;
+    let mut report = Report::default();
+    let dir = loaded.source.dir();
+    validate::check(&topology, &loaded.locations, &mut report, dir.as_deref());
+    report.sort();
+    if report.has_errors() {
+        return Err(Box::new(Invalid {
+            source: loaded.source.clone(),
+            report,
+        }));
+    }
+    Ok(Loaded {
+        source: loaded.source.clone(),
+        topology,
+        locations: loaded.locations.clone(),
+        report,
+    })
+}
+
 /// Turns a serde message into a diagnostic with position and a useful hint.
 fn serde_diagnostic(path: &str, message: &str, locations: &Locations) -> Diagnostic {
     let path = if path == "." { "" } else { path };
