@@ -63,7 +63,13 @@ pub fn run(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<u8> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| shown.to_string());
-    let files = iac::render(target, &d, &templates, &name, loaded.source.dir().as_deref())?;
+    let files = iac::render(
+        target,
+        &d,
+        &templates,
+        &name,
+        loaded.source.dir().as_deref(),
+    )?;
     let style = g.style(Stream::Stderr);
     let out = a.out.display();
 
@@ -97,7 +103,11 @@ pub fn run(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<u8> {
             parts.push(format!("{} unchanged", w.unchanged.len()));
         }
         if !w.removed.is_empty() {
-            parts.push(format!("{} removed ({})", w.removed.len(), w.removed.join(", ")));
+            parts.push(format!(
+                "{} removed ({})",
+                w.removed.len(),
+                w.removed.join(", ")
+            ));
         }
         eprintln!("{} {out}: {}", style.green("rendered:"), parts.join(", "));
     }

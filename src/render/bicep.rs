@@ -24,7 +24,10 @@ pub const FILES: &[(&str, &str)] = &[
         "templates/bicep/modules/identity.bicep.tera",
         "modules/identity.bicep",
     ),
-    ("templates/bicep/modules/apim.bicep.tera", "modules/apim.bicep"),
+    (
+        "templates/bicep/modules/apim.bicep.tera",
+        "modules/apim.bicep",
+    ),
     (
         "templates/bicep/modules/openai-account.bicep.tera",
         "modules/openai-account.bicep",
@@ -131,9 +134,19 @@ fn context(m: &Model) -> anyhow::Result<Value> {
     let first = m.accounts.first();
     for a in &m.accounts {
         let f = first.expect("non-empty");
-        if (&a.kind, &a.sku_name, a.local_auth_enabled, a.public_network_access)
-            != (&f.kind, &f.sku_name, f.local_auth_enabled, f.public_network_access)
-        {
+        if (
+            &a.kind,
+            &a.sku_name,
+            a.local_auth_enabled,
+            a.public_network_access,
+            a.outbound_network_access_restricted,
+        ) != (
+            &f.kind,
+            &f.sku_name,
+            f.local_auth_enabled,
+            f.public_network_access,
+            f.outbound_network_access_restricted,
+        ) {
             bail!("account {} differs from {} in kind, SKU or network settings, which the Bicep module shares", a.key, f.key);
         }
         if !a.role_assignment {
@@ -189,7 +202,8 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         ));
     }
     let backend = |b: &super::infra::PoolBackend| {
-        let mut o = json!({"key": b.key, "name": b.name, "description": b.description, "url": b.url});
+        let mut o =
+            json!({"key": b.key, "name": b.name, "description": b.description, "url": b.url});
         if let Some(nv) = &b.api_key_named_value {
             o["apiKeyNamedValue"] = json!(nv);
         }
@@ -290,7 +304,11 @@ fn context(m: &Model) -> anyhow::Result<Value> {
                 .map(|r| (r.min, r.max))
                 .eq(f.status_ranges.iter().map(|r| (r.min, r.max)));
             if !same {
-                bail!("pool backends {} and {} have different circuit breakers or TLS settings", f.key, b.key);
+                bail!(
+                    "pool backends {} and {} have different circuit breakers or TLS settings",
+                    f.key,
+                    b.key
+                );
             }
         }
         circuit_breaker = json!({
@@ -312,7 +330,10 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         props.insert("displayName".into(), json!(api.display_name));
         props.insert("path".into(), json!(api.path));
         props.insert("protocols".into(), json!(api.protocols));
-        props.insert("subscriptionRequired".into(), json!(api.subscription_required));
+        props.insert(
+            "subscriptionRequired".into(),
+            json!(api.subscription_required),
+        );
         props.insert(
             "subscriptionKeyParameterNames".into(),
             json!({"header": api.subscription_key_header, "query": api.subscription_key_query}),
@@ -444,6 +465,7 @@ fn context(m: &Model) -> anyhow::Result<Value> {
             "sku": a.sku_name,
             "public_network_access": if a.public_network_access { "Enabled" } else { "Disabled" },
             "disable_local_auth": !a.local_auth_enabled,
+            "restrict_outbound": a.outbound_network_access_restricted,
         })),
         "custom_properties": if custom_properties.is_empty() { Value::Null } else { Value::Object(custom_properties) },
         "circuit_breaker": circuit_breaker,

@@ -47,10 +47,7 @@ fn previous(dir: &Path) -> BTreeSet<String> {
 /// user could edit: never follow it outside).
 fn safe_relative(p: &str) -> bool {
     let path = Path::new(p);
-    !p.is_empty()
-        && path
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)))
+    !p.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
 /// What [`write_dir`] did.
@@ -210,7 +207,11 @@ mod tests {
     fn writes_checks_and_removes_only_its_own_stale_files() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
-        let v1 = files(&[("main.tf", "a\n"), ("policies/x.xml", "<p/>\n"), ("extra.tf", "e\n")]);
+        let v1 = files(&[
+            ("main.tf", "a\n"),
+            ("policies/x.xml", "<p/>\n"),
+            ("extra.tf", "e\n"),
+        ]);
         write_dir(&out, &v1).unwrap();
         assert_eq!(check_dir(&out, &v1).unwrap(), None);
         std::fs::write(out.join("mine.tf"), "user file\n").unwrap();
@@ -222,7 +223,10 @@ mod tests {
         let w = write_dir(&out, &v2).unwrap();
         assert_eq!(w.removed, vec!["extra.tf".to_string()]);
         assert!(w.unchanged.contains(&"policies/x.xml".to_string()));
-        assert_eq!(std::fs::read_to_string(out.join("mine.tf")).unwrap(), "user file\n");
+        assert_eq!(
+            std::fs::read_to_string(out.join("mine.tf")).unwrap(),
+            "user file\n"
+        );
         assert!(!out.join("extra.tf").exists());
         assert_eq!(check_dir(&out, &v2).unwrap(), None);
         // No staging directory is left behind.

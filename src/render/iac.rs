@@ -20,7 +20,7 @@ pub enum Target {
 }
 
 /// The policy XML of one API, from the policy renderer.
-fn policy_xml(templates: &Templates, policy: &ApiPolicy) -> anyhow::Result<String> {
+pub fn policy_xml(templates: &Templates, policy: &ApiPolicy) -> anyhow::Result<String> {
     let _ = (templates, policy);
     // TEMPORARY-DEV-ONLY
     Ok(format!("<policies><!-- {} --></policies>\n", policy.api))

@@ -83,6 +83,7 @@ pub struct Account {
     pub custom_subdomain: String,
     pub public_network_access: bool,
     pub local_auth_enabled: bool,
+    pub outbound_network_access_restricted: bool,
     pub deployments: Vec<Deployment>,
     /// The gateway identity gets the OpenAI User role on this account.
     pub role_assignment: bool,
@@ -501,6 +502,12 @@ impl Model {
                 custom_subdomain: str_at(r, "properties.customSubDomainName")?,
                 public_network_access: str_at(r, "properties.publicNetworkAccess")? == "Enabled",
                 local_auth_enabled: !bool_at(r, "properties.disableLocalAuth")?,
+                outbound_network_access_restricted: get_path(
+                    &r.body,
+                    "properties.restrictOutboundNetworkAccess",
+                )
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
                 deployments,
                 role_assignment,
                 key,
@@ -512,11 +519,10 @@ impl Model {
         for r in d.of_kind(Kind::RoleAssignment) {
             let role = str_at(r, "properties.roleDefinitionId")?;
             role_definition_guid = role.rsplit('/').next().unwrap_or_default().to_string();
-            let scope = r
-                .id
-                .split_once("/providers/Microsoft.Authorization/")
-                .map(|(s, _)| s.to_string())
-                .with_context(|| format!("{}: unexpected id {}", r.address, r.id))?;
+            let scope =
+                r.id.split_once("/providers/Microsoft.Authorization/")
+                    .map(|(s, _)| s.to_string())
+                    .with_context(|| format!("{}: unexpected id {}", r.address, r.id))?;
             if accounts.iter().any(|a| {
                 d.get(&naming::address::account(&a.key))
                     .is_some_and(|acct| acct.id == scope)
@@ -729,7 +735,10 @@ impl Model {
                 .with_context(|| format!("{}: no policy", r.address))?;
             match get_path(&policy.body, "properties.value").and_then(Placeholder::from_value) {
                 Some(Placeholder::Policy { api }) if api == api_name => {}
-                _ => bail!("{}: policy value is not the rendered policy", policy.address),
+                _ => bail!(
+                    "{}: policy value is not the rendered policy",
+                    policy.address
+                ),
             }
             let diagnostic = match d
                 .of_kind(Kind::ApimApiDiagnostic)
@@ -779,7 +788,10 @@ impl Model {
                     r,
                     "properties.subscriptionKeyParameterNames.header",
                 )?,
-                subscription_key_query: str_at(r, "properties.subscriptionKeyParameterNames.query")?,
+                subscription_key_query: str_at(
+                    r,
+                    "properties.subscriptionKeyParameterNames.query",
+                )?,
                 api_type: str_at(r, "properties.apiType")?,
                 import,
                 operations,

@@ -92,7 +92,9 @@ pub fn hcl(v: &Value, indent: usize) -> String {
         Value::String(s) => hcl_string(s),
         Value::Array(a) if a.is_empty() => "[]".into(),
         Value::Array(a) => {
-            if a.iter().all(|x| !x.is_object() && !x.is_array() || raw(x).is_some()) {
+            if a.iter()
+                .all(|x| !x.is_object() && !x.is_array() || raw(x).is_some())
+            {
                 let items: Vec<String> = a.iter().map(|x| hcl(x, indent)).collect();
                 return format!("[{}]", items.join(", "));
             }
@@ -199,7 +201,9 @@ pub fn bicep(v: &Value, indent: usize) -> String {
 }
 
 fn indent_arg(args: &HashMap<String, tera::Value>) -> usize {
-    args.get("indent").and_then(tera::Value::as_u64).unwrap_or(0) as usize
+    args.get("indent")
+        .and_then(tera::Value::as_u64)
+        .unwrap_or(0) as usize
 }
 
 /// Registers `hcl`, `bicep`, `hcl_key`, `bicep_key` and the `expr` function.

@@ -55,9 +55,19 @@ fn context(m: &Model) -> anyhow::Result<Value> {
     let first = m.accounts.first();
     for a in &m.accounts {
         let f = first.expect("non-empty");
-        if (&a.kind, &a.sku_name, a.local_auth_enabled, a.public_network_access)
-            != (&f.kind, &f.sku_name, f.local_auth_enabled, f.public_network_access)
-        {
+        if (
+            &a.kind,
+            &a.sku_name,
+            a.local_auth_enabled,
+            a.public_network_access,
+            a.outbound_network_access_restricted,
+        ) != (
+            &f.kind,
+            &f.sku_name,
+            f.local_auth_enabled,
+            f.public_network_access,
+            f.outbound_network_access_restricted,
+        ) {
             bail!("account {} differs from {} in kind, SKU or network settings, which the Terraform templates share", a.key, f.key);
         }
         if !a.role_assignment {
@@ -102,12 +112,12 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         (true, true) => String::new(),
     };
 
-    let nv_address =
-        |name: &str| -> Option<String> {
-            m.named_values.iter().find(|n| n.name == name).map(|n| {
-                format!("azurerm_api_management_named_value.{}", n.tf_name)
-            })
-        };
+    let nv_address = |name: &str| -> Option<String> {
+        m.named_values
+            .iter()
+            .find(|n| n.name == name)
+            .map(|n| format!("azurerm_api_management_named_value.{}", n.tf_name))
+    };
 
     // Pool mode: shared breaker rule, backends split by authentication.
     let mut circuit_breaker = Value::Null;
@@ -132,8 +142,7 @@ fn context(m: &Model) -> anyhow::Result<Value> {
                 f.accept_retry_after,
                 &f.protocol,
             ) && b.status_ranges.len() == f.status_ranges.len()
-                && b
-                    .status_ranges
+                && b.status_ranges
                     .iter()
                     .zip(&f.status_ranges)
                     .all(|(x, y)| (x.min, x.max) == (y.min, y.max));
@@ -259,9 +268,7 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         }
         policy_depends_on.insert(api.name.clone(), Value::Array(deps));
         if let Some(dg) = &api.diagnostic {
-            let side = |s: &super::infra::DiagnosticSide| {
-                json!({"headers": s.headers, "body": {"bytes": s.body_bytes}})
-            };
+            let side = |s: &super::infra::DiagnosticSide| json!({"headers": s.headers, "body": {"bytes": s.body_bytes}});
             diagnostic_bodies.insert(
                 api.name.clone(),
                 json!({"properties": {
@@ -314,6 +321,7 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         "account_sku": first.map(|a| a.sku_name.clone()),
         "account_local_auth": first.map(|a| a.local_auth_enabled),
         "account_public_access": first.map(|a| a.public_network_access),
+        "account_outbound_restricted": first.map(|a| a.outbound_network_access_restricted),
         "openai_accounts": accounts,
         "model_deployments": deployments,
         "existing_openai_account_ids": existing,
