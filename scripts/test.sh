@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+step "test dependencies (Mono for the policy harness)"
+scripts/test-deps.sh
 step "cargo build"
 cargo build --locked --all-targets
 step "cargo fmt --check"

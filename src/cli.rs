@@ -71,7 +71,7 @@ pub enum Command {
     Init(InitArgs),
     /// Check the topology: schema, Azure naming rules, priorities, coverage.
     #[command(
-        after_help = "Examples:\n  oailb validate -f examples/seed.yaml\n  oailb validate --format json\n\nExit codes: 0 valid (warnings allowed), 1 warnings with --strict, 2 errors."
+        after_help = "Examples:\n  oailb validate -f examples/seed.yaml\n  oailb validate --format json\n  oailb validate --format sarif > oailb.sarif\n\nExit codes: 0 valid (warnings allowed), 1 warnings with --strict, 2 errors."
     )]
     Validate(ValidateArgs),
     /// Show the Azure resources the topology needs.
@@ -82,6 +82,12 @@ pub enum Command {
         after_help = "Examples:\n  oailb render terraform -f examples/seed.yaml --out infra/\n  oailb render bicep --out infra/ --mode pool\n  oailb render all --out infra/ --check      # CI: exit 1 with a diff when infra/ is stale\n  oailb render terraform --out infra/ --templates my-templates/   # my-templates/templates/terraform/*.tera\n\nExit codes: 0 written (or up to date with --check), 1 drift with --check or a failed render, 2 invalid topology or usage."
     )]
     Render(RenderArgs),
+    /// Write the APIM load-balancing policy XML of one API (stdout by default).
+    #[command(
+        name = "render-policy",
+        after_help = "Examples:\n  oailb render-policy -f examples/seed.yaml > policy.xml\n  oailb render-policy --mode pool --api openai -o policy.xml\n  oailb render-policy --templates my-templates/   # my-templates/policies/policy-mode.xml.tera\n\nExit codes: 0 written, 1 rendering or writing failed, 2 invalid topology or usage."
+    )]
+    RenderPolicy(RenderPolicyArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  oailb completions bash > /etc/bash_completion.d/oailb")]
     Completions(CompletionsArgs),
@@ -100,6 +106,8 @@ pub enum ReportFormat {
     Human,
     /// One JSON document (schema_version 1).
     Json,
+    /// SARIF 2.1.0, for code scanning (GitHub, Azure DevOps).
+    Sarif,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +171,22 @@ pub struct RenderArgs {
     pub templates: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct RenderPolicyArgs {
+    /// Load-balancing mode; default the topology's `load_balancing.mode`.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<PolicyMode>,
+    /// API to render; needed only when the topology has several.
+    #[arg(long, value_name = "NAME")]
+    pub api: Option<String>,
+    /// Write to FILE (atomically, replacing it) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Directory whose `policies/*.xml.tera` files replace the embedded templates.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PolicyMode {
     /// Expression-based balancing in the policy (every tier with a cache).
@@ -218,6 +242,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Validate(a) => commands::validate::run(g, a),
         Command::Plan(a) => commands::plan::run(g, a),
         Command::Render(a) => commands::render::run(g, a),
+        Command::RenderPolicy(a) => commands::render_policy::run(g, a),
         Command::Completions(a) => {
             clap_complete::generate(
                 a.shell,

@@ -4,6 +4,7 @@
 //! [`desired::Desired`] (Azure resources and their dependencies) → renderers,
 //! plan and deploy.
 
+pub mod balancer;
 pub mod cli;
 pub mod commands;
 pub mod desired;

@@ -403,3 +403,54 @@ fn verbose_shows_resolved_defaults_and_dependencies() {
         .stdout(predicate::str::contains("DEPENDS ON"))
         .stdout(predicate::str::is_match(r"deployment\[eastus/gpt-35-turbo\] +model deployment +gpt-35-turbo +account\[eastus\]\n").unwrap());
 }
+
+#[test]
+fn validate_sarif_locates_findings_in_the_topology() {
+    let out = oailb()
+        .args([
+            "validate",
+            "--format",
+            "sarif",
+            "-f",
+            "tests/invalid/priority-gap.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "oailb");
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    let r = &results[0];
+    assert_eq!(r["ruleId"], "priority-gap");
+    assert_eq!(r["level"], "error");
+    // ruleIndex points at the rule with the same id.
+    assert_eq!(
+        rules[r["ruleIndex"].as_u64().unwrap() as usize]["id"],
+        "priority-gap"
+    );
+    let loc = &r["locations"][0]["physicalLocation"];
+    assert_eq!(
+        loc["artifactLocation"]["uri"],
+        "tests/invalid/priority-gap.yaml"
+    );
+    assert_eq!(loc["region"]["startLine"], 22);
+    assert_eq!(loc["region"]["startColumn"], 15);
+    // A valid topology gives an empty result list and exit 0.
+    let out = oailb()
+        .args([
+            "validate",
+            "--format",
+            "sarif",
+            "-f",
+            "examples/multi-model.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["runs"][0]["results"].as_array().unwrap().len(), 0);
+}

@@ -4,6 +4,7 @@
 pub mod init;
 pub mod plan;
 pub mod render;
+pub mod render_policy;
 pub mod validate;
 
 use crate::cli::GlobalArgs;

@@ -7,13 +7,13 @@ use crate::cli::{GlobalArgs, ReportFormat, ValidateArgs};
 use crate::desired;
 use crate::exit;
 use crate::output::Stream;
-use crate::topology::{self, Report, Source};
+use crate::topology::{self, codes, Report, Source};
 
 /// Version of the JSON document `validate --format json` prints.
 pub const SCHEMA_VERSION: u32 = 1;
 
 pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> anyhow::Result<u8> {
-    let json = a.json || a.format == ReportFormat::Json;
+    let format = if a.json { ReportFormat::Json } else { a.format };
     let mut details = String::new();
     let (source, report, valid_summary) = match topology::load_file(&g.topology) {
         Ok(l) => {
@@ -42,12 +42,20 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> anyhow::Result<u8> {
     } else {
         exit::OK
     };
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json_report(&source, &report, valid_summary.is_some()))?
-        );
-        return Ok(code);
+    match format {
+        ReportFormat::Json => {
+            let doc = json_report(&source, &report, valid_summary.is_some());
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            return Ok(code);
+        }
+        ReportFormat::Sarif => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&sarif_report(&source, &report))?
+            );
+            return Ok(code);
+        }
+        ReportFormat::Human => {}
     }
     super::print_report(g, &source, &report);
     let s = g.style(Stream::Stderr);
@@ -70,6 +78,65 @@ pub fn run(g: &GlobalArgs, a: &ValidateArgs) -> anyhow::Result<u8> {
     }
     Ok(code)
 }
+
+/// SARIF 2.1.0 with one result per finding, located in the topology file
+/// (path as given, so run it from the repository root for code scanning).
+pub fn sarif_report(source: &Source, report: &Report) -> serde_json::Value {
+    let uri = source.display_name().replace('\\', "/");
+    let uri = uri.strip_prefix("./").unwrap_or(&uri).to_string();
+    let rules: Vec<_> = codes::RULES
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.code,
+                "name": r.code,
+                "shortDescription": {"text": r.summary},
+                "defaultConfiguration": {"level": r.severity.as_str()},
+                "helpUri": format!("{README_URL}#validation-rules"),
+            })
+        })
+        .collect();
+    let results: Vec<_> = report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let mut text = d.message.clone();
+            if let Some(h) = &d.help {
+                text.push_str(&format!(" ({h})"));
+            }
+            let mut location = json!({"physicalLocation": {"artifactLocation": {"uri": uri}}});
+            if let (Some(line), Some(column)) = (d.line, d.column) {
+                location["physicalLocation"]["region"] =
+                    json!({"startLine": line, "startColumn": column, "endColumn": column + d.width});
+            }
+            if let Some(path) = &d.path {
+                location["logicalLocations"] = json!([{"fullyQualifiedName": path, "kind": "member"}]);
+            }
+            json!({
+                "ruleId": d.code,
+                "ruleIndex": codes::RULES.iter().position(|r| r.code == d.code),
+                "level": d.severity.as_str(),
+                "message": {"text": text},
+                "locations": [location],
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "oailb",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": README_URL,
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    })
+}
+
+const README_URL: &str = "https://github.com/oailb/oailb/blob/main/README.md";
 
 fn json_report(source: &Source, report: &Report, valid: bool) -> serde_json::Value {
     json!({

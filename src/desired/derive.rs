@@ -718,6 +718,7 @@ impl Builder<'_> {
                     audience: t.cloud.cognitive_services_audience().to_string(),
                     identity_client_id_named_value: identity_nv.clone(),
                     subscription_key_header: api.subscription_key_header.clone(),
+                    subscription_key_query: api.subscription_key_query.clone(),
                     routes,
                 }
             })

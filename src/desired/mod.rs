@@ -189,6 +189,8 @@ pub struct ApiPolicy {
     pub identity_client_id_named_value: Option<String>,
     /// Header clients send their subscription key in (never forwarded).
     pub subscription_key_header: String,
+    /// Query parameter clients may send their subscription key in (never forwarded).
+    pub subscription_key_query: String,
     pub routes: Vec<Route>,
 }
 

@@ -19,11 +19,10 @@ pub enum Target {
     All,
 }
 
-/// The policy XML of one API, from the policy renderer.
+/// The policy XML of one API: exactly what `oailb render-policy` prints and
+/// `oailb deploy` sends.
 pub fn policy_xml(templates: &Templates, policy: &ApiPolicy) -> anyhow::Result<String> {
-    let _ = (templates, policy);
-    // TEMPORARY-DEV-ONLY
-    Ok(format!("<policies><!-- {} --></policies>\n", policy.api))
+    super::policy::render(templates, policy)
 }
 
 /// Files shared by both outputs: `policies/<api>.xml` and `openapi/<api>.json`.

@@ -12,6 +12,7 @@ pub mod bicep;
 pub mod files;
 pub mod iac;
 pub mod infra;
+pub mod policy;
 pub mod syntax;
 pub mod terraform;
 
@@ -22,6 +23,14 @@ pub type Files = BTreeMap<String, Vec<u8>>;
 /// `--templates DIR` replaces the embedded one of the same name.
 /// Names are paths relative to the repository (`policies/...`, `templates/...`).
 const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "policies/policy-mode.xml.tera",
+        include_str!("../../policies/policy-mode.xml.tera"),
+    ),
+    (
+        "policies/pool-mode.xml.tera",
+        include_str!("../../policies/pool-mode.xml.tera"),
+    ),
     (
         "templates/terraform/versions.tf.tera",
         include_str!("../../templates/terraform/versions.tf.tera"),
@@ -101,8 +110,16 @@ impl Templates {
     /// The embedded templates, with files from `override_dir` replacing
     /// embedded ones of the same relative name.
     pub fn load(override_dir: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_only(override_dir, &[])
+    }
+
+    /// Like [`Templates::load`], but parses only the templates named in
+    /// `names` (all when empty): a command that renders one template does
+    /// not pay for parsing the others.
+    pub fn load_only(override_dir: Option<&Path>, names: &[&str]) -> anyhow::Result<Self> {
         let mut sources: Vec<(String, String)> = EMBEDDED
             .iter()
+            .filter(|(n, _)| names.is_empty() || names.contains(n))
             .map(|(n, c)| (n.to_string(), c.to_string()))
             .collect();
         if let Some(dir) = override_dir {
@@ -162,6 +179,87 @@ fn register_helpers(tera: &mut Tera) {
             .ok_or_else(|| tera::Error::msg("named_value needs name=\"...\""))?;
         Ok(tera::Value::String(format!("{{{{{name}}}}}")))
     });
+    tera.register_filter(
+        "xml",
+        |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+            Ok(tera::Value::String(escape_xml(&filter_text(v)?)))
+        },
+    );
+    tera.register_filter(
+        "comment",
+        |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+            Ok(tera::Value::String(escape_comment(&filter_text(v)?)))
+        },
+    );
+    tera.register_filter("cs", |v: &tera::Value, _: &HashMap<String, tera::Value>| {
+        Ok(tera::Value::String(cs_string(&filter_text(v)?)))
+    });
+}
+
+fn filter_text(v: &tera::Value) -> tera::Result<String> {
+    match v {
+        tera::Value::String(s) => Ok(s.clone()),
+        tera::Value::Number(n) => Ok(n.to_string()),
+        tera::Value::Bool(b) => Ok(b.to_string()),
+        other => Err(tera::Error::msg(format!("expected text, got {other}"))),
+    }
+}
+
+/// Text for an XML attribute value or element content: `&`, `<`, `>`, `"`
+/// and `'` become entities, so a value can neither end its attribute nor
+/// open markup. A leading `@` is written `&#64;` so a literal can never be
+/// read as a policy expression, and `{` as `&#123;` so it never starts a
+/// named value.
+pub fn escape_xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '{' => out.push_str("&#123;"),
+            '}' => out.push_str("&#125;"),
+            '@' if i == 0 => out.push_str("&#64;"),
+            c if c.is_control() => out.push_str(&format!("&#{};", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text inside an XML comment: escaped as [`escape_xml`], and `--`, which
+/// would end a comment early or make it invalid, broken up as `- -`.
+pub fn escape_comment(s: &str) -> String {
+    let mut out = escape_xml(s);
+    while out.contains("--") {
+        out = out.replace("--", "- -");
+    }
+    if out.ends_with('-') {
+        out.push(' ');
+    }
+    out
+}
+
+/// A C# string literal (with its quotes) for use inside a policy
+/// expression. Letters, digits and `-_.:/ |,` stay; everything else becomes a
+/// `\uXXXX` escape, so the literal holds no quote, backslash, `&`, `<`, `'`,
+/// brace or `@` that XML, APIM or C# could read as syntax.
+pub fn cs_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '/' | ' ' | '|' | ',') {
+            out.push(c);
+        } else {
+            let mut buf = [0u16; 2];
+            for unit in c.encode_utf16(&mut buf) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]

@@ -52,6 +52,10 @@ impl Diagnostic {
     }
 
     fn new(severity: Severity, code: &'static str, message: impl Into<String>) -> Self {
+        debug_assert!(
+            super::codes::lookup(code).is_some_and(|r| r.severity == severity),
+            "diagnostic code `{code}` is not registered as {severity:?} in topology::codes"
+        );
         Diagnostic {
             severity,
             code,

@@ -5,6 +5,7 @@
 //! the file, the field path and, where possible, the line and column.
 
 pub mod catalog;
+pub mod codes;
 pub mod diagnostic;
 pub mod naming;
 pub mod resolve;

@@ -14,6 +14,9 @@ use super::source::Locations;
 
 /// APIM backend pools hold at most this many members.
 pub const MAX_POOL_MEMBERS: usize = 30;
+/// APIM's `retry` runs at most 50 retries; policy mode needs one per backend
+/// of a model (each is tried once, then one more turn answers 429).
+pub const MAX_POLICY_BACKENDS: usize = 50;
 /// APIM pool priorities and weights are limited to 0..=100.
 pub const MAX_POOL_PRIORITY: u32 = 100;
 
@@ -850,12 +853,24 @@ impl Checker<'_> {
             );
         }
         let mut seen = BTreeSet::new();
+        let mut deployments = HashMap::new();
         for (i, bm) in list.iter().enumerate() {
             let mp = format!("{p}.models[{i}]");
-            let Some(model) = self.t.model(&bm.name) else {
+            if self.t.model(&bm.name).is_none() {
                 self.unknown_model(&mp, &bm.name);
                 continue;
-            };
+            }
+            // Two models cannot share one deployment on the same account.
+            let deployment = bm.deployment.as_deref().unwrap_or(&bm.name);
+            if let Some(other) = deployments.insert(deployment.to_ascii_lowercase(), &bm.name) {
+                if other != &bm.name {
+                    self.error(
+                        "duplicate-name",
+                        &mp,
+                        format!("backend `{}` maps models `{other}` and `{}` to the same deployment `{deployment}`", b.name, bm.name),
+                    );
+                }
+            }
             if !seen.insert(bm.name.as_str()) {
                 self.error(
                     "duplicate-name",
@@ -890,7 +905,6 @@ impl Checker<'_> {
                     "remove `sku`; `capacity` still sets the default weight",
                 );
             }
-            let _ = model;
         }
     }
 
@@ -1039,6 +1053,20 @@ impl Checker<'_> {
                 }
             }
             Mode::Policy => {
+                for m in &t.models {
+                    let n = t
+                        .backends()
+                        .filter(|(_, b)| b.served(t).iter().any(|s| s.model.name == m.name))
+                        .count();
+                    if n > MAX_POLICY_BACKENDS {
+                        self.error_help(
+                            "policy-too-many-backends",
+                            "priority_groups",
+                            format!("model `{}` has {n} backends; the policy's retry loop reaches at most {MAX_POLICY_BACKENDS}", m.name),
+                            "split the model's backends across two models or APIs",
+                        );
+                    }
+                }
                 if consumption && lb.caching_type == CachingType::Internal {
                     // Point at the setting if written, else at the tier.
                     let path = if self.locs.contains("load_balancing.caching_type") {
@@ -1093,6 +1121,16 @@ pub(crate) fn check_https_url(url: &str) -> Result<(), String> {
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if host.is_empty() || host.contains(['@', ' ']) || !host.contains('.') {
         return Err("has no valid host".into());
+    }
+    // The host lands in the rendered policy and IaC: a DNS name, maybe a port.
+    let (name, port) = host.split_once(':').unwrap_or((host, "0"));
+    let dns = name
+        .split('.')
+        .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    if !dns || port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "has host `{host}`, which is not a DNS name (letters, digits, `-`, dots)"
+        ));
     }
     if url.chars().any(|c| {
         c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | '{' | '}' | '\\')
