@@ -265,10 +265,11 @@ fn terraform_bicep_and_desired_state_describe_the_same_resources() {
             let tf_module = terraform::Module::load(&tmp.path().join("terraform"));
             // The subscription: the topology's (a variable default), else
             // whatever the pipeline deploys into (the desired state's token).
-            let want_sub = d
-                .subscription_known
-                .then(|| json!(d.subscription))
-                .unwrap_or(Value::Null);
+            let want_sub = if d.subscription_known {
+                json!(d.subscription)
+            } else {
+                Value::Null
+            };
             assert_eq!(tf_module.variables["subscription_id"], want_sub, "{what}");
             let (tf, tf_outputs) = terraform::evaluate(&tf_module, &d.subscription);
             compare(&format!("Terraform of {what}"), &d, &expected, &tf);
