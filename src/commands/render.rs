@@ -11,8 +11,7 @@ use crate::desired;
 use crate::exit::{self, ExitError};
 use crate::output::Stream;
 use crate::render::files::{check_dir, write_dir};
-use crate::render::iac::{self, Target};
-use crate::render::Templates;
+use crate::render::iac::{self, Target, TemplateSets};
 use crate::topology;
 
 pub fn run(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<u8> {
@@ -50,13 +49,14 @@ pub fn run(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<u8> {
         ))
         .into());
     }
-    let templates = Templates::load(a.templates.as_deref())?;
-    let d = desired::derive(&loaded.topology, None);
     let target = match a.target {
         RenderTarget::Terraform => Target::Terraform,
         RenderTarget::Bicep => Target::Bicep,
         RenderTarget::All => Target::All,
     };
+    let mode = loaded.topology.load_balancing.mode;
+    let templates = TemplateSets::load(target, mode, a.templates.as_deref())?;
+    let d = desired::derive(&loaded.topology, None);
     // Only the file name: the output must not depend on how -f was spelled.
     let shown = loaded.source.display_name();
     let name = std::path::Path::new(shown)

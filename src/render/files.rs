@@ -58,11 +58,12 @@ pub struct Written {
     pub removed: Vec<String>,
 }
 
-/// Writes `files` (which should carry the manifest) into `dir`. Everything
-/// is first written into a staging directory next to `dir`; only when that
-/// succeeded are the files moved into place (each move is an atomic
-/// rename), so a failure leaves `dir` as it was. A `dir` that does not exist
-/// yet appears in one rename.
+/// Writes `files` (which should carry the manifest) into `dir`. Files whose
+/// content changed are first written into a staging directory next to
+/// `dir`; only when that succeeded are they moved into place (each move is
+/// an atomic rename), so a failure leaves `dir` as it was. A `dir` that does
+/// not exist yet appears in one rename. Files a previous render listed and
+/// this one does not are removed last.
 pub fn write_dir(dir: &Path, files: &Files) -> anyhow::Result<Written> {
     for name in files.keys() {
         if !safe_relative(name) {
@@ -72,6 +73,28 @@ pub fn write_dir(dir: &Path, files: &Files) -> anyhow::Result<Written> {
     if dir.exists() && !dir.is_dir() {
         bail!("{} exists and is not a directory", dir.display());
     }
+    let mut report = Written::default();
+    // Only what changed is staged and moved: a re-render of an up-to-date
+    // directory touches nothing.
+    let changed: Vec<(&String, &Vec<u8>)> = files
+        .iter()
+        .filter(|(name, bytes)| {
+            let same = std::fs::read(dir.join(name)).is_ok_and(|cur| &cur == *bytes);
+            if same {
+                report.unchanged.push((*name).clone());
+            }
+            !same
+        })
+        .collect();
+    let old = previous(dir);
+    let stale: Vec<String> = old
+        .into_iter()
+        .filter(|name| !files.contains_key(name) && dir.join(name).is_file())
+        .collect();
+    if changed.is_empty() && stale.is_empty() {
+        return Ok(report);
+    }
+
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -82,53 +105,42 @@ pub fn write_dir(dir: &Path, files: &Files) -> anyhow::Result<Written> {
         .prefix(".oailb-render-")
         .tempdir_in(&parent)
         .with_context(|| format!("cannot create a staging directory in {}", parent.display()))?;
-    for (name, bytes) in files {
+    // No fsync: the files are reproducible with one command and `--check`
+    // finds any difference; what matters is that no reader and no failed
+    // render ever sees a partial file, which the renames guarantee.
+    for (name, bytes) in &changed {
         let path = staging.path().join(name);
         if let Some(p) = path.parent() {
             std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
         }
-        let mut f = std::fs::File::create(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        f.write_all(bytes)
-            .and_then(|_| f.sync_all())
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(bytes))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
 
-    let mut report = Written::default();
     if !dir.exists() {
         let staged = staging.keep();
         if let Err(e) = std::fs::rename(&staged, dir) {
             let _ = std::fs::remove_dir_all(&staged);
             return Err(e).with_context(|| format!("cannot create {}", dir.display()));
         }
-        report.written = files.keys().cloned().collect();
+        report.written = changed.iter().map(|(n, _)| (*n).clone()).collect();
         return Ok(report);
     }
-
-    let old = previous(dir);
-    for (name, bytes) in files {
+    for (name, _) in &changed {
         let target = dir.join(name);
-        if std::fs::read(&target).is_ok_and(|cur| &cur == bytes) {
-            report.unchanged.push(name.clone());
-            continue;
-        }
         if let Some(p) = target.parent() {
             std::fs::create_dir_all(p).with_context(|| format!("cannot create {}", p.display()))?;
         }
         std::fs::rename(staging.path().join(name), &target)
             .with_context(|| format!("cannot write {}", target.display()))?;
-        report.written.push(name.clone());
+        report.written.push((*name).clone());
     }
-    for name in old {
-        if files.contains_key(&name) {
-            continue;
-        }
+    for name in stale {
         let target = dir.join(&name);
-        if target.is_file() {
-            std::fs::remove_file(&target)
-                .with_context(|| format!("cannot remove {}", target.display()))?;
-            report.removed.push(name);
-        }
+        std::fs::remove_file(&target)
+            .with_context(|| format!("cannot remove {}", target.display()))?;
+        report.removed.push(name);
     }
     Ok(report)
 }

@@ -9,6 +9,7 @@ use super::files::with_manifest;
 use super::infra::Model;
 use super::{bicep, terraform, Files, Templates};
 use crate::desired::{ApiPolicy, Desired};
+use crate::topology::Mode;
 
 /// What to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,30 +54,83 @@ fn shared_files(
     Ok(files)
 }
 
+/// The parsed templates of one render: the policy's, Terraform's and
+/// Bicep's, each its own set so they parse in parallel (parsing is most of a
+/// render's time).
+pub struct TemplateSets {
+    pub policy: Templates,
+    pub terraform: Option<Templates>,
+    pub bicep: Option<Templates>,
+}
+
+impl TemplateSets {
+    /// Parses what `target` in `mode` needs.
+    pub fn load(
+        target: Target,
+        mode: Mode,
+        override_dir: Option<&Path>,
+    ) -> anyhow::Result<TemplateSets> {
+        let policy = [super::policy::template_name(mode)];
+        let tf: Vec<&str> = terraform::FILES.iter().map(|(t, _)| *t).collect();
+        let bc: Vec<&str> = bicep::FILES.iter().map(|(t, _)| *t).collect();
+        let want_tf = target != Target::Bicep;
+        let want_bicep = target != Target::Terraform;
+        let joined = |h: std::thread::ScopedJoinHandle<'_, anyhow::Result<Templates>>| {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("parsing templates panicked"))?
+        };
+        std::thread::scope(|s| {
+            let p = s.spawn(|| Templates::load_only(override_dir, &policy));
+            let b = want_bicep.then(|| s.spawn(|| Templates::load_only(override_dir, &bc)));
+            let terraform = match want_tf {
+                true => Some(Templates::load_only(override_dir, &tf)?),
+                false => None,
+            };
+            let bicep = match b {
+                Some(h) => Some(joined(h)?),
+                None => None,
+            };
+            Ok(TemplateSets {
+                policy: joined(p)?,
+                terraform,
+                bicep,
+            })
+        })
+    }
+}
+
 /// Renders `target` for `d`. `topology_name` appears in file headers;
 /// `base_dir` resolves OpenAPI file paths (the topology's directory). The
 /// result carries the manifest of every file.
 pub fn render(
     target: Target,
     d: &Desired,
-    templates: &Templates,
+    templates: &TemplateSets,
     topology_name: &str,
     base_dir: Option<&Path>,
 ) -> anyhow::Result<Files> {
     let m = Model::from_desired(d, topology_name)?;
-    let shared = shared_files(d, &m, templates, base_dir)?;
+    let shared = shared_files(d, &m, &templates.policy, base_dir)?;
     let with_shared = |mut files: Files| {
         files.extend(shared.iter().map(|(k, v)| (k.clone(), v.clone())));
         files
     };
+    let tf = |t: &TemplateSets| match &t.terraform {
+        Some(set) => terraform::render(&m, set),
+        None => anyhow::bail!("the Terraform templates are not loaded"),
+    };
+    let bc = |t: &TemplateSets| match &t.bicep {
+        Some(set) => bicep::render(&m, set),
+        None => anyhow::bail!("the Bicep templates are not loaded"),
+    };
     let files = match target {
-        Target::Terraform => with_shared(terraform::render(&m, templates)?),
-        Target::Bicep => with_shared(bicep::render(&m, templates)?),
+        Target::Terraform => with_shared(tf(templates)?),
+        Target::Bicep => with_shared(bc(templates)?),
         Target::All => {
             let mut all = Files::new();
             for (prefix, files) in [
-                ("terraform", with_shared(terraform::render(&m, templates)?)),
-                ("bicep", with_shared(bicep::render(&m, templates)?)),
+                ("terraform", with_shared(tf(templates)?)),
+                ("bicep", with_shared(bc(templates)?)),
             ] {
                 all.extend(files.into_iter().map(|(k, v)| (format!("{prefix}/{k}"), v)));
             }
