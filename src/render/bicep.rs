@@ -48,7 +48,20 @@ fn ty(kind: Kind) -> String {
 }
 
 fn param(name: &str, ty: &str, description: &str, value: Value) -> Value {
-    json!({"name": name, "type": ty, "description": description, "secure": false, "value": value})
+    json!({"name": name, "type": ty, "description": description, "secure": false, "value": value, "decorators": []})
+}
+
+/// A parameter with extra decorators (`@allowed`, `@minValue`, ...).
+fn param_with(
+    name: &str,
+    ty: &str,
+    description: &str,
+    value: Value,
+    decorators: &[String],
+) -> Value {
+    let mut p = param(name, ty, description, value);
+    p["decorators"] = json!(decorators);
+    p
 }
 
 fn context(m: &Model) -> anyhow::Result<Value> {
@@ -78,11 +91,15 @@ fn context(m: &Model) -> anyhow::Result<Value> {
             "Region of the API Management service.",
             json!(m.apim.location),
         ),
-        param(
+        param_with(
             "apimSku",
             "string",
             "API Management tier.",
             json!(m.apim.sku),
+            &[format!(
+                "@allowed({})",
+                super::syntax::bicep(&json!(crate::topology::ApimSku::ALL), 0)
+            )],
         ),
         param(
             "apimCapacity",
@@ -118,11 +135,12 @@ fn context(m: &Model) -> anyhow::Result<Value> {
             "Log Analytics workspace behind Application Insights.",
             json!(mo.workspace_name),
         ));
-        params.push(param(
+        params.push(param_with(
             "logRetentionInDays",
             "int",
             "Log Analytics retention in days (30-730).",
             json!(mo.retention_in_days),
+            &["@minValue(30)".to_string(), "@maxValue(730)".to_string()],
         ));
         params.push(param(
             "applicationInsightsName",
@@ -272,6 +290,7 @@ fn context(m: &Model) -> anyhow::Result<Value> {
             "type": "string",
             "description": format!("Secret for the APIM named value {} (`oailb deploy` reads it from {}).", s.named_value, s.env),
             "secure": true,
+            "decorators": [],
             "value": expr(format!("readEnvironmentVariable({})", bicep_string(&s.env))),
         }));
     }
