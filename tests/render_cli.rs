@@ -547,3 +547,43 @@ fn named_values_in_policies_survive_rendering() {
     let gw = std::fs::read_to_string(out.join("bicep/modules/gateway.bicep")).unwrap();
     assert!(gw.contains("'{{${backend.apiKeyNamedValue}}}'"), "{gw}");
 }
+
+#[test]
+fn a_policy_too_large_for_bicep_is_refused_before_writing() {
+    // 16 models on 50 backends each: a policy-mode policy beyond the
+    // 131,072 characters Bicep's loadTextContent() reads.
+    let mut y = String::from(
+        "resource_group: rg-big\nlocation: eastus2\napim:\n  name: contoso-big-gateway\n  sku: StandardV2\n  publisher_name: P\n  publisher_email: p@contoso.com\napi:\n  name: openai\n  path: openai\nmodels:\n",
+    );
+    for m in 1..=16 {
+        y.push_str(&format!(
+            "  - name: model-{m}\n    model: gpt-4o\n    version: \"2024-11-20\"\n    capacity: 10\n"
+        ));
+    }
+    y.push_str("priority_groups:\n  - priority: 1\n    backends:\n");
+    for b in 1..=50 {
+        y.push_str(&format!("      - name: b{b}\n        region: eastus2\n"));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let topo = tmp.path().join("big.yaml");
+    std::fs::write(&topo, y).unwrap();
+    let out = tmp.path().join("out");
+    let res = render_into("all", topo.to_str().unwrap(), &out, &[]);
+    assert_eq!(
+        res.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(String::from_utf8(res.stderr)
+        .unwrap()
+        .contains("loadTextContent"));
+    assert!(!out.exists());
+    // Terraform reads the file with file(), which has no such limit.
+    let res = render_into("terraform", topo.to_str().unwrap(), &out, &[]);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+}

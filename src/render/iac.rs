@@ -11,6 +11,9 @@ use super::{bicep, terraform, Files, Templates};
 use crate::desired::{ApiPolicy, Desired};
 use crate::topology::Mode;
 
+/// Bicep's `loadTextContent()` reads files of at most this many characters.
+pub const BICEP_LOAD_TEXT_LIMIT: usize = 131_072;
+
 /// What to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -123,6 +126,17 @@ pub fn render(
         Some(set) => bicep::render(&m, set),
         None => anyhow::bail!("the Bicep templates are not loaded"),
     };
+    if target != Target::Terraform {
+        for (name, bytes) in &shared {
+            let chars = String::from_utf8_lossy(bytes).chars().count();
+            if name.starts_with("policies/") && chars > BICEP_LOAD_TEXT_LIMIT {
+                anyhow::bail!(
+                    "{name} has {chars} characters; Bicep's loadTextContent() reads at most {BICEP_LOAD_TEXT_LIMIT}: \
+                     split the models across several APIs (`apis[].models`), or render Terraform"
+                );
+            }
+        }
+    }
     let files = match target {
         Target::Terraform => with_shared(tf(templates)?),
         Target::Bicep => with_shared(bc(templates)?),
