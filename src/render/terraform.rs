@@ -316,7 +316,11 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         "apim_domain": apim_domain,
         "workspace_location": location_expr(m.monitoring.as_ref().map(|x| x.workspace_location.as_str()), m),
         "insights_location": location_expr(m.monitoring.as_ref().map(|x| x.insights_location.as_str()), m),
-        "identity_location": location_expr(m.identity.as_ref().map(|x| x.location.as_str()), m),
+        // The identity lives next to the gateway (`apim_location` first).
+        "identity_location": match m.identity.as_ref().map(|x| x.location.as_str()) {
+            Some(l) if l == m.apim.location => "var.apim_location".to_string(),
+            other => location_expr(other, m),
+        },
         "account_kind": first.map(|a| a.kind.clone()),
         "account_sku": first.map(|a| a.sku_name.clone()),
         "account_local_auth": first.map(|a| a.local_auth_enabled),
