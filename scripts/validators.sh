@@ -41,3 +41,38 @@ for topo in examples/*.yaml; do
 done
 "$VALIDATORS/apim-policy-check/check" --strict "${policies[@]}"
 echo "validators: apim-policy-check --strict passed on ${#policies[@]} policies" >&2
+
+# Terraform and Bicep: `oailb render all` of every example and render fixture
+# in both modes, checked by the HashiCorp parser, real `terraform fmt`, the
+# config loader and the azurerm 4.55 schema (check-terraform), and by the
+# Bicep parser with every property name checked against the Azure SDK
+# models (check-bicep). Same skip rule as above for topologies that cannot
+# be a pool (tests/render_cli.rs checks that refusal).
+"$VALIDATORS/terraform/install.sh" >&2
+"$VALIDATORS/bicep/install.sh" >&2
+tf_dirs=()
+bicep_dirs=()
+for topo in examples/*.yaml tests/render/*.yaml; do
+  name=$(basename "$topo" .yaml)
+  for mode in policy pool; do
+    out="$OUT/iac/$name-$mode"
+    status=0
+    "$OAILB" render all -q --color never -f "$topo" --mode "$mode" --out "$out" 2>"$OUT/err" || status=$?
+    if [ "$status" -eq 2 ] && [ "$mode" = pool ]; then
+      echo "validators: $topo cannot use pool mode, skipped:" >&2
+      sed 's/^/  /' "$OUT/err" | grep '^  error\[' >&2 || true
+      continue
+    fi
+    if [ "$status" -ne 0 ]; then
+      cat "$OUT/err" >&2
+      echo "validators: render all failed for $topo --mode $mode" >&2
+      exit 1
+    fi
+    tf_dirs+=("$out/terraform")
+    bicep_dirs+=("$out/bicep")
+  done
+done
+"$VALIDATORS/terraform/check-terraform" "${tf_dirs[@]}"
+echo "validators: check-terraform passed on ${#tf_dirs[@]} Terraform modules" >&2
+"$VALIDATORS/bicep/check-bicep" "${bicep_dirs[@]}"
+echo "validators: check-bicep passed on ${#bicep_dirs[@]} Bicep deployments" >&2

@@ -92,6 +92,11 @@ pub enum Command {
         after_help = "Examples:\n  oailb destroy -f examples/seed.yaml\n  oailb destroy --yes --purge-soft-deleted\n\nExit codes: 0 deleted (or nothing to delete), 1 failed, 2 invalid input, 130 interrupted."
     )]
     Destroy(DestroyArgs),
+    /// Write Terraform and/or Bicep for the whole setup into a directory.
+    #[command(
+        after_help = "Examples:\n  oailb render terraform -f examples/seed.yaml --out infra/\n  oailb render bicep --out infra/ --mode pool\n  oailb render all --out infra/ --check      # CI: exit 1 with a diff when infra/ is stale\n  oailb render terraform --out infra/ --templates my-templates/   # my-templates/templates/terraform/*.tera\n\nExit codes: 0 written (or up to date with --check), 1 drift with --check or a failed render, 2 invalid topology or usage."
+    )]
+    Render(RenderArgs),
     /// Write the APIM load-balancing policy XML of one API (stdout by default).
     #[command(
         name = "render-policy",
@@ -240,6 +245,34 @@ pub struct DestroyArgs {
     pub purge_soft_deleted: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderTarget {
+    /// Terraform (azurerm 4.x; azapi where azurerm has no support).
+    Terraform,
+    /// Bicep (main.bicep, modules and a .bicepparam file).
+    Bicep,
+    /// Both, into DIR/terraform and DIR/bicep.
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[arg(value_enum)]
+    pub target: RenderTarget,
+    /// Output directory (created if missing; files oailb did not write are left alone).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write nothing; exit 1 with a unified diff when DIR differs from the rendering.
+    #[arg(long)]
+    pub check: bool,
+    /// Load-balancing mode; default the topology's `load_balancing.mode`.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<PolicyMode>,
+    /// Directory whose `templates/...` and `policies/...` files replace the embedded templates.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct RenderPolicyArgs {
     /// Load-balancing mode; default the topology's `load_balancing.mode`.
@@ -312,6 +345,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Plan(a) => commands::plan::run(g, a),
         Command::Deploy(a) => commands::deploy::run(g, a),
         Command::Destroy(a) => commands::destroy::run(g, a),
+        Command::Render(a) => commands::render::run(g, a),
         Command::RenderPolicy(a) => commands::render_policy::run(g, a),
         Command::Completions(a) => {
             clap_complete::generate(

@@ -7,6 +7,7 @@ pub mod init;
 pub mod live;
 pub mod plan;
 pub mod progress;
+pub mod render;
 pub mod render_policy;
 pub mod validate;
 

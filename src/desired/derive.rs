@@ -287,6 +287,9 @@ impl Builder<'_> {
                 // Only managed identities call these accounts (keys are for
                 // existing accounts elsewhere), so local auth stays off.
                 "disableLocalAuth": true,
+                // Inference needs no outbound calls from the account: none
+                // allowed (data exfiltration protection).
+                "restrictOutboundNetworkAccess": true,
             },
         });
         let acct = address::account(&b.name);

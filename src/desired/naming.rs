@@ -33,16 +33,24 @@ pub fn role_definition_id(sub: &str) -> String {
     )
 }
 
+/// Namespace of ARM's `guid()` template function: `guid(a, b, c)` is the
+/// v5 UUID of `"a-b-c"` in this namespace.
+pub const ARM_GUID_NAMESPACE: &str = "11fb06fb-712d-4ddd-98c7-e71bbd588830";
+
 /// The role assignment's name: a GUID fixed by scope, role and the identity's
-/// resource id, so every tool (deploy, Terraform, Bicep) and every re-run
-/// produce the same one and a second create is `RoleAssignmentExists`.
+/// resource id, so every tool and every re-run produce the same one and a
+/// second create is `RoleAssignmentExists`. It is exactly what ARM's
+/// `guid(toLower(scope), role, toLower(identityId))` (Bicep) and Terraform's
+/// `uuidv5(ARM_GUID_NAMESPACE, "${lower(scope)}-${role}-${lower(identity_id)}")`
+/// compute at deployment time, when the subscription id is known.
 pub fn role_assignment_name(scope: &str, identity_resource_id: &str) -> String {
     let key = format!(
-        "{}|{OPENAI_USER_ROLE}|{}",
+        "{}-{OPENAI_USER_ROLE}-{}",
         scope.to_ascii_lowercase(),
         identity_resource_id.to_ascii_lowercase()
     );
-    Uuid::new_v5(&namespace(), key.as_bytes()).to_string()
+    let ns = Uuid::parse_str(ARM_GUID_NAMESPACE).expect("valid namespace literal");
+    Uuid::new_v5(&ns, key.as_bytes()).to_string()
 }
 
 /// Subscription segment of an ARM id.

@@ -2,13 +2,22 @@
 //! embedded in the binary and can be overridden file by file with
 //! `--templates DIR`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::Context;
 use tera::Tera;
 
+pub mod bicep;
+pub mod files;
+pub mod iac;
+pub mod infra;
 pub mod policy;
+pub mod syntax;
+pub mod terraform;
+
+/// Rendered files: path relative to the output directory → content.
+pub type Files = BTreeMap<String, Vec<u8>>;
 
 /// Embedded templates: (name, content). A file `DIR/<name>` passed with
 /// `--templates DIR` replaces the embedded one of the same name.
@@ -21,6 +30,74 @@ const EMBEDDED: &[(&str, &str)] = &[
     (
         "policies/pool-mode.xml.tera",
         include_str!("../../policies/pool-mode.xml.tera"),
+    ),
+    (
+        "templates/terraform/versions.tf.tera",
+        include_str!("../../templates/terraform/versions.tf.tera"),
+    ),
+    (
+        "templates/terraform/providers.tf.tera",
+        include_str!("../../templates/terraform/providers.tf.tera"),
+    ),
+    (
+        "templates/terraform/variables.tf.tera",
+        include_str!("../../templates/terraform/variables.tf.tera"),
+    ),
+    (
+        "templates/terraform/main.tf.tera",
+        include_str!("../../templates/terraform/main.tf.tera"),
+    ),
+    (
+        "templates/terraform/monitoring.tf.tera",
+        include_str!("../../templates/terraform/monitoring.tf.tera"),
+    ),
+    (
+        "templates/terraform/openai.tf.tera",
+        include_str!("../../templates/terraform/openai.tf.tera"),
+    ),
+    (
+        "templates/terraform/apim.tf.tera",
+        include_str!("../../templates/terraform/apim.tf.tera"),
+    ),
+    (
+        "templates/terraform/api.tf.tera",
+        include_str!("../../templates/terraform/api.tf.tera"),
+    ),
+    (
+        "templates/terraform/outputs.tf.tera",
+        include_str!("../../templates/terraform/outputs.tf.tera"),
+    ),
+    (
+        "templates/bicep/main.bicep.tera",
+        include_str!("../../templates/bicep/main.bicep.tera"),
+    ),
+    (
+        "templates/bicep/main.bicepparam.tera",
+        include_str!("../../templates/bicep/main.bicepparam.tera"),
+    ),
+    (
+        "templates/bicep/modules/monitoring.bicep.tera",
+        include_str!("../../templates/bicep/modules/monitoring.bicep.tera"),
+    ),
+    (
+        "templates/bicep/modules/identity.bicep.tera",
+        include_str!("../../templates/bicep/modules/identity.bicep.tera"),
+    ),
+    (
+        "templates/bicep/modules/apim.bicep.tera",
+        include_str!("../../templates/bicep/modules/apim.bicep.tera"),
+    ),
+    (
+        "templates/bicep/modules/openai-account.bicep.tera",
+        include_str!("../../templates/bicep/modules/openai-account.bicep.tera"),
+    ),
+    (
+        "templates/bicep/modules/role-assignment.bicep.tera",
+        include_str!("../../templates/bicep/modules/role-assignment.bicep.tera"),
+    ),
+    (
+        "templates/bicep/modules/gateway.bicep.tera",
+        include_str!("../../templates/bicep/modules/gateway.bicep.tera"),
     ),
 ];
 
@@ -92,6 +169,7 @@ fn tera_chain(e: &tera::Error) -> String {
 
 /// Helpers every template can use.
 fn register_helpers(tera: &mut Tera) {
+    syntax::register(tera);
     // APIM named values are written `{{name}}`, tera's own delimiters:
     // `{{ named_value(name="x") }}` emits them literally.
     tera.register_function("named_value", |args: &HashMap<String, tera::Value>| {

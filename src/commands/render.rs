@@ -1,0 +1,115 @@
+//! `oailb render terraform|bicep|all`: infrastructure code for the whole
+//! setup, written atomically into `--out`, or compared with it (`--check`).
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use super::{load_topology, plural, print_report, summary};
+use crate::cli::{GlobalArgs, RenderArgs, RenderTarget};
+use crate::desired;
+use crate::exit::{self, ExitError};
+use crate::output::Stream;
+use crate::render::files::{check_dir, write_dir};
+use crate::render::iac::{self, Target, TemplateSets};
+use crate::topology;
+
+pub fn run(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<u8> {
+    let mut loaded = load_topology(g)?;
+    if let Some(mode) = a.mode {
+        let mode = mode.into();
+        if mode != loaded.topology.load_balancing.mode {
+            loaded = match topology::with_mode(&loaded, mode) {
+                Ok(l) => l,
+                Err(invalid) => {
+                    print_report(g, &invalid.source, &invalid.report);
+                    return Err(ExitError::usage(format!(
+                        "{} (with --mode {})",
+                        summary(&invalid.source, &invalid.report),
+                        mode.as_str()
+                    ))
+                    .into());
+                }
+            };
+        }
+    }
+    if let Some(dir) = &a.templates {
+        if !dir.is_dir() {
+            return Err(ExitError::usage(format!(
+                "template directory {} does not exist",
+                dir.display()
+            ))
+            .into());
+        }
+    }
+    if a.out.exists() && !a.out.is_dir() {
+        return Err(ExitError::usage(format!(
+            "--out {} exists and is not a directory",
+            a.out.display()
+        ))
+        .into());
+    }
+    let target = match a.target {
+        RenderTarget::Terraform => Target::Terraform,
+        RenderTarget::Bicep => Target::Bicep,
+        RenderTarget::All => Target::All,
+    };
+    let mode = loaded.topology.load_balancing.mode;
+    let templates = TemplateSets::load(target, mode, a.templates.as_deref())?;
+    let d = desired::derive(&loaded.topology, None);
+    // Only the file name: the output must not depend on how -f was spelled.
+    let shown = loaded.source.display_name();
+    let name = std::path::Path::new(shown)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| shown.to_string());
+    let files = iac::render(
+        target,
+        &d,
+        &templates,
+        &name,
+        loaded.source.dir().as_deref(),
+    )?;
+    let style = g.style(Stream::Stderr);
+    let out = a.out.display();
+
+    if a.check {
+        return match check_dir(&a.out, &files)? {
+            None => {
+                if !g.quiet {
+                    eprintln!("{} {out} is up to date", style.green("ok:"));
+                }
+                Ok(exit::OK)
+            }
+            Some(diff) => {
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(diff.as_bytes())
+                    .and_then(|_| stdout.flush())
+                    .context("cannot write to stdout")?;
+                eprintln!(
+                    "{} {out} differs from what `oailb render` writes; re-render to update it",
+                    style.red(&style.bold("drift:"))
+                );
+                Ok(exit::FAILURE)
+            }
+        };
+    }
+
+    let w = write_dir(&a.out, &files)?;
+    if !g.quiet {
+        let mut parts = vec![format!("{} written", plural(w.written.len(), "file"))];
+        if !w.unchanged.is_empty() {
+            parts.push(format!("{} unchanged", w.unchanged.len()));
+        }
+        if !w.removed.is_empty() {
+            parts.push(format!(
+                "{} removed ({})",
+                w.removed.len(),
+                w.removed.join(", ")
+            ));
+        }
+        eprintln!("{} {out}: {}", style.green("rendered:"), parts.join(", "));
+    }
+    Ok(exit::OK)
+}
