@@ -76,3 +76,44 @@ done
 echo "validators: check-terraform passed on ${#tf_dirs[@]} Terraform modules" >&2
 "$VALIDATORS/bicep/check-bicep" "${bicep_dirs[@]}"
 echo "validators: check-bicep passed on ${#bicep_dirs[@]} Bicep deployments" >&2
+
+# Deploy request bodies: `oailb deploy` of every example in both modes
+# against the fake ARM (tests/fake_arm, as a process that records every PUT),
+# then each recorded body checked against the Azure SDK models with
+# check-bicep's model walker (scripts/check-arm-bodies.py). Same skip rule as
+# above for topologies that cannot be a pool.
+FAKE=target/debug/examples/fake-arm
+[ -x "$FAKE" ] || cargo build --locked --quiet --example fake-arm
+records=()
+for topo in examples/*.yaml; do
+  name=$(basename "$topo" .yaml)
+  for mode in policy pool; do
+    work="$OUT/deploy/$name-$mode"
+    mkdir -p "$work"
+    sed "s/^  mode: .*/  mode: $mode/" "$topo" > "$work/oailb.yaml"
+    if ! "$OAILB" validate -q --color never -f "$work/oailb.yaml" >/dev/null 2>&1; then
+      echo "validators: $topo cannot use $mode mode, deploy check skipped" >&2
+      continue
+    fi
+    mkfifo "$work/ctl"
+    "$FAKE" --record "$work/puts.jsonl" < "$work/ctl" > "$work/fake.env" &
+    fake_pid=$!
+    exec 3>"$work/ctl"
+    until [ -s "$work/fake.env" ]; do sleep 0.05; done
+    status=0
+    ( . "$work/fake.env"
+      PARTNER_OPENAI_KEY=validator-key AZURE_SUBSCRIPTION_ID=00000000-0000-0000-0000-000000000001 \
+        OAILB_BACKOFF_BASE_MS=5 "$OAILB" deploy -q --yes --color never -f "$work/oailb.yaml" ) 2>"$OUT/err" || status=$?
+    exec 3>&-
+    wait "$fake_pid"
+    if [ "$status" -ne 0 ]; then
+      cat "$OUT/err" >&2
+      echo "validators: deploy against the fake ARM failed for $topo ($mode mode)" >&2
+      exit 1
+    fi
+    records+=("$work/puts.jsonl")
+  done
+done
+VALIDATORS_CACHE="${OAILB_VALIDATORS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/oailb-validators}"
+"$VALIDATORS_CACHE/bicep/venv/bin/python" scripts/check-arm-bodies.py "$VALIDATORS" "${records[@]}"
+echo "validators: check-arm-bodies passed on ${#records[@]} deploys" >&2

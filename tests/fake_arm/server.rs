@@ -1,16 +1,30 @@
 //! The fake ARM as a process, for CI-pipeline commands run against it:
 //!
-//!     cargo run --example fake-arm -- [--unit-ms N] [--principal-window-ms N]
+//!     cargo run --example fake-arm -- [--unit-ms N] [--principal-window-ms N] [--record FILE]
 //!
 //! Prints `OAILB_ARM_ENDPOINT=http://127.0.0.1:PORT` and
 //! `OAILB_ACCESS_TOKEN=<token>` (shell `export` lines), then serves until
-//! stdin closes or the process is stopped.
+//! stdin closes or the process is stopped. With `--record FILE`, every PUT
+//! it received is written to FILE as JSON lines (`path`, `api_version`,
+//! `status`, `body`) when stdin closes, for checks of the request bodies.
 
 #[path = "mod.rs"]
 mod fake_arm;
 
 use std::io::Read;
 use std::time::Duration;
+
+fn text_arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == name)?;
+    match args.get(i + 1) {
+        Some(v) => Some(v.clone()),
+        None => {
+            eprintln!("{name} needs a value");
+            std::process::exit(2);
+        }
+    }
+}
 
 fn arg(name: &str) -> Option<u64> {
     let args: Vec<String> = std::env::args().collect();
@@ -37,6 +51,28 @@ fn main() {
     println!("export OAILB_ARM_ENDPOINT={}", fake.url);
     println!("export OAILB_ACCESS_TOKEN={}", fake_arm::TOKEN);
     println!("export OAILB_AUTH=token");
+    let record = text_arg("--record");
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
+    if let Some(path) = record {
+        let mut out = String::new();
+        for r in fake.requests().into_iter().filter(|r| r.method == "PUT") {
+            let api_version = url::form_urlencoded::parse(r.query.as_bytes())
+                .find(|(k, _)| k == "api-version")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            let line = serde_json::json!({
+                "path": r.path,
+                "api_version": api_version,
+                "status": r.status,
+                "body": r.body,
+            });
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+        if let Err(e) = std::fs::write(&path, out) {
+            eprintln!("cannot write {path}: {e}");
+            std::process::exit(1);
+        }
+    }
 }

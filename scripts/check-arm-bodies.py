@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Checks the PUT bodies `oailb deploy` sent (recorded by the fake ARM with
+`--record`) against the Azure SDK models, with the model walker of
+../shared/validators/bicep: unknown properties, read-only properties,
+missing required properties and value shapes.
+
+Usage: check-arm-bodies.py VALIDATORS_DIR RECORD.jsonl [...]
+Run with the bicep validator's Python (it has the azure-mgmt-* packages).
+Exit: 0 clean, 1 findings, 2 usage or setup error.
+"""
+import json
+import sys
+from pathlib import Path
+
+
+def arm_type(path):
+    """`/subscriptions/s/resourceGroups/rg/providers/Microsoft.X/a/n/b/m` → `Microsoft.X/a/b`."""
+    segs = path.strip("/").split("/")
+    if len(segs) == 4 and segs[2].lower() == "resourcegroups":
+        return "Microsoft.Resources/resourceGroups"
+    lower = [s.lower() for s in segs]
+    if "providers" not in lower:
+        return None
+    i = len(lower) - 1 - lower[::-1].index("providers")
+    rest = segs[i + 1:]
+    if len(rest) < 3 or len(rest) % 2 == 0:
+        return None
+    return "/".join([rest[0]] + rest[1::2])
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(Path(sys.argv[1]) / "bicep" / "lib"))
+    try:
+        import check_bicep as cb
+    except Exception as e:  # the venv or the validators are missing
+        print(f"check-arm-bodies: setup error: {e}", file=sys.stderr)
+        return 2
+    # Bicep renders references as strings; in a JSON request body a string is
+    # a value, so every string is type-checked.
+    cb.is_expr = lambda v: False
+    rep = cb.Reporter()
+    checked = 0
+    for record in sys.argv[2:]:
+        for n, line in enumerate(Path(record).read_text().splitlines(), 1):
+            r = json.loads(line)
+            rtype = arm_type(r["path"])
+            where = f"{record}:{n}: PUT {r['path']}"
+            if rtype is None or rtype.lower() not in cb.MAP_LC or not isinstance(r.get("body"), dict):
+                rep.emit("note", "model", where, f"{rtype}: not checked (no azure-mgmt model mapped)")
+                continue
+            cls, models, _ = cb.load_model(rtype, r.get("api_version", ""))
+            w = cb.Walker(rep, lambda _p, w=where: w, rtype)
+            body = r["body"]
+            w.obj(body, cb.describe(cls, models), models, [])
+            for req in cb.EXTRA_REQUIRED.get(rtype.lower(), []):
+                *parents, leaf = req.split(".")
+                obj = body
+                for p in parents:
+                    obj = obj.get(p) if isinstance(obj, dict) else None
+                if isinstance(obj, dict) and leaf not in obj:
+                    w.err(parents, f"required property '{leaf}' missing")
+            checked += 1
+    c = rep.counts
+    print(f"check-arm-bodies: {checked} request bodies checked against SDK models: {c['error']} error(s), {c['note']} note(s)", file=sys.stderr)
+    return 1 if c["error"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
