@@ -341,7 +341,7 @@ async fn apply_one(
                 "an earlier operation is still running ({state}); waiting"
             ));
             current = match client
-                .wait_provisioned(&r.id, r.api_version, Instant::now(), &notify)
+                .wait_provisioned(&r.id, r.api_version, Instant::now(), None, &notify)
                 .await
             {
                 Ok(b) => Some(b),

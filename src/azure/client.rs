@@ -370,32 +370,45 @@ impl ArmClient {
         }
         let first = Self::parse_json(&raw, &label)?;
         let started = Instant::now();
+        // After an operation URL said "done", read the result at once;
+        // otherwise the resource itself is the progress report.
+        let mut first_wait = None;
         if let Some(op) = self.operation_url(&raw.headers, "azure-asyncoperation") {
             self.wait_async_operation(&op, &raw.headers, started, &label, notify)
                 .await?;
-        } else if raw.status == 202 {
-            if let Some(loc) = self.operation_url(&raw.headers, "location") {
-                self.wait_location(&loc, &raw.headers, started, &label, notify)
-                    .await?;
-            }
+        } else if let (202, Some(loc)) = (raw.status, self.operation_url(&raw.headers, "location"))
+        {
+            self.wait_location(&loc, &raw.headers, started, &label, notify)
+                .await?;
         } else if provisioning_state(&first).is_none_or(is_terminal_state) && first.is_object() {
             return check_succeeded(first, &label);
+        } else {
+            first_wait = Some(
+                self.retry_after(&raw.headers)
+                    .unwrap_or(self.timing.default_poll),
+            );
         }
-        self.wait_provisioned(id, api_version, started, notify)
+        self.wait_provisioned(id, api_version, started, first_wait, notify)
             .await
     }
 
-    /// Polls a resource until its provisioningState is terminal; fails if
-    /// that state is not Succeeded or the resource is gone.
+    /// Polls a resource (after `first_wait`, if any) until its
+    /// provisioningState is terminal; fails if that state is not Succeeded
+    /// or the resource is gone.
     pub async fn wait_provisioned(
         &self,
         id: &str,
         api_version: &str,
         started: Instant,
+        first_wait: Option<Duration>,
         notify: Notify<'_>,
     ) -> Result<Value, ArmError> {
         let label = format!("PUT {id}");
         let mut first = true;
+        if let Some(w) = first_wait {
+            tokio::time::sleep(w.max(self.timing.min_wait)).await;
+            first = false;
+        }
         loop {
             let purpose = if first { Purpose::Read } else { Purpose::Poll };
             first = false;

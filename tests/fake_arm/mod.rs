@@ -1266,17 +1266,53 @@ fn put(
     let status = if created { 201 } else { 200 };
     let view_now = view(&stored, cfg, "");
     st.resources.insert(key, stored);
-    if is_lro(kind) {
-        let op = new_operation(st, cfg, ready_at, None);
-        let mut h = hint_headers(cfg);
-        h.push((
-            "azure-asyncoperation".into(),
-            format!("http://PLACEHOLDER/fake/operations/{op}"),
-        ));
-        ((status, h, view_now), Duration::ZERO)
-    } else {
+    // The three ways ARM reports a long-running PUT, one per group of types.
+    match lro_style(kind) {
+        Some(LroStyle::AsyncOperation) => {
+            let op = new_operation(st, cfg, ready_at, None);
+            let mut h = hint_headers(cfg);
+            h.push((
+                "azure-asyncoperation".into(),
+                format!("http://PLACEHOLDER/fake/operations/{op}"),
+            ));
+            ((status, h, view_now), Duration::ZERO)
+        }
+        Some(LroStyle::Location) => {
+            let op = new_operation(st, cfg, ready_at, None);
+            let mut h = hint_headers(cfg);
+            h.push((
+                "location".into(),
+                format!("http://PLACEHOLDER/fake/locations/{op}"),
+            ));
+            ((202, h, Value::Null), Duration::ZERO)
+        }
+        Some(LroStyle::ProvisioningState) => {
+            ((status, hint_headers(cfg), view_now), Duration::ZERO)
+        }
         // Synchronous types answer after their latency.
-        ((status, vec![], view_now), duration)
+        None => ((status, vec![], view_now), duration),
+    }
+}
+
+enum LroStyle {
+    /// 201/200 with an Azure-AsyncOperation URL to poll.
+    AsyncOperation,
+    /// 202 with a Location URL that answers 202 until done.
+    Location,
+    /// 201/200 whose provisioningState progresses on GET.
+    ProvisioningState,
+}
+
+fn lro_style(kind: &str) -> Option<LroStyle> {
+    match kind {
+        "microsoft.apimanagement/service" | "microsoft.cognitiveservices/accounts" => {
+            Some(LroStyle::AsyncOperation)
+        }
+        "microsoft.apimanagement/service/apis" | "microsoft.apimanagement/service/namedvalues" => {
+            Some(LroStyle::Location)
+        }
+        "microsoft.cognitiveservices/accounts/deployments" => Some(LroStyle::ProvisioningState),
+        _ => None,
     }
 }
 
