@@ -490,15 +490,24 @@ fn strings_equal(path: &str, a: &str, b: &str, in_tags: bool) -> bool {
     identifier(a) && a.eq_ignore_ascii_case(b)
 }
 
-/// XML compared without the whitespace between elements and with `\r\n`
-/// line ends, which APIM may change when it stores a policy.
+/// XML compared as APIM may hand it back: without the whitespace between
+/// elements, with `\r\n` line ends, `<x/>` for `<x />`, and entities decoded
+/// (the `xml` export format escapes what `rawxml` leaves as is).
 fn normalize_xml(s: &str) -> String {
     let s = s.replace("\r\n", "\n");
     let mut out = String::with_capacity(s.len());
     for line in s.lines() {
         out.push_str(line.trim());
     }
-    out.replace(">\n<", "><")
+    let mut out = out.replace(">\n<", "><");
+    while out.contains(" />") {
+        out = out.replace(" />", "/>");
+    }
+    out.replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// The changed value for a table: short, one line.
@@ -696,6 +705,11 @@ mod tests {
         assert!(diff(&d, &l, &[]).is_empty());
         let l2 = json!({"value": "<policies><outbound /></policies>"});
         assert_eq!(diff(&d, &l2, &[]).len(), 1);
+        // The `xml` export escapes expressions; `rawxml` does not.
+        let raw = json!({"value": "<policies><set-variable value=\"@(a < b)\" /></policies>"});
+        let escaped =
+            json!({"value": "<policies><set-variable value=\"@(a &lt; b)\"/></policies>"});
+        assert!(diff(&raw, &escaped, &[]).is_empty());
     }
 
     #[test]
