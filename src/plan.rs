@@ -490,11 +490,18 @@ fn strings_equal(path: &str, a: &str, b: &str, in_tags: bool) -> bool {
     identifier(a) && a.eq_ignore_ascii_case(b)
 }
 
-/// XML compared as APIM may hand it back: without the whitespace between
-/// elements, with `\r\n` line ends, `<x/>` for `<x />`, and entities decoded
-/// (the `xml` export format escapes what `rawxml` leaves as is).
+/// XML compared as APIM may hand it back: without comments (it may drop
+/// those outside `<policies>`), without the whitespace between elements,
+/// with `\r\n` line ends, `<x/>` for `<x />`, and entities decoded (the
+/// `xml` export format escapes what `rawxml` leaves as is).
 fn normalize_xml(s: &str) -> String {
-    let s = s.replace("\r\n", "\n");
+    let mut s = s.replace("\r\n", "\n");
+    while let Some(start) = s.find("<!--") {
+        match s[start..].find("-->") {
+            Some(len) => s.replace_range(start..start + len + 3, ""),
+            None => break,
+        }
+    }
     let mut out = String::with_capacity(s.len());
     for line in s.lines() {
         out.push_str(line.trim());
@@ -710,6 +717,8 @@ mod tests {
         let escaped =
             json!({"value": "<policies><set-variable value=\"@(a &lt; b)\"/></policies>"});
         assert!(diff(&raw, &escaped, &[]).is_empty());
+        let commented = json!({"value": "<!-- generated -->\n<policies><set-variable value=\"@(a < b)\" /></policies>"});
+        assert!(diff(&commented, &raw, &[]).is_empty());
     }
 
     #[test]
