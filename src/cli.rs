@@ -184,6 +184,10 @@ pub struct ArmArgs {
     /// Resources read or written at the same time.
     #[arg(long, default_value_t = crate::deploy::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=64), value_name = "N")]
     pub concurrency: u16,
+    /// Bound on the whole command, e.g. `90m`, `1h30m`, `600` (seconds); when it
+    /// expires no new work starts and oailb exits 124 (what Azure is already doing continues).
+    #[arg(long, env = "OAILB_TIMEOUT", value_parser = parse_timeout, value_name = "DURATION")]
+    pub timeout: Option<std::time::Duration>,
     /// First retry backoff in milliseconds (tests shorten it).
     #[arg(long, hide = true, env = "OAILB_BACKOFF_BASE_MS")]
     pub backoff_base_ms: Option<u64>,
@@ -309,6 +313,23 @@ impl From<PolicyMode> for crate::topology::Mode {
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
+}
+
+/// `600` (seconds) or a duration such as `90m`, `1h30m`, `45s`.
+fn parse_timeout(v: &str) -> Result<std::time::Duration, String> {
+    let v = v.trim();
+    let ms = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        v.parse::<f64>().ok().map(|s| s * 1000.0)
+    } else {
+        crate::balancer::parse_duration_ms(v)
+    };
+    match ms {
+        Some(ms) if ms >= 1000.0 && ms.is_finite() && ms <= 7.0 * 86_400_000.0 => {
+            Ok(std::time::Duration::from_millis(ms as u64))
+        }
+        Some(_) => Err("must be between 1 second and 7 days".into()),
+        None => Err(format!("`{v}` is not a duration (e.g. 90m, 1h30m, 600)")),
+    }
 }
 
 pub fn main() -> ExitCode {

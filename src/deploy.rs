@@ -13,7 +13,7 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::azure::{is_terminal_state, provisioning_state, ArmClient, ArmError};
+use crate::azure::{is_terminal_state, provisioning_state, ArmClient, ArmError, Notice, Notify};
 use crate::desired::{Desired, Kind, Resource};
 use crate::plan::{self, Action, Inputs, Plan, Secrets};
 
@@ -61,9 +61,9 @@ pub enum Event {
     },
     Note {
         address: String,
-        message: String,
+        notice: Notice,
     },
-    Finished {
+    Succeeded {
         address: String,
         action: &'static str,
         elapsed: Duration,
@@ -171,7 +171,7 @@ pub async fn apply(
             let started = Instant::now();
             let res = apply_one(client, desired, plan, r, &snapshot, inputs, opts, progress).await;
             if let Ok((action, _)) = &res {
-                progress.event(Event::Finished {
+                progress.event(Event::Succeeded {
                     address: r.address.clone(),
                     action,
                     elapsed: started.elapsed(),
@@ -301,11 +301,11 @@ async fn schedule<'a>(
     out
 }
 
-fn note<'a>(progress: &'a dyn Progress, address: &'a str) -> impl Fn(String) + Send + Sync + 'a {
-    move |message| {
+fn note<'a>(progress: &'a dyn Progress, address: &'a str) -> impl Fn(Notice) + Send + Sync + 'a {
+    move |notice| {
         progress.event(Event::Note {
             address: address.to_string(),
-            message,
+            notice,
         })
     }
 }
@@ -337,9 +337,9 @@ async fn apply_one(
                 address: r.address.clone(),
                 action: "wait",
             });
-            notify(format!(
+            notify(Notice::Info(format!(
                 "an earlier operation is still running ({state}); waiting"
-            ));
+            )));
             current = match client
                 .wait_provisioned(&r.id, r.api_version, Instant::now(), None, &notify)
                 .await
@@ -378,7 +378,9 @@ async fn apply_one(
         // Role assignments cannot be changed in place (ARM answers
         // RoleAssignmentUpdateNotPermitted): replace it. This happens when the
         // gateway identity was re-created and has a new principal id.
-        notify("replacing: role assignments cannot be updated".into());
+        notify(Notice::Info(
+            "replacing: role assignments cannot be updated".into(),
+        ));
         client
             .delete(&r.id, r.api_version, &[], &notify)
             .await
@@ -405,7 +407,7 @@ async fn put(
     r: &Resource,
     body: &Value,
     opts: &Options,
-    notify: &(dyn Fn(String) + Send + Sync),
+    notify: Notify<'_>,
 ) -> Result<Value, ArmError> {
     match r.kind {
         Kind::RoleAssignment => put_role_assignment(client, r, body, opts, notify).await,
@@ -424,18 +426,20 @@ async fn prepare_soft_deleted(
     r: &Resource,
     mut body: Value,
     opts: &Options,
-    notify: &(dyn Fn(String) + Send + Sync),
+    notify: Notify<'_>,
 ) -> Result<Value, String> {
     let location = r.location().unwrap_or(&desired.location);
     match opts.soft_deleted {
         SoftDeleted::Fail => Err(soft_deleted_message(r)),
         SoftDeleted::Restore => {
-            notify("restoring the soft-deleted resource".into());
+            notify(Notice::Info("restoring the soft-deleted resource".into()));
             body["properties"]["restore"] = Value::Bool(true);
             Ok(body)
         }
         SoftDeleted::Purge => {
-            notify("purging the soft-deleted resource first".into());
+            notify(Notice::Info(
+                "purging the soft-deleted resource first".into(),
+            ));
             let res = match r.kind {
                 Kind::CognitiveAccount => {
                     client
@@ -475,7 +479,7 @@ async fn put_role_assignment(
     r: &Resource,
     body: &Value,
     opts: &Options,
-    notify: &(dyn Fn(String) + Send + Sync),
+    notify: Notify<'_>,
 ) -> Result<Value, ArmError> {
     let started = Instant::now();
     let mut attempt = 1;
@@ -489,10 +493,14 @@ async fn put_role_assignment(
                     .timing()
                     .backoff(attempt)
                     .min(Duration::from_secs(30));
-                notify(format!(
-                    "PrincipalNotFound (the identity is still replicating), retrying in {:.1}s",
-                    wait.as_secs_f64()
-                ));
+                // The identity is still replicating through Entra ID.
+                notify(Notice::Retrying {
+                    status: e.status,
+                    code: "PrincipalNotFound".into(),
+                    wait,
+                    attempt: attempt + 1,
+                    max_attempts: None,
+                });
                 tokio::time::sleep(wait).await;
                 attempt += 1;
             }
@@ -593,7 +601,7 @@ pub async fn destroy(
             });
             let res = delete_one(client, desired, r, purge, &notify).await;
             if res.is_ok() {
-                progress.event(Event::Finished {
+                progress.event(Event::Succeeded {
                     address: r.address.clone(),
                     action: "delete",
                     elapsed: started.elapsed(),
@@ -628,7 +636,7 @@ async fn delete_one(
     desired: &Desired,
     r: &Resource,
     purge: bool,
-    notify: &(dyn Fn(String) + Send + Sync),
+    notify: Notify<'_>,
 ) -> Result<(), String> {
     let query: &[(&str, &str)] = if purge && r.kind == Kind::LogAnalyticsWorkspace {
         &[("force", "true")]
@@ -643,7 +651,7 @@ async fn delete_one(
         let location = r.location().unwrap_or(&desired.location);
         let res = match r.kind {
             Kind::CognitiveAccount => {
-                notify("purging the soft-deleted account".into());
+                notify(Notice::Info("purging the soft-deleted account".into()));
                 client
                     .purge_deleted_account(
                         &desired.subscription,
@@ -655,7 +663,7 @@ async fn delete_one(
                     .await
             }
             Kind::ApimService => {
-                notify("purging the soft-deleted service".into());
+                notify(Notice::Info("purging the soft-deleted service".into()));
                 client
                     .purge_deleted_apim(&desired.subscription, location, &r.name, notify)
                     .await
@@ -696,7 +704,7 @@ async fn delete_resource_group(
             });
             match client.delete(&rg.id, rg.api_version, &[], &notify).await {
                 Ok(_) => {
-                    progress.event(Event::Finished {
+                    progress.event(Event::Succeeded {
                         address: rg.address.clone(),
                         action: "delete",
                         elapsed: started.elapsed(),
@@ -730,7 +738,7 @@ pub async fn gateway_key(client: &ArmClient, desired: &Desired) -> Result<String
         .iter()
         .find(|r| r.kind == Kind::ApimService)
         .expect("every topology has an APIM service");
-    let quiet = |_: String| {};
+    let quiet = |_: Notice| {};
     let v = client
         .post(
             &format!("{}/subscriptions/master/listSecrets", apim.id),

@@ -10,6 +10,8 @@ pub const INVALID: u8 = 2;
 
 /// `plan --detailed-exitcode`: the plan has changes (errors are then 1).
 pub const CHANGES: u8 = 2;
+/// `--timeout` expired (the code of coreutils' `timeout`).
+pub const TIMED_OUT: u8 = 124;
 /// deploy/destroy stopped by Ctrl-C (128 + SIGINT, as shells report it).
 pub const INTERRUPTED: u8 = 130;
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::azure::ArmClient;
+use crate::azure::{ArmClient, Notice};
 use crate::desired::{placeholder, Desired, Kind, Placeholder, Resource};
 
 /// Version of the JSON document `plan --json` prints.
@@ -168,7 +168,7 @@ pub async fn read_live(
     concurrency: usize,
 ) -> anyhow::Result<Plan> {
     use futures::StreamExt;
-    let quiet = |_: String| {};
+    let quiet = |_: Notice| {};
     let reads = futures::stream::iter(desired.resources.iter().map(|r| async move {
         client
             .get(&r.id, r.api_version, read_query(r.kind), &quiet)
@@ -243,7 +243,7 @@ async fn check_absent(
     resolved: &Value,
     entry: &mut Entry,
 ) -> anyhow::Result<()> {
-    let quiet = |_: String| {};
+    let quiet = |_: Notice| {};
     let location = r.location().unwrap_or(&desired.location);
     match r.kind {
         // Best effort: without the right to read deleted resources the

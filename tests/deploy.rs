@@ -1027,9 +1027,12 @@ fn machine_readable_output_matches_its_schema() {
         kinds.contains(&"failed".to_string()) && kinds.contains(&"skipped".to_string()),
         "{kinds:?}"
     );
+    // The injected 500s were retried before the account gave up.
+    assert!(kinds.contains(&"retried".to_string()), "{kinds:?}");
     let ok = ws.run(&fake, &["deploy", "--yes", "--json", "--show-secrets"]);
     assert_ok(&ok);
     let kinds = check_events(&ok, "deploy");
+    assert!(kinds.contains(&"succeeded".to_string()), "{kinds:?}");
     assert_eq!(kinds.first().map(String::as_str), Some("plan"));
     assert_eq!(kinds.last().map(String::as_str), Some("outputs"));
     ws.edit("    capacity: 100", "    capacity: 90");
@@ -1044,7 +1047,7 @@ fn machine_readable_output_matches_its_schema() {
     let mut broken = doc.clone();
     broken["resources"][0]["action"] = Value::from("replace");
     assert!(!plan_schema.is_valid(&broken));
-    assert!(!events.is_valid(&serde_json::json!({"event": "finished", "elapsed_s": 1.0, "address": "x", "action": "create"})));
+    assert!(!events.is_valid(&serde_json::json!({"event": "succeeded", "elapsed_s": 1.0, "address": "x", "action": "create"})));
 }
 
 /// Reading deleted resources and listing a resource group need rights a
@@ -1173,6 +1176,92 @@ fn stale_role_assignment_is_replaced() {
         writes,
         [("DELETE".to_string(), 200), ("PUT".to_string(), 201)]
     );
+    let plan = ws.run(&fake, &["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&plan), 0, "{}", text(&plan));
+}
+
+/// `--timeout` bounds the whole deploy: no new work after it, exit 124, a
+/// `timed_out` event naming what was in flight; a re-run converges without
+/// sending finished work again.
+#[test]
+fn timeout_stops_new_work_exits_124_and_rerun_converges() {
+    // APIM takes 30 × 100 ms = 3 s, longer than the 1 s budget.
+    let fake = FakeArm::start(Config {
+        unit: Duration::from_millis(100),
+        poll_hint: Duration::from_millis(25),
+        ..Config::default()
+    });
+    let ws = Workspace::example("seed");
+    let started = std::time::Instant::now();
+    let out = ws.run(&fake, &["deploy", "--yes", "--json", "--timeout", "1s"]);
+    assert_eq!(code(&out), 124, "{}", text(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let timed_out = events
+        .iter()
+        .find(|e| e["event"] == "timed_out")
+        .expect("a timed_out event");
+    assert_eq!(timed_out["timeout_s"], 1.0);
+    assert!(
+        timed_out["in_flight"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "apim"),
+        "{timed_out}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Timed out after 1.0s (--timeout)"));
+
+    // A budget that is too small even to read the live state.
+    let out = ws.run(&fake, &["plan", "--detailed-exitcode", "--timeout", "1"]);
+    assert!(matches!(code(&out), 0 | 2 | 124), "{}", text(&out));
+
+    assert_ok(&ws.run(&fake, &["deploy", "--yes", "--timeout", "2m"]));
+    assert_converged(&ws, &fake);
+    let puts = successful_puts(&fake);
+    assert!(
+        puts.values().all(|&n| n == 1),
+        "work was sent twice: {puts:#?}"
+    );
+
+    // A malformed duration is a usage error.
+    let out = ws.run(&fake, &["deploy", "--yes", "--timeout", "soon"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("is not a duration"));
+}
+
+/// Two pipelines deploying the same topology at once: ARM is the source of
+/// truth, every write is an idempotent PUT of the same body, busy answers are
+/// retried, and a role assignment that the other run created counts as done.
+/// Both succeed and the result is exactly the desired resources, once.
+#[test]
+fn two_concurrent_deploys_both_succeed_without_duplicates() {
+    let fake = FakeArm::start(Config {
+        unit: Duration::from_millis(20),
+        poll_hint: Duration::from_millis(5),
+        ..Config::default()
+    });
+    let ws = Workspace::example("multi-model");
+    let spawn = || {
+        ws.std_cmd(&fake, &["deploy", "--yes"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert_ok(&a);
+    assert_ok(&b);
+    assert_converged(&ws, &fake);
+    // The next plan has nothing to do.
     let plan = ws.run(&fake, &["plan", "--detailed-exitcode"]);
     assert_eq!(code(&plan), 0, "{}", text(&plan));
 }

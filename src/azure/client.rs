@@ -88,8 +88,56 @@ impl Counters {
     }
 }
 
-/// Receives progress notes (retries, waits) about one resource.
-pub type Notify<'a> = &'a (dyn Fn(String) + Send + Sync);
+/// Something worth telling about a request while it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// A transient failure (429, 5xx, busy 409, dropped connection, an
+    /// identity still replicating): the request is sent again after `wait`.
+    Retrying {
+        status: Option<u16>,
+        code: String,
+        wait: Duration,
+        /// The attempt about to be made, and the most there will be.
+        attempt: u32,
+        max_attempts: Option<u32>,
+    },
+    /// A long-running operation is not finished yet.
+    Polling { state: String },
+    /// Anything else: a wait, a restore, a replacement.
+    Info(String),
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Retrying {
+                status,
+                code,
+                wait,
+                attempt,
+                max_attempts,
+            } => {
+                if let Some(s) = status {
+                    write!(f, "{s} ")?;
+                }
+                write!(
+                    f,
+                    "{code}, retrying in {:.1}s (attempt {attempt}",
+                    wait.as_secs_f64()
+                )?;
+                if let Some(m) = max_attempts {
+                    write!(f, "/{m}")?;
+                }
+                f.write_str(")")
+            }
+            Notice::Polling { state } => write!(f, "provisioning: {state}"),
+            Notice::Info(message) => f.write_str(message),
+        }
+    }
+}
+
+/// Receives notices about one resource's requests.
+pub type Notify<'a> = &'a (dyn Fn(Notice) + Send + Sync);
 
 struct Raw {
     status: u16,
@@ -277,14 +325,13 @@ impl ArmClient {
                 });
             }
             let wait = wait.unwrap_or_else(|| self.timing.backoff(attempt));
-            notify(format!(
-                "{} {}, retrying in {:.1}s (attempt {}/{})",
-                err.status.map(|s| s.to_string()).unwrap_or_default(),
-                err.code,
-                wait.as_secs_f64(),
-                attempt + 1,
-                self.timing.max_attempts
-            ));
+            notify(Notice::Retrying {
+                status: err.status,
+                code: err.code.clone(),
+                wait,
+                attempt: attempt + 1,
+                max_attempts: Some(self.timing.max_attempts),
+            });
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(wait).await;
             attempt += 1;
@@ -423,7 +470,9 @@ impl ArmClient {
             match provisioning_state(&body) {
                 Some(s) if !is_terminal_state(s) => {
                     self.check_deadline(started, &label)?;
-                    notify(format!("provisioning: {s}"));
+                    notify(Notice::Polling {
+                        state: s.to_string(),
+                    });
                     tokio::time::sleep(self.timing.default_poll.max(self.timing.min_wait)).await;
                 }
                 _ => return check_succeeded(body, &label),
@@ -487,6 +536,9 @@ impl ArmClient {
                 ));
             }
             self.check_deadline(started, label)?;
+            notify(Notice::Polling {
+                state: status.to_string(),
+            });
             wait = self.retry_after(&raw.headers);
         }
     }
@@ -509,6 +561,9 @@ impl ArmClient {
             match raw.status {
                 202 => {
                     self.check_deadline(started, label)?;
+                    notify(Notice::Polling {
+                        state: "Accepted".into(),
+                    });
                     wait = self.retry_after(&raw.headers);
                 }
                 s if s < 300 || s == 404 => return Ok(()),
@@ -694,12 +749,13 @@ impl ArmClient {
                 return Err(err);
             }
             let wait = wait.unwrap_or_else(|| self.timing.backoff(attempt));
-            notify(format!(
-                "{} {}, retrying in {:.1}s",
-                err.status.map(|s| s.to_string()).unwrap_or_default(),
-                err.code,
-                wait.as_secs_f64()
-            ));
+            notify(Notice::Retrying {
+                status: err.status,
+                code: err.code.clone(),
+                wait,
+                attempt: attempt + 1,
+                max_attempts: Some(self.timing.max_attempts),
+            });
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(wait).await;
             attempt += 1;

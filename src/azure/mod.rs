@@ -13,6 +13,8 @@ pub mod cloud;
 mod error;
 
 pub use auth::{AuthMethod, Credential};
-pub use client::{is_terminal_state, provisioning_state, ArmClient, Counters, Notify, Timing};
+pub use client::{
+    is_terminal_state, provisioning_state, ArmClient, Counters, Notice, Notify, Timing,
+};
 pub use cloud::Endpoint;
 pub use error::ArmError;

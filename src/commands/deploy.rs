@@ -1,11 +1,9 @@
 //! `oailb deploy`: plan against ARM, confirm, apply, print the endpoints.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use crate::cli::{DeployArgs, GlobalArgs};
-use crate::commands::live::{self, Live};
+use crate::commands::live::{self, Live, Stop};
 use crate::commands::progress::Display;
 use crate::deploy::{self, Options, SoftDeleted};
 use crate::desired::{placeholder, Desired, Placeholder};
@@ -21,6 +19,7 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
         )
         .into());
     }
+    let stop = Stop::new(a.arm.timeout);
     let Live {
         desired,
         client,
@@ -30,7 +29,10 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
     check_secrets(&desired)?;
     let display = Display::new(a.json, g.quiet, g.style(Stream::Stderr));
     let concurrency = usize::from(a.arm.concurrency);
-    let plan = runtime.block_on(plan::read_live(&client, &desired, &inputs, concurrency))?;
+    let plan = runtime.block_on(stop.bounded(
+        "reading the live state",
+        plan::read_live(&client, &desired, &inputs, concurrency),
+    ))?;
     let soft_deleted: Vec<_> = plan.soft_deleted().collect();
     if !soft_deleted.is_empty() && !a.restore_soft_deleted && !a.purge_soft_deleted {
         let lines: Vec<String> = soft_deleted
@@ -98,9 +100,7 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
         &inputs,
         &opts,
         &display,
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
+        stop.signal(),
     ));
     let (writes, reads, polls, retries) = client.counters().get();
     let summary = json!({
@@ -115,12 +115,7 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
     });
     display.json_line(summary.clone());
     if let Some(in_flight) = &outcome.interrupted {
-        display.json_line(json!({"event": "interrupted", "in_flight": in_flight}));
-        eprintln!("Interrupted: no new changes were started.");
-        if !in_flight.is_empty() {
-            eprintln!("Azure keeps working on what was already sent ({}); run `oailb deploy` again to finish.", in_flight.join(", "));
-        }
-        return Ok(exit::INTERRUPTED);
+        return Ok(stop.report(&display, in_flight, "deploy", "changes"));
     }
     if !outcome.ok() {
         for (address, error) in &outcome.failed {
@@ -135,7 +130,7 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
     if !display.is_json() && !g.quiet {
         eprintln!(
             "Deployed in {}: {} changed, {} unchanged ({writes} write requests).",
-            human(started.elapsed()),
+            live::human_duration(started.elapsed()),
             summary["changed"],
             summary["unchanged"]
         );
@@ -147,15 +142,6 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
     };
     print_outputs(&display, &desired, key.as_deref(), g);
     Ok(exit::OK)
-}
-
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
 }
 
 /// Every secret the deploy reads must be set before anything is written.

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::cli::{DestroyArgs, GlobalArgs};
-use crate::commands::live::{self, Live};
+use crate::commands::live::{self, Live, Stop};
 use crate::commands::progress::Display;
 use crate::deploy::{self, Options};
 use crate::exit::{self, ExitError};
@@ -18,6 +18,7 @@ pub fn run(g: &GlobalArgs, a: &DestroyArgs) -> anyhow::Result<u8> {
         )
         .into());
     }
+    let stop = Stop::new(a.arm.timeout);
     let Live {
         desired,
         client,
@@ -26,7 +27,10 @@ pub fn run(g: &GlobalArgs, a: &DestroyArgs) -> anyhow::Result<u8> {
     } = live::connect(&a.arm, &loaded)?;
     let display = Display::new(a.json, g.quiet, g.style(Stream::Stderr));
     let concurrency = usize::from(a.arm.concurrency);
-    let plan = runtime.block_on(plan::read_live(&client, &desired, &inputs, concurrency))?;
+    let plan = runtime.block_on(stop.bounded(
+        "reading the live state",
+        plan::read_live(&client, &desired, &inputs, concurrency),
+    ))?;
     let existing: Vec<&str> = plan
         .entries
         .iter()
@@ -91,9 +95,7 @@ pub fn run(g: &GlobalArgs, a: &DestroyArgs) -> anyhow::Result<u8> {
         &opts,
         a.purge_soft_deleted,
         &display,
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
+        stop.signal(),
     ));
     let (writes, reads, polls, retries) = client.counters().get();
     display.json_line(json!({
@@ -105,12 +107,7 @@ pub fn run(g: &GlobalArgs, a: &DestroyArgs) -> anyhow::Result<u8> {
         "requests": {"writes": writes, "reads": reads, "polls": polls, "retries": retries},
     }));
     if let Some(in_flight) = &outcome.interrupted {
-        display.json_line(json!({"event": "interrupted", "in_flight": in_flight}));
-        eprintln!("Interrupted: no new deletions were started.");
-        if !in_flight.is_empty() {
-            eprintln!("Azure keeps deleting what was already sent ({}); run `oailb destroy` again to finish.", in_flight.join(", "));
-        }
-        return Ok(exit::INTERRUPTED);
+        return Ok(stop.report(&display, in_flight, "destroy", "deletions"));
     }
     if !outcome.failed.is_empty() {
         for (address, error) in &outcome.failed {

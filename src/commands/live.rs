@@ -156,3 +156,104 @@ pub fn confirm(question: &str) -> anyhow::Result<bool> {
         "y" | "yes"
     ))
 }
+
+/// Ends a run early on Ctrl-C or when `--timeout` expires, and reports it
+/// the same way for deploy and destroy. The deadline counts from the start
+/// of the command.
+pub struct Stop {
+    timeout: Option<Duration>,
+    deadline: Option<tokio::time::Instant>,
+    timed_out: std::sync::atomic::AtomicBool,
+}
+
+impl Stop {
+    pub fn new(timeout: Option<Duration>) -> Stop {
+        Stop {
+            timeout,
+            deadline: timeout.map(|t| tokio::time::Instant::now() + t),
+            timed_out: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Resolves on Ctrl-C or at the deadline.
+    pub async fn signal(&self) {
+        let deadline = async {
+            match self.deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = deadline => self.timed_out.store(true, std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+
+    /// Runs `work` (reading the live state) within the deadline.
+    pub async fn bounded<T>(
+        &self,
+        what: &str,
+        work: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        match self.deadline {
+            None => work.await,
+            Some(d) => match tokio::time::timeout_at(d, work).await {
+                Ok(r) => r,
+                Err(_) => Err(ExitError {
+                    code: crate::exit::TIMED_OUT,
+                    message: format!(
+                        "timed out after {} while {what}",
+                        human_duration(self.timeout.unwrap_or_default())
+                    ),
+                }
+                .into()),
+            },
+        }
+    }
+
+    /// Reports a run that `signal` stopped and returns its exit code.
+    /// `command` is `deploy` or `destroy`; `work` what was not started.
+    pub fn report(
+        &self,
+        display: &super::progress::Display,
+        in_flight: &[String],
+        command: &str,
+        work: &str,
+    ) -> u8 {
+        let timed_out = self.timed_out.load(std::sync::atomic::Ordering::SeqCst);
+        if timed_out {
+            let t = self.timeout.unwrap_or_default();
+            display.json_line(serde_json::json!({"event": "timed_out", "timeout_s": t.as_secs_f64(), "in_flight": in_flight}));
+            eprintln!(
+                "Timed out after {} (--timeout): no new {work} were started.",
+                human_duration(t)
+            );
+        } else {
+            display.json_line(serde_json::json!({"event": "interrupted", "in_flight": in_flight}));
+            eprintln!("Interrupted: no new {work} were started.");
+        }
+        if !in_flight.is_empty() {
+            eprintln!(
+                "Azure keeps working on what was already sent ({}); run `oailb {command}` again to finish.",
+                in_flight.join(", ")
+            );
+        }
+        if timed_out {
+            crate::exit::TIMED_OUT
+        } else {
+            crate::exit::INTERRUPTED
+        }
+    }
+}
+
+/// `45.0s`, `12m05s`, `1h30m`.
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}

@@ -13,9 +13,14 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 pub fn run(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
     let result = if a.offline { offline(g, a) } else { live(g, a) };
-    // With --detailed-exitcode, 2 means "changes": every error is 1.
+    // With --detailed-exitcode, 2 means "changes": every other error is 1
+    // (a timeout keeps its own code).
+    let timed_out = |e: &anyhow::Error| {
+        e.downcast_ref::<crate::exit::ExitError>()
+            .is_some_and(|x| x.code == exit::TIMED_OUT)
+    };
     match result {
-        Err(e) if a.detailed_exitcode => {
+        Err(e) if a.detailed_exitcode && !timed_out(&e) => {
             let style = g.style(Stream::Stderr);
             eprintln!("{} {e:#}", style.red(&style.bold("error:")));
             Ok(exit::FAILURE)
@@ -51,12 +56,16 @@ fn offline(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
 /// Reads every resource from ARM and prints what deploy would do.
 fn live(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
     let loaded = super::load_topology(g)?;
+    let stop = super::live::Stop::new(a.arm.timeout);
     let l = super::live::connect(&a.arm, &loaded)?;
-    let plan = l.runtime.block_on(crate::plan::read_live(
-        &l.client,
-        &l.desired,
-        &l.inputs,
-        usize::from(a.arm.concurrency),
+    let plan = l.runtime.block_on(stop.bounded(
+        "reading the live state",
+        crate::plan::read_live(
+            &l.client,
+            &l.desired,
+            &l.inputs,
+            usize::from(a.arm.concurrency),
+        ),
     ))?;
     if a.json || a.format == PlanFormat::Json {
         println!(

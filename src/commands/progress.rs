@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use crate::azure::Notice;
 use crate::deploy::{Event, Progress};
 use crate::output::Style;
 
@@ -22,6 +23,8 @@ pub enum Display {
     Lines {
         /// Set by the first event: times count from the start of the work.
         started: OnceLock<Instant>,
+        /// Last provisioning state printed per resource: a line only when it changes.
+        states: Mutex<HashMap<String, String>>,
         style: Style,
     },
     Quiet,
@@ -47,6 +50,7 @@ impl Display {
         } else {
             Display::Lines {
                 started: OnceLock::new(),
+                states: Mutex::new(HashMap::new()),
                 style,
             }
         }
@@ -77,22 +81,45 @@ impl Progress for Display {
         match self {
             Display::Json { .. } => self.json_line(match &e {
                 Event::Started { address, action } => json!({"event": "started", "address": address, "action": action}),
-                Event::Note { address, message } => json!({"event": "note", "address": address, "message": message}),
-                Event::Finished { address, action, elapsed } => json!({"event": "finished", "address": address, "action": action, "duration_s": round(*elapsed)}),
+                Event::Note { address, notice } => match notice {
+                    Notice::Retrying { status, code, wait, attempt, max_attempts } => json!({
+                        "event": "retried", "address": address, "status": status, "code": code,
+                        "wait_s": round(*wait), "attempt": attempt, "max_attempts": max_attempts,
+                    }),
+                    Notice::Polling { state } => json!({"event": "polling", "address": address, "state": state}),
+                    Notice::Info(message) => json!({"event": "note", "address": address, "message": message}),
+                },
+                Event::Succeeded { address, action, elapsed } => json!({"event": "succeeded", "address": address, "action": action, "duration_s": round(*elapsed)}),
                 Event::Failed { address, error } => json!({"event": "failed", "address": address, "error": error}),
                 Event::Skipped { address, reason } => json!({"event": "skipped", "address": address, "reason": reason}),
             }),
             // The command prints failures at the end.
             Display::Quiet => {}
-            Display::Lines { started, style } => {
+            Display::Lines {
+                started,
+                states,
+                style,
+            } => {
+                if let Event::Note {
+                    address,
+                    notice: Notice::Polling { state },
+                } = &e
+                {
+                    // A 40-minute APIM creation polls hundreds of times: log changes only.
+                    let mut states = states.lock().unwrap_or_else(|p| p.into_inner());
+                    if states.get(address) == Some(state) {
+                        return;
+                    }
+                    states.insert(address.clone(), state.clone());
+                }
                 let started = started.get_or_init(Instant::now);
                 let t = format!("[{:>7.1}s]", started.elapsed().as_secs_f64());
                 let line = match &e {
                     Event::Started { address, action } => format!("{t} {address}: {action} started"),
-                    Event::Note { address, message } => format!("{t} {address}: {message}"),
+                    Event::Note { address, notice } => format!("{t} {address}: {notice}"),
                     // Unchanged resources are not news.
-                    Event::Finished { action: "no-op", .. } => return,
-                    Event::Finished { address, action, elapsed } => format!(
+                    Event::Succeeded { action: "no-op", .. } => return,
+                    Event::Succeeded { address, action, elapsed } => format!(
                         "{t} {address}: {} ({:.1}s)",
                         style.green(&format!("{action} done")),
                         elapsed.as_secs_f64()
@@ -116,12 +143,12 @@ impl Progress for Display {
                         bar.enable_steady_tick(Duration::from_millis(120));
                         bars.insert(address, bar);
                     }
-                    Event::Note { address, message } => {
+                    Event::Note { address, notice } => {
                         if let Some(b) = bars.get(&address) {
-                            b.set_message(message);
+                            b.set_message(notice.to_string());
                         }
                     }
-                    Event::Finished { address, action, elapsed } => {
+                    Event::Succeeded { address, action, elapsed } => {
                         if let Some(b) = bars.remove(&address) {
                             // The final line carries its own duration.
                             b.set_style(
