@@ -139,8 +139,12 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
+    /// A table for people.
     Table,
+    /// One JSON document (schema_version 1).
     Json,
+    /// A Markdown summary for a pull-request comment or CI job summary.
+    Markdown,
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +263,16 @@ pub enum RenderTarget {
     All,
 }
 
+impl RenderTarget {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RenderTarget::Terraform => "terraform",
+            RenderTarget::Bicep => "bicep",
+            RenderTarget::All => "all",
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     #[arg(value_enum)]
@@ -275,6 +289,12 @@ pub struct RenderArgs {
     /// Directory whose `templates/...` and `policies/...` files replace the embedded templates.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+    /// `json`: a report of the files (and the diff with --check) on stdout.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1265,3 +1265,35 @@ fn two_concurrent_deploys_both_succeed_without_duplicates() {
     let plan = ws.run(&fake, &["plan", "--detailed-exitcode"]);
     assert_eq!(code(&plan), 0, "{}", text(&plan));
 }
+
+/// `plan --format markdown`: what a pipeline posts to a pull request.
+#[test]
+fn plan_markdown_summarises_changes_and_diffs_the_policy() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    let md = |ws: &Workspace| {
+        let out = ws.run(&fake, &["plan", "--format", "markdown"]);
+        assert_ok(&out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    insta::assert_snapshot!("plan_markdown_fresh", md(&ws));
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    insta::assert_snapshot!("plan_markdown_no_changes", md(&ws));
+    // Less capacity: three deployments change, and so do the policy's weights.
+    ws.edit("    capacity: 120", "    capacity: 100");
+    ws.edit("  cache_ttl_seconds: 60", "  cache_ttl_seconds: 90");
+    let changed = md(&ws);
+    assert!(
+        changed.contains("**0 to create, 4 to update, 13 unchanged.**"),
+        "{changed}"
+    );
+    assert!(
+        changed.contains("| `deployment[eastus/gpt-35-turbo]` | `sku.capacity` | `120` | `100` |"),
+        "{changed}"
+    );
+    assert!(
+        changed.contains("```diff\n--- live\n+++ topology\n"),
+        "{changed}"
+    );
+    insta::assert_snapshot!("plan_markdown_changes", changed);
+}

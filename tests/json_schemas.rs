@@ -50,3 +50,68 @@ fn validate_reports_match_their_schema() {
     broken["diagnostics"][0]["severity"] = Value::from("fatal");
     assert!(!v.is_valid(&broken));
 }
+
+#[test]
+fn offline_plans_match_their_schema() {
+    let v = schema("plan-offline.v1.json");
+    for ex in ["seed", "ptu-spillover", "multi-model"] {
+        let doc = output(&[
+            "plan",
+            "--offline",
+            "--json",
+            "-f",
+            &format!("examples/{ex}.yaml"),
+        ]);
+        assert_valid(&v, &doc, ex);
+    }
+    let mut broken = output(&["plan", "--offline", "--json", "-f", "examples/seed.yaml"]);
+    broken["resources"][0]["action"] = Value::from("update");
+    assert!(!v.is_valid(&broken));
+}
+
+#[test]
+fn render_reports_match_their_schema() {
+    let v = schema("render.v1.json");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let written = output(&[
+        "render",
+        "all",
+        "--json",
+        "-f",
+        "examples/seed.yaml",
+        "--out",
+        out,
+    ]);
+    assert_valid(&v, &written, "render");
+    assert!(!written["written"].as_array().unwrap().is_empty());
+    let clean = output(&[
+        "render",
+        "all",
+        "--json",
+        "--check",
+        "-f",
+        "examples/seed.yaml",
+        "--out",
+        out,
+    ]);
+    assert_valid(&v, &clean, "clean check");
+    assert_eq!(clean["up_to_date"], true);
+    let drift = output(&[
+        "render",
+        "terraform",
+        "--format",
+        "json",
+        "--check",
+        "-f",
+        "examples/multi-model.yaml",
+        "--out",
+        out,
+    ]);
+    assert_valid(&v, &drift, "drifted check");
+    assert_eq!(drift["up_to_date"], false);
+    assert!(drift["diff"].as_str().unwrap().contains("+++ b/"));
+    let mut broken = clean.clone();
+    broken["written"] = serde_json::json!(["x"]);
+    assert!(!v.is_valid(&broken));
+}

@@ -70,3 +70,30 @@ fn output_is_byte_identical_across_runs() {
         assert_eq!(a, b, "{ex}");
     }
 }
+
+#[test]
+fn validate_sarif_reports() {
+    for (name, file) in [
+        ("seed", "examples/seed.yaml"),
+        ("priority_gap", "tests/invalid/priority-gap.yaml"),
+    ] {
+        let (_, stdout, _) = run(&["validate", "--format", "sarif", "-f", file]);
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        // The rule list is long and has its own test; snapshot the results.
+        insta::assert_json_snapshot!(format!("validate_sarif__{name}"), v["runs"][0]["results"]);
+    }
+}
+
+#[test]
+fn plan_offline_markdown() {
+    let (code, stdout, _) = run(&[
+        "plan",
+        "--offline",
+        "--format",
+        "markdown",
+        "-f",
+        "examples/multi-model.yaml",
+    ]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("plan_offline_markdown__multi-model", stdout);
+}

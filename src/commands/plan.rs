@@ -42,7 +42,9 @@ fn offline(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
         .or_else(|| loaded.topology.subscription.clone())
         .or(env_sub);
     let d = desired::derive(&loaded.topology, sub.as_deref());
-    if a.json || a.format == PlanFormat::Json {
+    if a.format == PlanFormat::Markdown {
+        print!("{}", crate::plan::markdown::offline(&d));
+    } else if a.json || a.format == PlanFormat::Json {
         println!("{}", serde_json::to_string_pretty(&offline_json(&d))?);
     } else {
         print!(
@@ -67,7 +69,9 @@ fn live(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
             usize::from(a.arm.concurrency),
         ),
     ))?;
-    if a.json || a.format == PlanFormat::Json {
+    if a.format == PlanFormat::Markdown {
+        print!("{}", crate::plan::markdown::live(&plan, &l.desired));
+    } else if a.json || a.format == PlanFormat::Json {
         println!(
             "{}",
             serde_json::to_string_pretty(&crate::plan::to_json(&plan, &l.desired))?

@@ -6,11 +6,14 @@ use std::io::Write;
 use anyhow::Context;
 
 use super::{load_topology, plural, print_report, summary};
-use crate::cli::{GlobalArgs, RenderArgs, RenderTarget};
+use crate::cli::{GlobalArgs, RenderArgs, RenderTarget, ReportFormat};
 use crate::desired;
 use crate::exit::{self, ExitError};
 use crate::output::Stream;
-use crate::render::files::{check_dir, write_dir};
+use crate::render::files::{check_dir, write_dir, Written};
+
+/// Version of the JSON report `render --format json` prints.
+pub const SCHEMA_VERSION: u32 = 1;
 use crate::render::iac::{self, Target, TemplateSets};
 use crate::topology;
 
@@ -72,9 +75,48 @@ pub fn run(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<u8> {
     )?;
     let style = g.style(Stream::Stderr);
     let out = a.out.display();
+    let json = match (a.json, a.format) {
+        (true, _) | (_, ReportFormat::Json) => true,
+        (_, ReportFormat::Human) => false,
+        (_, ReportFormat::Sarif) => {
+            return Err(ExitError::usage("render reports as human text or json, not sarif").into())
+        }
+    };
+    let report =
+        |check: bool, up_to_date: Option<bool>, diff: Option<&str>, w: Option<&Written>| {
+            serde_json::json!({
+                "schema_version": SCHEMA_VERSION,
+                "out": a.out.display().to_string(),
+                "target": a.target.as_str(),
+                "mode": mode.as_str(),
+                "check": check,
+                "up_to_date": up_to_date,
+                "diff": diff,
+                "written": w.map(|w| &w.written),
+                "unchanged": w.map(|w| &w.unchanged),
+                "removed": w.map(|w| &w.removed),
+            })
+        };
 
     if a.check {
-        return match check_dir(&a.out, &files)? {
+        let drift = check_dir(&a.out, &files)?;
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report(
+                    true,
+                    Some(drift.is_none()),
+                    drift.as_deref(),
+                    None
+                ))?
+            );
+            return Ok(if drift.is_none() {
+                exit::OK
+            } else {
+                exit::FAILURE
+            });
+        }
+        return match drift {
             None => {
                 if !g.quiet {
                     eprintln!("{} {out} is up to date", style.green("ok:"));
@@ -97,7 +139,12 @@ pub fn run(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<u8> {
     }
 
     let w = write_dir(&a.out, &files)?;
-    if !g.quiet {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report(false, None, None, Some(&w)))?
+        );
+    } else if !g.quiet {
         let mut parts = vec![format!("{} written", plural(w.written.len(), "file"))];
         if !w.unchanged.is_empty() {
             parts.push(format!("{} unchanged", w.unchanged.len()));

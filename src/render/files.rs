@@ -150,7 +150,10 @@ pub fn write_dir(dir: &Path, files: &Files) -> anyhow::Result<Written> {
 /// `None` when they agree. Non-UTF-8 content is compared byte for byte.
 pub fn check_dir(dir: &Path, files: &Files) -> anyhow::Result<Option<String>> {
     let mut out = String::new();
+    // `a//tmp/x` reads badly: an absolute directory loses its leading slash
+    // after the git-style `a/` prefix.
     let show = dir.display().to_string();
+    let show = show.trim_start_matches('/');
     for (name, bytes) in files {
         let path = dir.join(name);
         let current = match std::fs::read(&path) {

@@ -4,6 +4,8 @@
 //! fills in (ids, provisioningState, etags, defaults) are never drift, nor
 //! are the write-only paths each resource declares.
 
+pub mod markdown;
+
 use std::collections::HashMap;
 
 use serde::Serialize;
