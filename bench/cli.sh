@@ -5,16 +5,7 @@
 #   bench/cli.sh                 validate and plan --offline
 #   bench/cli.sh 'render-policy' any extra subcommands to time
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if ! command -v hyperfine >/dev/null; then
-  echo "installing hyperfine (Debian package)" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq hyperfine >/dev/null; else sudo apt-get install -y -qq hyperfine >/dev/null; fi
-fi
-cargo build --release --locked -q
-mkdir -p bench/out
-topo=bench/out/topology-30.yaml
-bench/gen-topology.sh 30 3 > "$topo"
-bin=target/release/oailb
+. "$(dirname "$0")/lib.sh"
 "$bin" validate -q -f "$topo"
 commands=("$bin validate -q -f $topo" "$bin plan --offline -q -f $topo" "$bin plan --offline --json -q -f $topo")
 for extra in "$@"; do commands+=("$bin $extra -q -f $topo"); done

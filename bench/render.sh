@@ -6,16 +6,7 @@
 # re-render onto an up-to-date directory, and `--check` of it (the CI step).
 # Results: bench/out/render.{md,json}.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if ! command -v hyperfine >/dev/null; then
-  echo "installing hyperfine (Debian package)" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq hyperfine >/dev/null; else sudo apt-get install -y -qq hyperfine >/dev/null; fi
-fi
-cargo build --release --locked -q
-mkdir -p bench/out
-topo=bench/out/topology-30.yaml
-bench/gen-topology.sh 30 3 > "$topo"
-bin=target/release/oailb
+. "$(dirname "$0")/lib.sh"
 out=bench/out/render-30
 rm -rf "$out" "$out-pool"
 "$bin" render all -q -f "$topo" --out "$out"

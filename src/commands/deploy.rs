@@ -13,12 +13,7 @@ use crate::plan::{self, Action};
 
 pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
     let loaded = super::load_topology(g)?;
-    if !a.yes && !live::interactive() {
-        return Err(ExitError::usage(
-            "deploy changes Azure resources and stdin is not a terminal: pass --yes to confirm",
-        )
-        .into());
-    }
+    live::require_yes(a.yes, "deploy changes Azure resources")?;
     let stop = Stop::new(a.arm.timeout);
     let Live {
         desired,

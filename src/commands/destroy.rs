@@ -6,18 +6,13 @@ use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::commands::live::{self, Live, Stop};
 use crate::commands::progress::Display;
 use crate::deploy::{self, Options};
-use crate::exit::{self, ExitError};
+use crate::exit;
 use crate::output::Stream;
 use crate::plan;
 
 pub fn run(g: &GlobalArgs, a: &DestroyArgs) -> anyhow::Result<u8> {
     let loaded = super::load_topology(g)?;
-    if !a.yes && !live::interactive() {
-        return Err(ExitError::usage(
-            "destroy deletes Azure resources and stdin is not a terminal: pass --yes to confirm",
-        )
-        .into());
-    }
+    live::require_yes(a.yes, "destroy deletes Azure resources")?;
     let stop = Stop::new(a.arm.timeout);
     let Live {
         desired,

@@ -137,6 +137,19 @@ impl Inputs for TopologyInputs {
 }
 
 /// Whether the user may be asked questions (stdin and stderr are terminals).
+/// Without a terminal nobody can answer the prompt: `--yes` is required
+/// (exit 2), checked before Azure is contacted. `what` says what the
+/// command does, e.g. "deploy changes Azure resources".
+pub fn require_yes(yes: bool, what: &str) -> anyhow::Result<()> {
+    if yes || interactive() {
+        return Ok(());
+    }
+    Err(ExitError::usage(format!(
+        "{what} and stdin is not a terminal: pass --yes to confirm"
+    ))
+    .into())
+}
+
 pub fn interactive() -> bool {
     use std::io::IsTerminal;
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()

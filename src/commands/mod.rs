@@ -54,6 +54,42 @@ pub fn summary(source: &Source, report: &Report) -> String {
     )
 }
 
+/// Loads the topology like [`load_topology`], then applies a `--mode`
+/// override, validating again for that mode (pool mode has rules of its own).
+pub fn load_topology_with_mode(
+    g: &GlobalArgs,
+    mode: Option<crate::cli::PolicyMode>,
+) -> anyhow::Result<Loaded> {
+    let loaded = load_topology(g)?;
+    let Some(mode) = mode.map(crate::topology::Mode::from) else {
+        return Ok(loaded);
+    };
+    if mode == loaded.topology.load_balancing.mode {
+        return Ok(loaded);
+    }
+    topology::with_mode(&loaded, mode).map_err(|invalid| {
+        print_report(g, &invalid.source, &invalid.report);
+        ExitError::usage(format!(
+            "{} (with --mode {})",
+            summary(&invalid.source, &invalid.report),
+            mode.as_str()
+        ))
+        .into()
+    })
+}
+
+/// `--templates DIR` must exist: a usage error (exit 2), not a render failure.
+pub fn check_templates_dir(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    match dir {
+        Some(d) if !d.is_dir() => Err(ExitError::usage(format!(
+            "template directory {} does not exist",
+            d.display()
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// `1 model`, `2 models`.
 pub fn plural(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })

@@ -5,46 +5,20 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use super::{load_topology, plural, print_report, summary};
+use super::plural;
 use crate::cli::{GlobalArgs, RenderArgs, RenderTarget, ReportFormat};
 use crate::desired;
 use crate::exit::{self, ExitError};
 use crate::output::Stream;
 use crate::render::files::{check_dir, write_dir, Written};
+use crate::render::iac::{self, Target, TemplateSets};
 
 /// Version of the JSON report `render --format json` prints.
 pub const SCHEMA_VERSION: u32 = 1;
-use crate::render::iac::{self, Target, TemplateSets};
-use crate::topology;
 
 pub fn run(g: &GlobalArgs, a: &RenderArgs) -> anyhow::Result<u8> {
-    let mut loaded = load_topology(g)?;
-    if let Some(mode) = a.mode {
-        let mode = mode.into();
-        if mode != loaded.topology.load_balancing.mode {
-            loaded = match topology::with_mode(&loaded, mode) {
-                Ok(l) => l,
-                Err(invalid) => {
-                    print_report(g, &invalid.source, &invalid.report);
-                    return Err(ExitError::usage(format!(
-                        "{} (with --mode {})",
-                        summary(&invalid.source, &invalid.report),
-                        mode.as_str()
-                    ))
-                    .into());
-                }
-            };
-        }
-    }
-    if let Some(dir) = &a.templates {
-        if !dir.is_dir() {
-            return Err(ExitError::usage(format!(
-                "template directory {} does not exist",
-                dir.display()
-            ))
-            .into());
-        }
-    }
+    let loaded = super::load_topology_with_mode(g, a.mode)?;
+    super::check_templates_dir(a.templates.as_deref())?;
     if a.out.exists() && !a.out.is_dir() {
         return Err(ExitError::usage(format!(
             "--out {} exists and is not a directory",
