@@ -428,7 +428,6 @@ async fn prepare_soft_deleted(
     opts: &Options,
     notify: Notify<'_>,
 ) -> Result<Value, String> {
-    let location = r.location().unwrap_or(&desired.location);
     match opts.soft_deleted {
         SoftDeleted::Fail => Err(soft_deleted_message(r)),
         SoftDeleted::Restore => {
@@ -440,25 +439,7 @@ async fn prepare_soft_deleted(
             notify(Notice::Info(
                 "purging the soft-deleted resource first".into(),
             ));
-            let res = match r.kind {
-                Kind::CognitiveAccount => {
-                    client
-                        .purge_deleted_account(
-                            &desired.subscription,
-                            location,
-                            &desired.resource_group,
-                            &r.name,
-                            notify,
-                        )
-                        .await
-                }
-                _ => {
-                    client
-                        .purge_deleted_apim(&desired.subscription, location, &r.name, notify)
-                        .await
-                }
-            };
-            res.map_err(|e| e.to_string())?;
+            purge_soft_deleted(client, desired, r, notify).await?;
             Ok(body)
         }
     }
@@ -647,32 +628,44 @@ async fn delete_one(
         .delete(&r.id, r.api_version, query, notify)
         .await
         .map_err(|e| e.to_string())?;
-    if purge {
-        let location = r.location().unwrap_or(&desired.location);
-        let res = match r.kind {
-            Kind::CognitiveAccount => {
-                notify(Notice::Info("purging the soft-deleted account".into()));
-                client
-                    .purge_deleted_account(
-                        &desired.subscription,
-                        location,
-                        &desired.resource_group,
-                        &r.name,
-                        notify,
-                    )
-                    .await
-            }
-            Kind::ApimService => {
-                notify(Notice::Info("purging the soft-deleted service".into()));
-                client
-                    .purge_deleted_apim(&desired.subscription, location, &r.name, notify)
-                    .await
-            }
-            _ => Ok(()),
-        };
-        res.map_err(|e| e.to_string())?;
+    if purge && matches!(r.kind, Kind::CognitiveAccount | Kind::ApimService) {
+        notify(Notice::Info(format!(
+            "purging the soft-deleted {}",
+            r.kind.label()
+        )));
+        purge_soft_deleted(client, desired, r, notify).await?;
     }
     Ok(())
+}
+
+/// Purges the soft-deleted account or APIM service that holds `r`'s name.
+async fn purge_soft_deleted(
+    client: &ArmClient,
+    desired: &Desired,
+    r: &Resource,
+    notify: Notify<'_>,
+) -> Result<(), String> {
+    let location = r.location().unwrap_or(&desired.location);
+    let res = match r.kind {
+        Kind::CognitiveAccount => {
+            client
+                .purge_deleted_account(
+                    &desired.subscription,
+                    location,
+                    &desired.resource_group,
+                    &r.name,
+                    notify,
+                )
+                .await
+        }
+        Kind::ApimService => {
+            client
+                .purge_deleted_apim(&desired.subscription, location, &r.name, notify)
+                .await
+        }
+        _ => Ok(()),
+    };
+    res.map_err(|e| e.to_string())
 }
 
 async fn delete_resource_group(

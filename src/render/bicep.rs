@@ -149,28 +149,8 @@ fn context(m: &Model) -> anyhow::Result<Value> {
             json!(mo.insights_name),
         ));
     }
+    m.check_uniform_accounts("Bicep module")?;
     let first = m.accounts.first();
-    for a in &m.accounts {
-        let f = first.expect("non-empty");
-        if (
-            &a.kind,
-            &a.sku_name,
-            a.local_auth_enabled,
-            a.public_network_access,
-            a.outbound_network_access_restricted,
-        ) != (
-            &f.kind,
-            &f.sku_name,
-            f.local_auth_enabled,
-            f.public_network_access,
-            f.outbound_network_access_restricted,
-        ) {
-            bail!("account {} differs from {} in kind, SKU or network settings, which the Bicep module shares", a.key, f.key);
-        }
-        if !a.role_assignment {
-            bail!("managed account {} has no role assignment", a.key);
-        }
-    }
     if !m.accounts.is_empty() {
         let accounts: Vec<Value> = m
             .accounts

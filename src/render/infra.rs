@@ -390,6 +390,34 @@ fn security_argument(property: &str) -> Option<&'static str> {
 }
 
 impl Model {
+    /// Every managed account shares kind, SKU and network settings (the
+    /// templates write them once, for all accounts); a difference would be
+    /// lost, so it is refused. Each also carries its role assignment.
+    pub fn check_uniform_accounts(&self, templates: &str) -> anyhow::Result<()> {
+        let shared = |a: &Account| {
+            (
+                a.kind.clone(),
+                a.sku_name.clone(),
+                a.local_auth_enabled,
+                a.public_network_access,
+                a.outbound_network_access_restricted,
+            )
+        };
+        if let Some(f) = self.accounts.first() {
+            for a in &self.accounts {
+                if shared(a) != shared(f) {
+                    anyhow::bail!("account {} differs from {} in kind, SKU or network settings, which the {templates} share", a.key, f.key);
+                }
+                if !a.role_assignment {
+                    anyhow::bail!("managed account {} has no role assignment", a.key);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Model {
     /// Projects `d` for the templates. `topology` is the topology's file
     /// name (for headers only).
     pub fn from_desired(d: &Desired, topology: &str) -> anyhow::Result<Model> {

@@ -50,30 +50,8 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         _ => "azure-api.net",
     };
 
-    // Every account shares kind, SKU and network settings (the templates
-    // write them once); a difference would be lost, so refuse it.
+    m.check_uniform_accounts("Terraform templates")?;
     let first = m.accounts.first();
-    for a in &m.accounts {
-        let f = first.expect("non-empty");
-        if (
-            &a.kind,
-            &a.sku_name,
-            a.local_auth_enabled,
-            a.public_network_access,
-            a.outbound_network_access_restricted,
-        ) != (
-            &f.kind,
-            &f.sku_name,
-            f.local_auth_enabled,
-            f.public_network_access,
-            f.outbound_network_access_restricted,
-        ) {
-            bail!("account {} differs from {} in kind, SKU or network settings, which the Terraform templates share", a.key, f.key);
-        }
-        if !a.role_assignment {
-            bail!("managed account {} has no role assignment", a.key);
-        }
-    }
 
     let mut accounts = Map::new();
     let mut deployments = Map::new();
