@@ -12,12 +12,15 @@ use crate::exit::{self, ExitError};
 use crate::output::{ColorChoice, Stream, Style};
 
 const EXIT_CODES: &str = "\
-Exit codes:
-  0  success (plan --detailed-exitcode: no changes)
-  1  findings, drift or changes as the command defines, or a failed operation
-  2  invalid input or usage: a topology that does not validate, a bad flag
-     (plan --detailed-exitcode: changes to apply)
-  130  deploy or destroy interrupted by Ctrl-C";
+Exit codes (the same for every command):
+  0    success; nothing to do
+  1    failure (a resource, a template, a declined prompt), or findings and drift
+       where the command checks (validate --strict, render --check);
+       plan --detailed-exitcode: any error
+  2    invalid input or usage: a topology that does not validate, a bad flag,
+       no --yes without a terminal; plan --detailed-exitcode: changes to apply
+  124  --timeout expired (plan, deploy, destroy)
+  130  interrupted by Ctrl-C (deploy, destroy)";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -28,7 +28,10 @@ fn help_lists_commands_and_exit_codes() {
         .stdout(predicate::str::contains("plan"))
         .stdout(predicate::str::contains("init"))
         .stdout(predicate::str::contains("completions"))
-        .stdout(predicate::str::contains("Exit codes:"));
+        .stdout(predicate::str::contains(
+            "Exit codes (the same for every command):",
+        ))
+        .stdout(predicate::str::contains("124  --timeout expired"));
 }
 
 #[test]
@@ -453,4 +456,29 @@ fn validate_sarif_locates_findings_in_the_topology() {
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["runs"][0]["results"].as_array().unwrap().len(), 0);
+}
+
+/// The exit-code table in `--help` and the README list the same codes.
+#[test]
+fn exit_codes_agree_between_help_and_readme() {
+    let help = String::from_utf8(oailb().arg("--help").output().unwrap().stdout).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table = readme
+        .split("## Exit codes")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    for code in [0, 1, 2, 124, 130] {
+        assert!(
+            help.contains(&format!("\n  {code} ")),
+            "--help lacks exit code {code}"
+        );
+        assert!(
+            table.contains(&format!("\n| {code} |")),
+            "README lacks exit code {code}"
+        );
+    }
 }
