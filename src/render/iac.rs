@@ -1,6 +1,7 @@
 //! `render terraform|bicep|all`: the desired state as infrastructure code,
 //! with the policy of every API and any local OpenAPI file next to it.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -25,6 +26,27 @@ pub enum Target {
 
 /// The policy XML of one API: exactly what `oailb render-policy` prints and
 /// `oailb deploy` sends.
+/// Renders each `(template, file)` of `list` with `ctx`, cleans the text
+/// with `tidy`, and prefixes `header`; templates that render to nothing are
+/// left out (e.g. monitoring.tf without monitoring).
+pub(super) fn render_files(
+    list: &[(&str, &str)],
+    templates: &Templates,
+    ctx: &tera::Context,
+    header: &str,
+    tidy: impl Fn(&str) -> String,
+) -> anyhow::Result<Files> {
+    let mut files = BTreeMap::new();
+    for (template, file) in list {
+        let text = tidy(&templates.render(template, ctx)?);
+        if text.is_empty() {
+            continue;
+        }
+        files.insert(file.to_string(), format!("{header}{text}\n").into_bytes());
+    }
+    Ok(files)
+}
+
 pub fn policy_xml(templates: &Templates, policy: &ApiPolicy) -> anyhow::Result<String> {
     super::policy::render(templates, policy)
 }

@@ -98,33 +98,36 @@ pub fn hcl(v: &Value, indent: usize) -> String {
                 let items: Vec<String> = a.iter().map(|x| hcl(x, indent)).collect();
                 return format!("[{}]", items.join(", "));
             }
-            let pad = " ".repeat(indent + 2);
-            let mut out = String::from("[\n");
-            for x in a {
-                out.push_str(&pad);
-                out.push_str(&hcl(x, indent + 2));
-                out.push_str(",\n");
-            }
-            out.push_str(&" ".repeat(indent));
-            out.push(']');
-            out
+            block(
+                '[',
+                ']',
+                a.iter().map(|x| format!("{},", hcl(x, indent + 2))),
+                indent,
+            )
         }
         Value::Object(o) if o.is_empty() => "{}".into(),
         Value::Object(o) => {
-            let pad = " ".repeat(indent + 2);
-            let mut out = String::from("{\n");
-            for (k, x) in o {
-                out.push_str(&pad);
-                out.push_str(&hcl_key(k));
-                out.push_str(" = ");
-                out.push_str(&hcl(x, indent + 2));
-                out.push('\n');
-            }
-            out.push_str(&" ".repeat(indent));
-            out.push('}');
-            out
+            let items = o
+                .iter()
+                .map(|(k, x)| format!("{} = {}", hcl_key(k), hcl(x, indent + 2)));
+            block('{', '}', items, indent)
         }
     }
+}
+
+/// `open`, then each item on its own line two spaces deeper than `indent`,
+/// then `close` at `indent`: the multi-line layout HCL and Bicep share.
+fn block(open: char, close: char, items: impl Iterator<Item = String>, indent: usize) -> String {
+    let pad = " ".repeat(indent + 2);
+    let mut out = format!("{open}\n");
+    for item in items {
+        out.push_str(&pad);
+        out.push_str(&item);
+        out.push('\n');
+    }
+    out.push_str(&" ".repeat(indent));
+    out.push(close);
+    out
 }
 
 /// A Bicep single-quoted string.
@@ -170,32 +173,13 @@ pub fn bicep(v: &Value, indent: usize) -> String {
         Value::Number(n) => number(n).unwrap_or_else(|| format!("json('{n}')")),
         Value::String(s) => bicep_string(s),
         Value::Array(a) if a.is_empty() => "[]".into(),
-        Value::Array(a) => {
-            let pad = " ".repeat(indent + 2);
-            let mut out = String::from("[\n");
-            for x in a {
-                out.push_str(&pad);
-                out.push_str(&bicep(x, indent + 2));
-                out.push('\n');
-            }
-            out.push_str(&" ".repeat(indent));
-            out.push(']');
-            out
-        }
+        Value::Array(a) => block('[', ']', a.iter().map(|x| bicep(x, indent + 2)), indent),
         Value::Object(o) if o.is_empty() => "{}".into(),
         Value::Object(o) => {
-            let pad = " ".repeat(indent + 2);
-            let mut out = String::from("{\n");
-            for (k, x) in o {
-                out.push_str(&pad);
-                out.push_str(&bicep_key(k));
-                out.push_str(": ");
-                out.push_str(&bicep(x, indent + 2));
-                out.push('\n');
-            }
-            out.push_str(&" ".repeat(indent));
-            out.push('}');
-            out
+            let items = o
+                .iter()
+                .map(|(k, x)| format!("{}: {}", bicep_key(k), bicep(x, indent + 2)));
+            block('{', '}', items, indent)
         }
     }
 }
