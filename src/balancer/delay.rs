@@ -1,53 +1,45 @@
-//! How long a tripping backend stays marked: read from its answer's headers,
-//! in the order the policy reads them. Every parser returns `None` on input
-//! it does not understand; none of them can panic.
+//! How long a backend asked not to be called: read from its answer's
+//! headers, most precise first. Every parser returns `None` on input it does
+//! not understand; none of them can panic.
 
-use super::{Settings, MIN_DELAY_MS};
+use super::Settings;
 
 /// Headers read for the delay, in order; the first one that parses wins.
+/// `retry-after-ms` comes first: Azure sends it next to a `Retry-After`
+/// rounded up to whole seconds.
 pub const DELAY_HEADERS: [&str; 4] = [
-    "retry-after",
     "retry-after-ms",
+    "retry-after",
     "x-ratelimit-reset-requests",
     "x-ratelimit-reset-tokens",
 ];
 
-/// The mark's length in milliseconds: from `Retry-After` (seconds or an HTTP
-/// date), `retry-after-ms`, `x-ratelimit-reset-requests`,
-/// `x-ratelimit-reset-tokens` (seconds or durations such as `6s`, `1m0s`,
-/// `250ms`), else the default; then kept between 1 s and the maximum.
-pub fn retry_delay_ms(headers: &[(String, String)], now_ms: u64, s: &Settings) -> u64 {
+/// The delay a backend announced, in milliseconds, capped at the maximum:
+/// `retry-after-ms`, else `Retry-After` (seconds or an HTTP date), else
+/// `x-ratelimit-reset-requests`, else `x-ratelimit-reset-tokens` (seconds or
+/// durations such as `6s`, `1m0s`, `250ms`). No floor: a backend that says
+/// 40 ms is called again after 40 ms. `None` when no header says anything.
+pub fn announced_delay_ms(headers: &[(String, String)], now_ms: u64, s: &Settings) -> Option<u64> {
     let header = |name: &str| {
         headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.trim())
     };
-    let parsed = DELAY_HEADERS.iter().find_map(|name| {
+    let ms = DELAY_HEADERS.iter().find_map(|name| {
         let v = header(name)?;
         match *name {
+            "retry-after-ms" => parse_number(v),
             "retry-after" => parse_seconds_ms(v)
                 .or_else(|| parse_http_date_ms(v).map(|at| at.saturating_sub(now_ms) as f64)),
-            "retry-after-ms" => parse_number(v),
             _ => parse_seconds_ms(v).or_else(|| parse_duration_ms(v)),
         }
-    });
-    match parsed {
-        Some(ms) => clamp_ms(ms, s),
-        None => s
-            .default_delay_ms
-            .clamp(MIN_DELAY_MS, s.max_delay_ms.max(MIN_DELAY_MS)),
+    })?;
+    // Compared as a float first, so huge values cannot overflow.
+    if ms >= s.max_delay_ms as f64 {
+        return Some(s.max_delay_ms);
     }
-}
-
-/// Rounds up to whole milliseconds and keeps the delay between 1 s and the
-/// maximum (the comparison happens on the float, so huge values cannot overflow).
-fn clamp_ms(ms: f64, s: &Settings) -> u64 {
-    let max = s.max_delay_ms.max(MIN_DELAY_MS);
-    if ms >= max as f64 {
-        return max;
-    }
-    (ms.ceil() as u64).clamp(MIN_DELAY_MS, max)
+    Some(ms.ceil() as u64)
 }
 
 /// `12` or `1.5`: digits with an optional fraction; no sign, no exponent.

@@ -1,55 +1,95 @@
-//! The load-balancing algorithm of policy mode, once, in Rust: a pure state
-//! machine with time, randomness and backend answers passed in. The rendered
-//! APIM policy (`policies/policy-mode.xml.tera`) implements the same rules;
-//! `tests/balancer_scenarios.rs` drives both through one scenario table, and
-//! later simulators and local tools reuse this module.
+//! The load-balancing algorithm, once, in Rust: pure functions with time,
+//! randomness and backend answers passed in. The rendered APIM policy
+//! (`policies/policy-mode.xml.tera`) implements the same rules in C#;
+//! `oailb serve` and `oailb simulate` call these functions;
+//! `tests/balancer_scenarios.rs` drives the policy, this module and `serve`
+//! through one scenario table, and they must agree decision by decision.
 //!
-//! Rules, in the words of the README:
-//! - a request goes to the lowest priority number among the backends of its
-//!   route that are not marked and not yet tried for this request, at weighted
-//!   random inside that priority;
-//! - a tripping answer (configured statuses, or no answer at all) marks the
-//!   backend until now + a delay read from its headers ([`retry_delay_ms`]),
-//!   and the request moves on at once to the next backend;
-//! - when no backend can take the request, the client gets 429 with a
-//!   `Retry-After` of the seconds until the earliest mark ends (at least 1),
-//!   or, with `when_all_busy: forward-to-first`, the first backend gets it.
-//!
-//! Marks live in the APIM cache under one key per API and route, as the text
-//! that [`encode_marks`] writes (`name=untilMs;...`).
+//! The rules (README "The load-balancing policy"):
+//! - every backend has a quota model ([`state`]): a token and a request
+//!   bucket holding `quota_window_seconds` of its per-minute rate, emptied
+//!   by what is sent (requests in flight count), refilled continuously, and
+//!   re-anchored on the `x-ratelimit-remaining-*` figures of every answer;
+//! - a request costs its estimated tokens ([`cost`]); it goes to the lowest
+//!   priority that has a backend predicted to admit it and not yet tried
+//!   for it, at weighted random inside that priority (weight × room left);
+//! - a 429 keeps the backend out for exactly the delay it announced
+//!   (`retry-after-ms` first; no floor), a 5xx counts toward its circuit
+//!   breaker (out only when the recent failure rate is high), no answer
+//!   takes it out with a short backoff; the request moves on at once;
+//! - when no backend is predicted to admit the request, the client gets 429
+//!   at once, without an upstream call, with `Retry-After` and
+//!   `retry-after-ms` = the predicted wait until one will.
 
+mod choose;
+pub mod cost;
 mod delay;
+pub mod quota;
+pub mod state;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::desired::RouteBackend;
 use crate::topology::{LoadBalancing, WhenAllBusy};
 
-pub use delay::{parse_duration_ms, parse_http_date_ms, retry_delay_ms};
+pub use choose::{choose, first_backend, retry_wait_ms, Choice};
+pub use cost::{estimate, Cost, EstimateSettings};
+pub use delay::{announced_delay_ms, parse_duration_ms, parse_http_date_ms, DELAY_HEADERS};
+pub use quota::Quota;
+pub use state::{BackendState, Ticket, Verdict};
+
+/// A delay nobody announced (a tripping answer without headers) is never
+/// shorter than this.
+pub const MIN_DEFAULT_DELAY_MS: u64 = 1000;
+
+/// The circuit breaker's settings, from `load_balancing.circuit_breaker`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerSettings {
+    pub failure_rate_percent: u64,
+    pub min_calls: u64,
+    pub window_ms: u64,
+    pub open_ms: u64,
+}
 
 /// The settings of the algorithm, from the topology's `load_balancing`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// Inclusive status ranges that mark a backend.
+    /// Inclusive status ranges that count as a failed attempt.
     pub trip: Vec<(u16, u16)>,
+    /// Delay of a tripping answer that announces none (at least 1 s).
     pub default_delay_ms: u64,
     pub max_delay_ms: u64,
     pub cache_ttl_seconds: u64,
     pub when_all_busy: WhenAllBusy,
+    /// The quota window: a bucket holds this much of the per-minute rate.
+    pub window_ms: u64,
+    pub margin_percent: u64,
+    pub estimate: EstimateSettings,
+    pub breaker: BreakerSettings,
 }
-
-/// A mark never lasts less than this: a backend that asks to be retried "now"
-/// after failing is not called again within the same second.
-pub const MIN_DELAY_MS: u64 = 1000;
 
 impl From<&LoadBalancing> for Settings {
     fn from(lb: &LoadBalancing) -> Self {
+        let max_delay_ms = (u64::from(lb.max_retry_after_seconds) * 1000).max(MIN_DEFAULT_DELAY_MS);
         Settings {
             trip: lb.trip_ranges(),
-            default_delay_ms: u64::from(lb.default_retry_after_seconds) * 1000,
-            max_delay_ms: u64::from(lb.max_retry_after_seconds) * 1000,
+            default_delay_ms: (u64::from(lb.default_retry_after_seconds) * 1000)
+                .clamp(MIN_DEFAULT_DELAY_MS, max_delay_ms),
+            max_delay_ms,
             cache_ttl_seconds: u64::from(lb.cache_ttl_seconds),
             when_all_busy: lb.when_all_busy,
+            window_ms: u64::from(lb.quota_window_seconds.max(1)) * 1000,
+            margin_percent: u64::from(lb.safety_margin_percent),
+            estimate: EstimateSettings {
+                default_max_tokens: u64::from(lb.estimate.default_max_tokens),
+                default_request_tokens: u64::from(lb.estimate.default_request_tokens),
+            },
+            breaker: BreakerSettings {
+                failure_rate_percent: u64::from(lb.circuit_breaker.failure_rate_percent),
+                min_calls: u64::from(lb.circuit_breaker.min_calls.max(1)),
+                window_ms: u64::from(lb.circuit_breaker.window_seconds.max(1)) * 1000,
+                open_ms: u64::from(lb.circuit_breaker.open_seconds.max(1)) * 1000,
+            },
         }
     }
 }
@@ -57,6 +97,18 @@ impl From<&LoadBalancing> for Settings {
 impl Settings {
     pub fn trips(&self, status: u16) -> bool {
         self.trip.iter().any(|(a, b)| (*a..=*b).contains(&status))
+    }
+
+    /// Seconds a cache entry of backend state lives: the TTL, but never less
+    /// than the longest out-of-rotation time, the breaker's window and the
+    /// quota window, so nothing the state says vanishes before it ends.
+    pub fn cache_seconds(&self) -> u64 {
+        let longest = self
+            .max_delay_ms
+            .max(self.breaker.open_ms)
+            .max(2 * self.breaker.window_ms)
+            .max(self.window_ms);
+        self.cache_ttl_seconds.max(longest.div_ceil(1000))
     }
 }
 
@@ -70,6 +122,9 @@ pub struct Backend {
     pub url: String,
     /// Deployment name on this backend.
     pub deployment: String,
+    /// What the deployment admits; `tokens_per_minute == 0`: unknown, only
+    /// its answers tell.
+    pub quota: Quota,
 }
 
 impl From<&RouteBackend> for Backend {
@@ -80,6 +135,7 @@ impl From<&RouteBackend> for Backend {
             weight: b.weight,
             url: b.url.clone(),
             deployment: b.deployment.clone(),
+            quota: b.quota,
         }
     }
 }
@@ -90,122 +146,6 @@ impl Backend {
     pub fn target_url(&self, rest: &str) -> String {
         format!("{}/deployments/{}{rest}", self.url, self.deployment)
     }
-}
-
-/// Backend name → end of its mark, in milliseconds since the Unix epoch.
-pub type Marks = BTreeMap<String, u64>;
-
-/// The cache text of `marks`, keeping only those still running at `now_ms`.
-pub fn encode_marks(marks: &Marks, now_ms: u64) -> String {
-    marks
-        .iter()
-        .filter(|(_, until)| **until > now_ms)
-        .map(|(name, until)| format!("{name}={until}"))
-        .collect::<Vec<_>>()
-        .join(";")
-}
-
-/// Reads cache text; anything malformed is skipped, never an error.
-pub fn decode_marks(text: &str) -> Marks {
-    text.split(';')
-        .filter_map(|part| {
-            let (name, until) = part.split_once('=')?;
-            let until: u64 = until.parse().ok()?;
-            (!name.is_empty()).then(|| (name.to_string(), until))
-        })
-        .collect()
-}
-
-fn is_marked(marks: &Marks, name: &str, now_ms: u64) -> bool {
-    marks.get(name).is_some_and(|until| *until > now_ms)
-}
-
-/// What to do with the next attempt of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Choice {
-    /// Forward to the backend at this index of the route.
-    Forward(usize),
-    /// No backend can take the request: answer 429 with this `Retry-After`.
-    AllBusy { retry_after_seconds: u64 },
-}
-
-/// Backends that may take the next attempt: not marked, not yet tried.
-pub fn candidates(route: &[Backend], marks: &Marks, tried: &[usize], now_ms: u64) -> Vec<usize> {
-    (0..route.len())
-        .filter(|i| !tried.contains(i) && !is_marked(marks, &route[*i].name, now_ms))
-        .collect()
-}
-
-/// Picks the next backend. `draw` gives a uniform number in `[0, 1)` and is
-/// called once per pick among free backends, as the policy calls
-/// `Random.Next(totalWeight)` (which is `floor(draw * totalWeight)`).
-pub fn choose(
-    route: &[Backend],
-    marks: &Marks,
-    tried: &[usize],
-    now_ms: u64,
-    draw: &mut dyn FnMut() -> f64,
-    settings: &Settings,
-) -> Choice {
-    let open = candidates(route, marks, tried, now_ms);
-    let Some(best) = open.iter().map(|i| route[*i].priority).min() else {
-        if settings.when_all_busy == WhenAllBusy::ForwardToFirst && tried.is_empty() {
-            if let Some(first) = first_backend(route) {
-                return Choice::Forward(first);
-            }
-        }
-        return Choice::AllBusy {
-            retry_after_seconds: retry_after_seconds(route, marks, now_ms, settings),
-        };
-    };
-    let group: Vec<usize> = open
-        .into_iter()
-        .filter(|i| route[*i].priority == best)
-        .collect();
-    let total: u64 = group
-        .iter()
-        .map(|i| u64::from(route[*i].weight.max(1)))
-        .sum();
-    let draw = draw();
-    let draw = if draw.is_finite() {
-        draw.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let mut r = ((draw * total as f64) as u64).min(total - 1);
-    for i in &group {
-        let w = u64::from(route[*i].weight.max(1));
-        if r < w {
-            return Choice::Forward(*i);
-        }
-        r -= w;
-    }
-    Choice::Forward(*group.last().expect("group is not empty"))
-}
-
-/// The backend `forward-to-first` uses: lowest priority, first in file order.
-pub fn first_backend(route: &[Backend]) -> Option<usize> {
-    (0..route.len()).min_by_key(|i| (route[*i].priority, *i))
-}
-
-/// Seconds until the earliest running mark of the route ends, at least 1;
-/// the default delay when nothing is marked.
-pub fn retry_after_seconds(route: &[Backend], marks: &Marks, now_ms: u64, s: &Settings) -> u64 {
-    let earliest = route
-        .iter()
-        .filter_map(|b| marks.get(&b.name).copied())
-        .filter(|until| *until > now_ms)
-        .min();
-    match earliest {
-        Some(until) => (until - now_ms).div_ceil(1000).max(1),
-        None => s.default_delay_ms.div_ceil(1000).max(1),
-    }
-}
-
-/// Seconds the cache keeps the marks: the TTL, but never less than the
-/// longest possible mark, so a mark cannot vanish before it ends.
-pub fn cache_duration_seconds(s: &Settings) -> u64 {
-    s.cache_ttl_seconds.max(s.max_delay_ms.div_ceil(1000))
 }
 
 /// What a backend did with one attempt.
@@ -227,18 +167,45 @@ pub struct Outcome {
     pub attempts: Vec<String>,
     /// Status the client got.
     pub status: u16,
-    /// `Retry-After` the gateway itself set (all backends busy).
-    pub retry_after_seconds: Option<u64>,
+    /// The wait the gateway itself announced (it answered 429), in ms;
+    /// `Retry-After` is this in whole seconds, rounded up.
+    pub retry_after_ms: Option<u64>,
     /// The backend whose answer the client got.
     pub served_by: Option<String>,
+}
+
+impl Outcome {
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        self.retry_after_ms.map(retry_after_seconds)
+    }
+}
+
+/// `Retry-After` for a wait: whole seconds, rounded up, at least 1.
+pub fn retry_after_seconds(wait_ms: u64) -> u64 {
+    wait_ms.div_ceil(1000).max(1)
 }
 
 /// One route as the gateway sees it at run time.
 #[derive(Debug, Clone)]
 pub struct Route {
-    /// The cache key the policy uses for this route.
+    /// The cache key prefix the policy uses for this route; each backend's
+    /// state lives under `<cache_key>:<backend name>`.
     pub cache_key: String,
     pub backends: Vec<Backend>,
+}
+
+impl Route {
+    pub fn state_key(&self, backend: &Backend) -> String {
+        format!("{}:{}", self.cache_key, backend.name)
+    }
+}
+
+/// Where backend state lives between requests: the APIM cache, a map in
+/// `serve`, Redis. Reads of a missing or expired key give the default
+/// ("nothing known").
+pub trait Store {
+    fn load(&mut self, key: &str, now_ms: u64) -> BackendState;
+    fn save(&mut self, key: &str, state: &BackendState, now_ms: u64, seconds: u64);
 }
 
 /// The APIM cache, as far as the policy uses it: text values with an expiry.
@@ -261,69 +228,174 @@ impl Cache {
     }
 }
 
-/// Runs one request through the policy's rules: reads the marks from
-/// `cache`, calls `reply` for each attempt, writes marks back. `draw` gives
-/// one uniform number per pick.
+impl Store for Cache {
+    fn load(&mut self, key: &str, now_ms: u64) -> BackendState {
+        self.get(key, now_ms)
+            .map(BackendState::decode)
+            .unwrap_or_default()
+    }
+
+    fn save(&mut self, key: &str, state: &BackendState, now_ms: u64, seconds: u64) {
+        self.put(key, state.encode(), now_ms, seconds);
+    }
+}
+
+/// The course of one request: the backends tried so far and what happened,
+/// and from that the next step. `handle` below, `serve` and `simulate` all
+/// drive requests with it, so the end cases are decided in one place.
+#[derive(Debug, Clone, Default)]
+pub struct Attempts {
+    tried: Vec<usize>,
+    throttled: bool,
+    /// Whether the last attempt got an HTTP answer.
+    last_answered: bool,
+}
+
+/// The next step of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Send the request to the backend at this index.
+    Forward(usize),
+    /// Answer 429 with `Retry-After`/`retry-after-ms` for this wait.
+    Reject { wait_ms: u64 },
+    /// Pass the last backend's answer on (a failure nobody else could fix).
+    PassOn(usize),
+    /// The last attempt got no answer and nothing is left: 502.
+    BadGateway,
+}
+
+impl Attempts {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Indexes of the backends called, in order.
+    pub fn tried(&self) -> &[usize] {
+        &self.tried
+    }
+
+    /// Decides the next step from the backends' current `states`.
+    pub fn next(
+        &self,
+        route: &[Backend],
+        states: &[BackendState],
+        cost: &Cost,
+        now_ms: u64,
+        draw: &mut dyn FnMut() -> f64,
+        s: &Settings,
+    ) -> Step {
+        let last = self.tried.last().copied();
+        let pass_last = |i: usize| {
+            if self.last_answered {
+                Step::PassOn(i)
+            } else {
+                Step::BadGateway
+            }
+        };
+        match choose(route, states, &self.tried, cost, now_ms, draw, s) {
+            Choice::Forward(i) => Step::Forward(i),
+            // Forward-to-first passes the last answer on instead of a 429.
+            Choice::Reject { .. } | Choice::Exhausted
+                if s.when_all_busy == WhenAllBusy::ForwardToFirst && last.is_some() =>
+            {
+                pass_last(last.expect("checked"))
+            }
+            Choice::Reject { wait_ms } => Step::Reject { wait_ms },
+            Choice::Exhausted if self.throttled => Step::Reject {
+                wait_ms: retry_wait_ms(route, states, cost, now_ms, s).max(1),
+            },
+            Choice::Exhausted => match last {
+                Some(i) => pass_last(i),
+                None => Step::Reject {
+                    wait_ms: s.default_delay_ms,
+                },
+            },
+        }
+    }
+
+    /// Records the outcome of an attempt on backend `i` (`answered`: an
+    /// HTTP answer arrived).
+    pub fn record(&mut self, i: usize, verdict: Verdict, answered: bool) {
+        self.tried.push(i);
+        self.throttled |= verdict == Verdict::Throttled;
+        self.last_answered = answered;
+    }
+}
+
+/// Runs one request through the rules at one instant: reads each backend's
+/// state from `store`, calls `reply` for each attempt, writes the state
+/// back after each event. `draw` gives one uniform number in `[0, 1)` per
+/// weighted pick.
 pub fn handle(
-    cache: &mut Cache,
+    store: &mut dyn Store,
     route: &Route,
+    cost: &Cost,
     now_ms: u64,
     settings: &Settings,
     draw: &mut dyn FnMut() -> f64,
     reply: &mut dyn FnMut(&Backend) -> Reply,
 ) -> Outcome {
-    let mut marks = cache
-        .get(&route.cache_key, now_ms)
-        .map(decode_marks)
-        .unwrap_or_default();
-    let mut tried: Vec<usize> = Vec::new();
-    let mut attempts = Vec::new();
-    let backends = &route.backends;
+    let keys: Vec<String> = route.backends.iter().map(|b| route.state_key(b)).collect();
+    let seconds = settings.cache_seconds();
+    let mut run = Attempts::new();
+    let mut last_status = 0;
+    let names = |run: &Attempts| -> Vec<String> {
+        run.tried()
+            .iter()
+            .map(|i| route.backends[*i].name.clone())
+            .collect()
+    };
     loop {
-        let i = match choose(backends, &marks, &tried, now_ms, draw, settings) {
-            Choice::Forward(i) => i,
-            Choice::AllBusy {
-                retry_after_seconds,
-            } => {
+        let states: Vec<BackendState> = keys.iter().map(|k| store.load(k, now_ms)).collect();
+        let i = match run.next(&route.backends, &states, cost, now_ms, draw, settings) {
+            Step::Forward(i) => i,
+            Step::Reject { wait_ms } => {
                 return Outcome {
-                    attempts,
+                    attempts: names(&run),
                     status: 429,
-                    retry_after_seconds: Some(retry_after_seconds),
+                    retry_after_ms: Some(wait_ms.max(1)),
+                    served_by: None,
+                }
+            }
+            Step::PassOn(i) => {
+                return Outcome {
+                    attempts: names(&run),
+                    status: last_status,
+                    retry_after_ms: None,
+                    served_by: Some(route.backends[i].name.clone()),
+                }
+            }
+            Step::BadGateway => {
+                return Outcome {
+                    attempts: names(&run),
+                    status: 502,
+                    retry_after_ms: None,
                     served_by: None,
                 }
             }
         };
-        tried.push(i);
-        let b = &backends[i];
-        attempts.push(b.name.clone());
-        let (status, delay) = match reply(b) {
-            Reply::Status { status, headers } if settings.trips(status) => {
-                (Some(status), retry_delay_ms(&headers, now_ms, settings))
-            }
+        let b = &route.backends[i];
+        let mut state = store.load(&keys[i], now_ms);
+        let ticket = state.send(&b.quota, cost.tokens_on(&b.quota), settings, now_ms);
+        store.save(&keys[i], &state, now_ms, seconds);
+        let answer = reply(b);
+        let mut state = store.load(&keys[i], now_ms);
+        let verdict = state.on_reply(&b.quota, &ticket, &answer, settings, now_ms);
+        store.save(&keys[i], &state, now_ms, seconds);
+        let answered = match &answer {
             Reply::Status { status, .. } => {
-                return Outcome {
-                    attempts,
-                    status,
-                    retry_after_seconds: None,
-                    served_by: Some(b.name.clone()),
-                }
+                last_status = *status;
+                true
             }
-            Reply::NoAnswer => (None, settings.default_delay_ms),
+            Reply::NoAnswer => false,
         };
-        marks.insert(b.name.clone(), now_ms + delay);
-        let text = encode_marks(&marks, now_ms);
-        let seconds = cache_duration_seconds(settings);
-        cache.put(&route.cache_key, text, now_ms, seconds);
-        // Reject mode always takes another turn: the next pick either finds
-        // a backend or answers 429. Forward-to-first stops when nothing is
-        // left and passes the last answer on.
-        let more = !candidates(backends, &marks, &tried, now_ms).is_empty();
-        if settings.when_all_busy == WhenAllBusy::ForwardToFirst && !more {
+        run.record(i, verdict, answered);
+        if verdict == Verdict::Done {
             return Outcome {
-                attempts,
-                status: status.unwrap_or(502),
-                retry_after_seconds: None,
-                served_by: status.map(|_| b.name.clone()),
+                attempts: names(&run),
+                status: last_status,
+                retry_after_ms: None,
+                served_by: Some(b.name.clone()),
             };
         }
     }

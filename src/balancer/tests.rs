@@ -1,7 +1,21 @@
 use super::*;
+use crate::topology::LoadBalancing;
 
+/// Defaults, with a 1 s quota window (the figures below are per second).
 fn settings() -> Settings {
-    Settings::from(&LoadBalancing::default())
+    Settings {
+        window_ms: 1000,
+        ..Settings::from(&LoadBalancing::default())
+    }
+}
+
+/// 90,000 TPM and 540 RPM: 1,500 tokens and 9 requests per 1 s window.
+fn quota() -> Quota {
+    Quota {
+        tokens_per_minute: 90_000,
+        requests_per_minute: 540,
+        output_weight: 1,
+    }
 }
 
 fn backend(name: &str, priority: u32, weight: u32) -> Backend {
@@ -11,6 +25,7 @@ fn backend(name: &str, priority: u32, weight: u32) -> Backend {
         weight,
         url: format!("https://{name}.openai.azure.com/openai"),
         deployment: "gpt-4o".into(),
+        quota: quota(),
     }
 }
 
@@ -19,6 +34,20 @@ fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+fn ok(pairs: &[(&str, &str)]) -> Reply {
+    Reply::Status {
+        status: 200,
+        headers: h(pairs),
+    }
+}
+
+fn cost(tokens: u64) -> Cost {
+    Cost {
+        prompt: tokens,
+        completion: 0,
+    }
 }
 
 const NOW: u64 = 1_700_000_000_000;
@@ -31,49 +60,392 @@ fn lowest_priority_wins_and_weights_split_it() {
         backend("c", 2, 1),
     ];
     let s = settings();
-    let m = Marks::new();
-    assert_eq!(
-        choose(&route, &m, &[], NOW, &mut || 0.0, &s),
-        Choice::Forward(0)
-    );
-    assert_eq!(
-        choose(&route, &m, &[], NOW, &mut || 0.2499, &s),
-        Choice::Forward(0)
-    );
-    assert_eq!(
-        choose(&route, &m, &[], NOW, &mut || 0.25, &s),
-        Choice::Forward(1)
-    );
-    assert_eq!(
-        choose(&route, &m, &[], NOW, &mut || 0.9999, &s),
-        Choice::Forward(1)
-    );
+    let st = vec![BackendState::default(); 3];
+    let c = cost(100);
+    let pick = |d: f64, tried: &[usize]| choose(&route, &st, tried, &c, NOW, &mut || d, &s);
+    assert_eq!(pick(0.0, &[]), Choice::Forward(0));
+    assert_eq!(pick(0.2499, &[]), Choice::Forward(0));
+    assert_eq!(pick(0.25, &[]), Choice::Forward(1));
+    assert_eq!(pick(0.9999, &[]), Choice::Forward(1));
     // Both of priority 1 tried: priority 2 takes over.
+    assert_eq!(pick(0.5, &[0, 1]), Choice::Forward(2));
+    assert_eq!(pick(0.5, &[0, 1, 2]), Choice::Exhausted);
+}
+
+#[test]
+fn room_left_shifts_the_split_inside_a_priority() {
+    let route = vec![backend("a", 1, 1), backend("b", 1, 1)];
+    let s = settings();
+    let mut st = vec![BackendState::default(); 2];
+    // a has sent 1,200 of its 1,500 tokens: 200 per mille of room against
+    // b's 1000, so a gets 1/6 of the picks.
+    st[0].send(&quota(), 1200, &s, NOW);
+    let c = cost(100);
+    let share_a = (0..600)
+        .filter(|i| {
+            let d = (*i as f64 + 0.5) / 600.0;
+            choose(&route, &st, &[], &c, NOW, &mut || d, &s) == Choice::Forward(0)
+        })
+        .count();
+    assert_eq!(share_a, 100);
+}
+
+#[test]
+fn requests_in_flight_count_and_spill_to_the_next_priority() {
+    let route = vec![backend("a", 1, 1), backend("b", 2, 1)];
+    let s = settings();
+    let q = quota();
+    let mut st = vec![BackendState::default(); 2];
+    // Five requests of 300 tokens fill a's 1,500-token window.
+    for _ in 0..5 {
+        assert_eq!(
+            choose(&route, &st, &[], &cost(300), NOW, &mut || 0.0, &s),
+            Choice::Forward(0)
+        );
+        st[0].send(&q, 300, &s, NOW);
+    }
     assert_eq!(
-        choose(&route, &m, &[0, 1], NOW, &mut || 0.5, &s),
-        Choice::Forward(2)
+        choose(&route, &st, &[], &cost(300), NOW, &mut || 0.0, &s),
+        Choice::Forward(1)
+    );
+    // 300 tokens refill in 200 ms (1,500 per second).
+    assert_eq!(st[0].wait_ms(&q, 300, &s, NOW), 200);
+    assert_eq!(
+        choose(&route, &st, &[], &cost(300), NOW + 200, &mut || 0.0, &s),
+        Choice::Forward(0)
     );
 }
 
 #[test]
-fn marks_expire_and_all_busy_reports_earliest_recovery() {
-    let route = vec![backend("a", 1, 1), backend("b", 2, 1)];
+fn the_request_limit_binds_too() {
+    let q = quota();
     let s = settings();
-    let mut m = Marks::new();
-    m.insert("a".into(), NOW + 2_500);
-    m.insert("b".into(), NOW + 30_000);
-    assert_eq!(
-        choose(&route, &m, &[], NOW, &mut || 0.5, &s),
-        Choice::AllBusy {
-            retry_after_seconds: 3
-        }
+    let mut st = BackendState::default();
+    for _ in 0..9 {
+        assert!(st.admits(&q, 1, &s, NOW));
+        st.send(&q, 1, &s, NOW);
+    }
+    assert!(!st.admits(&q, 1, &s, NOW));
+    // One request refills in 1000/9 ms.
+    assert_eq!(st.wait_ms(&q, 1, &s, NOW), 112);
+}
+
+#[test]
+fn a_request_larger_than_the_window_waits_for_a_full_bucket() {
+    let q = quota();
+    let s = settings();
+    let mut st = BackendState::default();
+    assert!(st.admits(&q, 5000, &s, NOW));
+    st.send(&q, 100, &s, NOW);
+    assert!(!st.admits(&q, 5000, &s, NOW));
+    assert_eq!(st.wait_ms(&q, 5000, &s, NOW), 67);
+}
+
+#[test]
+fn the_safety_margin_keeps_part_of_the_window_free() {
+    let q = quota();
+    let s = Settings {
+        margin_percent: 10,
+        ..settings()
+    };
+    let mut st = BackendState::default();
+    st.send(&q, 1200, &s, NOW);
+    // 300 left, 150 of them reserved.
+    assert!(st.admits(&q, 150, &s, NOW));
+    assert!(!st.admits(&q, 151, &s, NOW));
+}
+
+#[test]
+fn answers_re_anchor_the_estimate_on_the_backends_figures() {
+    let q = quota();
+    let s = settings();
+    let mut st = BackendState::default();
+    let t1 = st.send(&q, 100, &s, NOW);
+    let t2 = st.send(&q, 200, &s, NOW + 10);
+    // Another gateway used 700 tokens: the backend says 500 remain after
+    // the first request. The second (sent later, not in that figure) is
+    // subtracted again; 40 ms of refill (60 tokens) are added.
+    let v = st.on_reply(
+        &q,
+        &t1,
+        &ok(&[
+            ("x-ratelimit-remaining-tokens", "500"),
+            ("x-ratelimit-remaining-requests", "7"),
+        ]),
+        &s,
+        NOW + 40,
     );
-    assert_eq!(
-        choose(&route, &m, &[], NOW + 2_500, &mut || 0.5, &s),
-        Choice::Forward(0)
+    assert_eq!(v, Verdict::Done);
+    assert_eq!(st.tokens, (500 + 60 - 200) * 1000);
+    assert_eq!(st.requests, 7_000_000 + 360_000 - 1_000_000);
+    // An answer to an older request than the one applied changes nothing.
+    let before = st;
+    let t0 = Ticket {
+        sent_ms: NOW - 5,
+        ..t1
+    };
+    st.on_reply(
+        &q,
+        &t0,
+        &ok(&[("x-ratelimit-remaining-tokens", "1")]),
+        &s,
+        NOW + 41,
     );
-    // Less than a second left still says 1, never 0.
-    assert_eq!(retry_after_seconds(&route, &m, NOW + 2_400, &s), 1);
+    assert_eq!(st.tokens, before.tokens);
+    // The second answer: 290 remain after it.
+    st.on_reply(
+        &q,
+        &t2,
+        &ok(&[("x-ratelimit-remaining-tokens", "290")]),
+        &s,
+        NOW + 50,
+    );
+    assert_eq!(st.tokens, (290 + 60) * 1000);
+    // A figure above the window (a per-minute figure) is believed and
+    // spent, not clipped.
+    let t3 = st.send(&q, 10, &s, NOW + 60);
+    st.on_reply(
+        &q,
+        &t3,
+        &ok(&[("x-ratelimit-remaining-tokens", "80000")]),
+        &s,
+        NOW + 60,
+    );
+    assert_eq!(st.tokens, 80_000_000);
+    assert!(st.admits(&q, 1500, &s, NOW + 60));
+}
+
+#[test]
+fn a_429_keeps_the_backend_out_for_exactly_its_announced_delay() {
+    let q = quota();
+    let s = settings();
+    let mut st = BackendState::default();
+    let t = st.send(&q, 300, &s, NOW);
+    let v = st.on_reply(
+        &q,
+        &t,
+        &Reply::Status {
+            status: 429,
+            headers: h(&[
+                ("Retry-After", "1"),
+                ("retry-after-ms", "43"),
+                ("x-ratelimit-remaining-tokens", "20"),
+            ]),
+        },
+        &s,
+        NOW,
+    );
+    assert_eq!(v, Verdict::Throttled);
+    assert_eq!(st.out_until_ms, NOW + 43);
+    // Refunded and re-anchored: the backend's 20 tokens, nothing sent since.
+    assert_eq!(st.tokens, 20_000);
+    assert_eq!(st.sent_tokens, 0);
+    assert!(!st.admits(&q, 10, &s, NOW + 42));
+    assert!(st.admits(&q, 10, &s, NOW + 43));
+}
+
+#[test]
+fn one_5xx_is_not_throttling_but_a_high_failure_rate_opens_the_breaker() {
+    let q = quota();
+    let s = settings(); // 50 % of at least 10 calls in 10 s, open 10 s
+    let mut st = BackendState::default();
+    let fail = Reply::Status {
+        status: 500,
+        headers: vec![],
+    };
+    let mut t = NOW;
+    let call = |st: &mut BackendState, r: &Reply, at: u64| {
+        let tk = st.send(&q, 10, &s, at);
+        st.on_reply(&q, &tk, r, &s, at)
+    };
+    assert_eq!(call(&mut st, &fail, t), Verdict::Failed);
+    assert!(st.admits(&q, 10, &s, t), "one error does not take it out");
+    assert_eq!(st.tokens, 1_500_000, "a failed call consumed nothing");
+    // 4 more failures and 4 successes: 5 of 9, below the minimum of calls.
+    for i in 0..4 {
+        t += 10;
+        call(&mut st, &fail, t);
+        call(&mut st, &ok(&[]), t + i);
+    }
+    assert!(st.admits(&q, 10, &s, t + 5));
+    t += 10;
+    call(&mut st, &ok(&[]), t);
+    assert!(st.admits(&q, 10, &s, t), "5 of 10 only on a failure");
+    t += 10;
+    call(&mut st, &fail, t);
+    assert!(st.tripped);
+    assert_eq!(st.out_until_ms, t + 10_000);
+    // Half-open: a failed probe reopens at once, a successful one closes.
+    t += 10_000;
+    call(&mut st, &fail, t);
+    assert_eq!(st.out_until_ms, t + 10_000);
+    t += 10_000;
+    call(&mut st, &ok(&[]), t);
+    assert!(!st.tripped);
+    assert_eq!((st.calls, st.failures), (1, 0));
+}
+
+#[test]
+fn a_20_percent_error_rate_never_opens_the_breaker() {
+    let q = quota();
+    let s = settings();
+    let mut st = BackendState::default();
+    for i in 0..1000u64 {
+        let at = NOW + i * 200;
+        let tk = st.send(&q, 10, &s, at);
+        let r = if i % 5 == 0 {
+            Reply::Status {
+                status: 503,
+                headers: vec![],
+            }
+        } else {
+            ok(&[])
+        };
+        st.on_reply(&q, &tk, &r, &s, at);
+        assert!(!st.tripped, "call {i}");
+    }
+}
+
+#[test]
+fn no_answer_backs_off_from_one_second_to_the_default_delay() {
+    let q = quota();
+    let s = settings(); // default delay 10 s
+    let mut st = BackendState::default();
+    let mut at = NOW;
+    let mut outs = Vec::new();
+    for _ in 0..6 {
+        let tk = st.send(&q, 10, &s, at);
+        assert_eq!(
+            st.on_reply(&q, &tk, &Reply::NoAnswer, &s, at),
+            Verdict::Failed
+        );
+        outs.push(st.out_until_ms - at);
+        at = st.out_until_ms;
+    }
+    // Six failures in a row also open the breaker once there are ten calls;
+    // before that the backoff alone decides.
+    assert_eq!(outs, vec![1000, 2000, 4000, 8000, 10_000, 10_000]);
+    let tk = st.send(&q, 10, &s, at);
+    st.on_reply(&q, &tk, &ok(&[]), &s, at);
+    assert_eq!(st.unanswered, 0);
+}
+
+#[test]
+fn all_busy_rejects_with_the_predicted_wait() {
+    let route = Route {
+        cache_key: "k".into(),
+        backends: vec![backend("a", 1, 1), backend("b", 2, 1)],
+    };
+    let s = settings();
+    let mut cache = Cache::default();
+    let mut served = |_: &Backend| ok(&[]);
+    // Fill both windows: 1,500 tokens each.
+    for _ in 0..2 {
+        let out = handle(
+            &mut cache,
+            &route,
+            &cost(1500),
+            NOW,
+            &s,
+            &mut || 0.0,
+            &mut served,
+        );
+        assert_eq!(out.status, 200);
+    }
+    let out = handle(
+        &mut cache,
+        &route,
+        &cost(300),
+        NOW + 50,
+        &s,
+        &mut || 0.0,
+        &mut |_| panic!("no backend may be called"),
+    );
+    // 300 tokens take 200 ms to refill; 50 have passed.
+    assert_eq!(
+        (out.status, out.retry_after_ms, out.retry_after_seconds()),
+        (429, Some(150), Some(1))
+    );
+    assert!(out.attempts.is_empty());
+}
+
+#[test]
+fn throttled_everywhere_rejects_with_the_soonest_announced_delay() {
+    let route = Route {
+        cache_key: "k".into(),
+        backends: vec![backend("a", 1, 1), backend("b", 2, 1)],
+    };
+    let s = settings();
+    let mut cache = Cache::default();
+    let mut throttled = |b: &Backend| Reply::Status {
+        status: 429,
+        headers: h(&[("retry-after-ms", if b.name == "a" { "2500" } else { "900" })]),
+    };
+    let out = handle(
+        &mut cache,
+        &route,
+        &cost(10),
+        NOW,
+        &s,
+        &mut || 0.0,
+        &mut throttled,
+    );
+    assert_eq!(out.attempts, vec!["a", "b"]);
+    assert_eq!((out.status, out.retry_after_ms), (429, Some(900)));
+    let out = handle(
+        &mut cache,
+        &route,
+        &cost(10),
+        NOW + 900,
+        &s,
+        &mut || 0.0,
+        &mut |_| ok(&[]),
+    );
+    assert_eq!(out.served_by.as_deref(), Some("b"));
+}
+
+#[test]
+fn failures_everywhere_pass_the_last_answer_on() {
+    let route = Route {
+        cache_key: "k".into(),
+        backends: vec![backend("a", 1, 1), backend("b", 2, 1)],
+    };
+    let s = settings();
+    let mut cache = Cache::default();
+    let out = handle(
+        &mut cache,
+        &route,
+        &cost(10),
+        NOW,
+        &s,
+        &mut || 0.0,
+        &mut |b| {
+            if b.name == "a" {
+                Reply::Status {
+                    status: 500,
+                    headers: vec![],
+                }
+            } else {
+                Reply::NoAnswer
+            }
+        },
+    );
+    assert_eq!((out.status, out.served_by), (502, None));
+    let out = handle(
+        &mut cache,
+        &route,
+        &cost(10),
+        NOW + 1,
+        &s,
+        &mut || 0.0,
+        &mut |_| Reply::Status {
+            status: 503,
+            headers: vec![],
+        },
+    );
+    // b is out (no answer) for a second; a answers 503 once more.
+    assert_eq!(out.attempts, vec!["a"]);
+    assert_eq!((out.status, out.retry_after_ms), (429, Some(999)));
 }
 
 #[test]
@@ -83,54 +455,97 @@ fn forward_to_first_sends_the_first_request_anyway() {
         when_all_busy: WhenAllBusy::ForwardToFirst,
         ..settings()
     };
-    let mut m = Marks::new();
-    m.insert("a".into(), NOW + 5_000);
-    m.insert("b".into(), NOW + 5_000);
+    let st = vec![
+        BackendState {
+            out_until_ms: NOW + 5_000,
+            ..Default::default()
+        };
+        2
+    ];
     assert_eq!(
-        choose(&route, &m, &[], NOW, &mut || 0.5, &s),
+        choose(&route, &st, &[], &cost(1), NOW, &mut || 0.5, &s),
         Choice::Forward(1)
     );
     assert!(matches!(
-        choose(&route, &m, &[1], NOW, &mut || 0.5, &s),
-        Choice::AllBusy { .. }
+        choose(&route, &st, &[1], &cost(1), NOW, &mut || 0.5, &s),
+        Choice::Reject { wait_ms: 5_000 }
     ));
 }
 
 #[test]
-fn delay_headers_in_order_with_bounds() {
-    let s = settings(); // default 10 s, max 60 s
-    let d = |pairs: &[(&str, &str)]| retry_delay_ms(&h(pairs), NOW, &s);
-    assert_eq!(d(&[("Retry-After", "7")]), 7_000);
+fn unknown_quota_is_steered_by_answers_only() {
+    let mut b = backend("ptu", 1, 1);
+    b.quota = Quota::UNKNOWN;
+    let s = settings();
+    let mut st = BackendState::default();
+    for _ in 0..1000 {
+        st.send(&b.quota, 100_000, &s, NOW);
+    }
+    assert!(st.admits(&b.quota, 100_000, &s, NOW));
+    assert_eq!(st.headroom_permille(&b.quota, &s, NOW), 1000);
+}
+
+#[test]
+fn delay_headers_most_precise_first_without_a_floor() {
+    let s = settings(); // max 60 s
+    let d = |pairs: &[(&str, &str)]| announced_delay_ms(&h(pairs), NOW, &s);
+    assert_eq!(d(&[("Retry-After", "7")]), Some(7_000));
     assert_eq!(
-        d(&[("retry-after", "7"), ("retry-after-ms", "1500")]),
-        7_000
+        d(&[("retry-after", "1"), ("retry-after-ms", "43")]),
+        Some(43)
     );
-    assert_eq!(d(&[("retry-after-ms", "1500")]), 1_500);
-    assert_eq!(d(&[("x-ratelimit-reset-requests", "6s")]), 6_000);
-    assert_eq!(d(&[("x-ratelimit-reset-requests", "1m0s")]), 60_000);
-    assert_eq!(d(&[("x-ratelimit-reset-tokens", "2500ms")]), 2_500);
-    assert_eq!(d(&[("x-ratelimit-reset-tokens", "12")]), 12_000);
-    // Unreadable values fall through to the next header, then the default.
+    assert_eq!(d(&[("retry-after-ms", "1500.2")]), Some(1_501));
+    assert_eq!(d(&[("x-ratelimit-reset-requests", "6s")]), Some(6_000));
+    assert_eq!(d(&[("x-ratelimit-reset-requests", "1m0s")]), Some(60_000));
+    assert_eq!(d(&[("x-ratelimit-reset-tokens", "250ms")]), Some(250));
+    assert_eq!(d(&[("x-ratelimit-reset-tokens", "12")]), Some(12_000));
+    // Unreadable values fall through to the next header, then to nothing.
     assert_eq!(
         d(&[("Retry-After", "soon"), ("x-ratelimit-reset-tokens", "3s")]),
-        3_000
+        Some(3_000)
     );
-    assert_eq!(d(&[("Retry-After", "-5")]), 10_000);
-    assert_eq!(d(&[]), 10_000);
-    // Bounds: at least 1 s, at most the maximum; huge numbers cannot overflow.
-    assert_eq!(d(&[("retry-after-ms", "250")]), 1_000);
-    assert_eq!(d(&[("Retry-After", "0")]), 1_000);
-    assert_eq!(d(&[("Retry-After", "86400")]), 60_000);
-    assert_eq!(d(&[("Retry-After", "99999999999999999999999999")]), 60_000);
-    // HTTP date, 20 s after NOW (2023-11-14T22:13:20Z); a past date is 1 s.
+    assert_eq!(d(&[("Retry-After", "-5")]), None);
+    assert_eq!(d(&[]), None);
+    // No floor; the maximum caps; huge numbers cannot overflow.
+    assert_eq!(d(&[("Retry-After", "0")]), Some(0));
+    assert_eq!(d(&[("Retry-After", "86400")]), Some(60_000));
+    assert_eq!(
+        d(&[("Retry-After", "99999999999999999999999999")]),
+        Some(60_000)
+    );
+    // HTTP date, 20 s after NOW (2023-11-14T22:13:20Z); a past date is 0.
     assert_eq!(
         d(&[("Retry-After", "Tue, 14 Nov 2023 22:13:40 GMT")]),
-        20_000
+        Some(20_000)
     );
     assert_eq!(
         d(&[("Retry-After", "Tue, 14 Nov 2023 22:13:00 GMT")]),
-        1_000
+        Some(0)
     );
+}
+
+#[test]
+fn an_unannounced_delay_is_the_default_and_at_least_a_second() {
+    let lb = LoadBalancing {
+        default_retry_after_seconds: 0,
+        ..LoadBalancing::default()
+    };
+    assert_eq!(Settings::from(&lb).default_delay_ms, 1000);
+    let q = quota();
+    let s = settings();
+    let mut st = BackendState::default();
+    let t = st.send(&q, 1, &s, NOW);
+    st.on_reply(
+        &q,
+        &t,
+        &Reply::Status {
+            status: 429,
+            headers: vec![],
+        },
+        &s,
+        NOW,
+    );
+    assert_eq!(st.out_until_ms, NOW + 10_000);
 }
 
 #[test]
@@ -155,59 +570,39 @@ fn parsers_reject_garbage() {
 }
 
 #[test]
-fn marks_round_trip_and_tolerate_junk() {
-    let mut m = Marks::new();
-    m.insert("a".into(), NOW + 1);
-    m.insert("b".into(), NOW - 1);
-    let text = encode_marks(&m, NOW);
-    assert_eq!(text, format!("a={}", NOW + 1));
-    let back = decode_marks(&format!("{text};junk;=5;c=x;d=-1"));
-    assert_eq!(back.len(), 1);
-    assert_eq!(decode_marks(""), Marks::new());
+fn state_round_trips_and_junk_reads_as_nothing_known() {
+    let q = quota();
+    let s = settings();
+    let mut st = BackendState::default();
+    let t = st.send(&q, 123, &s, NOW);
+    st.on_reply(&q, &t, &Reply::NoAnswer, &s, NOW + 7);
+    let text = st.encode();
+    assert_eq!(BackendState::decode(&text), st);
+    assert!(text.starts_with("q1|"));
+    for junk in [
+        "",
+        "q1|",
+        "q1|1,2",
+        "q2|0,0,0,0,0,0,0,0,0,0,0,0,0,0",
+        "x=5;y=6",
+        "q1|-1,0,0,0,0,0,0,0,0,0,0,0,0,0",
+    ] {
+        assert_eq!(
+            BackendState::decode(junk),
+            BackendState::default(),
+            "{junk:?}"
+        );
+    }
 }
 
 #[test]
-fn handle_retries_then_rejects_and_remembers() {
-    let route = Route {
-        cache_key: "k".into(),
-        backends: vec![backend("a", 1, 1), backend("b", 2, 1)],
-    };
+fn the_cache_keeps_state_as_long_as_it_matters() {
     let s = settings();
-    let mut cache = Cache::default();
-    let throttled = |b: &Backend| Reply::Status {
-        status: 429,
-        headers: h(&[("Retry-After", if b.name == "a" { "5" } else { "20" })]),
-    };
-    let out = handle(&mut cache, &route, NOW, &s, &mut || 0.0, &mut { throttled });
-    assert_eq!(out.attempts, vec!["a", "b"]);
-    assert_eq!((out.status, out.retry_after_seconds), (429, Some(5)));
-    // The next request does not call anyone until a's mark ends.
-    let out = handle(
-        &mut cache,
-        &route,
-        NOW + 1_000,
-        &s,
-        &mut || 0.0,
-        &mut |_| panic!("no backend may be called"),
-    );
-    assert_eq!((out.status, out.retry_after_seconds), (429, Some(4)));
-    let out = handle(
-        &mut cache,
-        &route,
-        NOW + 5_000,
-        &s,
-        &mut || 0.0,
-        &mut |_| Reply::Status {
-            status: 200,
-            headers: vec![],
-        },
-    );
-    assert_eq!(out.served_by.as_deref(), Some("a"));
-    // The cache entry lives at least as long as the longest mark.
+    // TTL 60, max delay 60 s, breaker window 2 × 10 s.
+    assert_eq!(s.cache_seconds(), 60);
     let long = Settings {
         max_delay_ms: 90_500,
         ..settings()
     };
-    assert_eq!(cache_duration_seconds(&long), 91);
-    assert_eq!(cache_duration_seconds(&s), 60);
+    assert_eq!(long.cache_seconds(), 91);
 }

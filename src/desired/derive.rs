@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use super::naming::{self, address, SUBSCRIPTION_TOKEN};
 use super::placeholder::{reference, Placeholder};
 use super::*;
+use crate::balancer::Quota;
 use crate::topology::{ApiKeySource, AuthKind, Backend, IdentityKind, Operations, Topology};
 
 /// Request/response headers the API diagnostic logs. Never a key or token.
@@ -700,6 +701,8 @@ impl Builder<'_> {
                                     weight: b.weight_for(&s),
                                     url: b.openai_base_url(&t.apim, t.cloud),
                                     deployment: s.deployment.clone(),
+                                    quota: Quota::of(&m.model, s.sku, s.capacity, m.quota)
+                                        .unwrap_or(Quota::UNKNOWN),
                                     auth: match b.auth {
                                         AuthKind::ManagedIdentity => RouteAuth::ManagedIdentity,
                                         AuthKind::ApiKey => RouteAuth::ApiKey {

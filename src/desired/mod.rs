@@ -155,6 +155,9 @@ pub struct RouteBackend {
     pub url: String,
     /// Deployment name on this backend (may differ from the route's model).
     pub deployment: String,
+    /// What the deployment admits per minute (`tokens_per_minute` 0: not
+    /// known, a provisioned model without a figure).
+    pub quota: crate::balancer::Quota,
     pub auth: RouteAuth,
     /// Pool mode: id of the APIM `Single` backend.
     #[serde(skip_serializing_if = "Option::is_none")]

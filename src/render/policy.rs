@@ -24,8 +24,8 @@ use super::Templates;
 use crate::desired::{ApiPolicy, Desired, Route, RouteAuth, RouteBackend};
 use crate::topology::{Mode, WhenAllBusy};
 
-/// A mark never lasts less than this (see `balancer::MIN_DELAY_MS`).
-const MIN_DELAY_MS: u64 = crate::balancer::MIN_DELAY_MS;
+/// A mark never lasts less than this (see `balancer::MIN_DEFAULT_DELAY_MS`).
+const MIN_DELAY_MS: u64 = crate::balancer::MIN_DEFAULT_DELAY_MS;
 
 /// The template that renders `mode`.
 pub fn template_name(mode: Mode) -> &'static str {

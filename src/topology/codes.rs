@@ -187,6 +187,10 @@ pub const RULES: &[Rule] = &[
         "oailb can grant the gateway access to every managed-identity backend.",
     ),
     w(
+        "unknown-throughput",
+        "Provisioned deployments of a model have a known throughput per PTU (else the balancer learns it from 429s).",
+    ),
+    w(
         "existing-sku",
         "Deployment SKUs are set only where oailb creates deployments.",
     ),

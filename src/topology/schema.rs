@@ -328,6 +328,96 @@ pub struct LoadBalancing {
     /// Response header that names the backend that served; off when absent.
     #[serde(default)]
     pub backend_header: Option<String>,
+    /// Azure evaluates quotas over short windows: a backend admits at most
+    /// this many seconds' worth of its per-minute rate at once.
+    #[serde(default = "default_quota_window")]
+    pub quota_window_seconds: u32,
+    /// Share of each backend's window kept free for estimate errors, percent.
+    #[serde(default = "default_safety_margin")]
+    pub safety_margin_percent: u32,
+    /// How a request's cost is estimated when its body does not say.
+    #[serde(default)]
+    pub estimate: Estimate,
+    /// When failing answers (5xx, no answer) take a backend out.
+    #[serde(default)]
+    pub circuit_breaker: CircuitBreaker,
+}
+
+/// Fallbacks of the request-cost estimate (prompt tokens + completion tokens).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Estimate {
+    /// Completion tokens assumed when a request names no `max_tokens`
+    /// (`max_completion_tokens`, `max_output_tokens`).
+    #[serde(default = "default_max_tokens")]
+    pub default_max_tokens: u32,
+    /// Cost of a request whose body is not JSON (audio, multipart, empty).
+    #[serde(default = "default_request_tokens")]
+    pub default_request_tokens: u32,
+}
+
+impl Default for Estimate {
+    fn default() -> Self {
+        Estimate {
+            default_max_tokens: default_max_tokens(),
+            default_request_tokens: default_request_tokens(),
+        }
+    }
+}
+
+/// A backend is taken out only when its recent failure rate says it is
+/// unhealthy, not for one error.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreaker {
+    /// Failures (5xx, no answer) per 100 calls that open the breaker.
+    #[serde(default = "default_failure_rate")]
+    pub failure_rate_percent: u32,
+    /// Calls in the window before the rate counts.
+    #[serde(default = "default_min_calls")]
+    pub min_calls: u32,
+    /// Length of the window the rate is measured over.
+    #[serde(default = "default_breaker_window")]
+    pub window_seconds: u32,
+    /// How long an open breaker keeps the backend out before one probe.
+    #[serde(default = "default_open_seconds")]
+    pub open_seconds: u32,
+}
+
+impl Default for CircuitBreaker {
+    fn default() -> Self {
+        CircuitBreaker {
+            failure_rate_percent: default_failure_rate(),
+            min_calls: default_min_calls(),
+            window_seconds: default_breaker_window(),
+            open_seconds: default_open_seconds(),
+        }
+    }
+}
+
+fn default_quota_window() -> u32 {
+    10
+}
+fn default_safety_margin() -> u32 {
+    0
+}
+fn default_max_tokens() -> u32 {
+    4096
+}
+fn default_request_tokens() -> u32 {
+    1000
+}
+fn default_failure_rate() -> u32 {
+    50
+}
+fn default_min_calls() -> u32 {
+    10
+}
+fn default_breaker_window() -> u32 {
+    10
+}
+fn default_open_seconds() -> u32 {
+    10
 }
 
 impl Default for LoadBalancing {
@@ -341,6 +431,10 @@ impl Default for LoadBalancing {
             default_retry_after_seconds: default_retry_after(),
             max_retry_after_seconds: default_max_retry_after(),
             backend_header: None,
+            quota_window_seconds: default_quota_window(),
+            safety_margin_percent: default_safety_margin(),
+            estimate: Estimate::default(),
+            circuit_breaker: CircuitBreaker::default(),
         }
     }
 }
@@ -528,6 +622,21 @@ pub struct Model {
     /// Content filter (RAI policy) name; Azure's default when absent.
     #[serde(default)]
     pub rai_policy: Option<String>,
+    /// What one unit of `capacity` allows, when Azure's usual ratio does not
+    /// apply (a newer model, a provisioned model missing from oailb's table).
+    #[serde(default)]
+    pub quota: Option<UnitQuota>,
+}
+
+/// Throughput of one unit of capacity (1 for Standard-family SKUs: 1,000
+/// tokens and 6 requests per minute; provisioned: one PTU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitQuota {
+    #[serde(default)]
+    pub tokens_per_minute: Option<u32>,
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
 }
 
 fn default_format() -> String {

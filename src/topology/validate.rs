@@ -528,6 +528,25 @@ impl Checker<'_> {
                 "add 429",
             );
         }
+        let ranges: [(&str, u32, u32, u32, &str); 8] = [
+            ("quota_window_seconds", lb.quota_window_seconds, 1, 60, "Azure evaluates quotas over 1 or 10 s windows"),
+            ("safety_margin_percent", lb.safety_margin_percent, 0, 50, "a larger margin leaves most of the quota unused"),
+            ("estimate.default_max_tokens", lb.estimate.default_max_tokens, 1, 1_000_000, "completion tokens assumed when a request names none"),
+            ("estimate.default_request_tokens", lb.estimate.default_request_tokens, 1, 10_000_000, "cost of a request whose body is not JSON"),
+            ("circuit_breaker.failure_rate_percent", lb.circuit_breaker.failure_rate_percent, 1, 100, "failures per 100 calls"),
+            ("circuit_breaker.min_calls", lb.circuit_breaker.min_calls, 1, 10_000, "calls in the window before the rate counts"),
+            ("circuit_breaker.window_seconds", lb.circuit_breaker.window_seconds, 1, 3600, "the window of the failure rate"),
+            ("circuit_breaker.open_seconds", lb.circuit_breaker.open_seconds, 1, 3600, "how long an open breaker keeps a backend out"),
+        ];
+        for (field, value, min, max, what) in ranges {
+            if !(min..=max).contains(&value) {
+                self.error(
+                    "invalid-value",
+                    &format!("load_balancing.{field}"),
+                    format!("{field} must be {min} to {max} ({what}); got {value}"),
+                );
+            }
+        }
         if let Some(h) = &lb.backend_header {
             if let Err(why) = naming::check_header(h) {
                 self.error(
@@ -596,6 +615,37 @@ impl Checker<'_> {
             }
             if let Some(rai) = &m.rai_policy {
                 self.name(NameKind::ApimChild, &format!("{p}.rai_policy"), rai);
+            }
+            let known = m.quota.and_then(|q| q.tokens_per_minute).is_some()
+                || crate::balancer::quota::ptu_input_tpm(&m.model).is_some();
+            let provisioned = t
+                .backends()
+                .flat_map(|(_, b)| b.served(t))
+                .any(|s| s.model.name == m.name && s.sku.is_provisioned());
+            if provisioned && !known {
+                self.warn(
+                    "unknown-throughput",
+                    &format!("{p}.model"),
+                    format!(
+                        "oailb has no throughput per PTU for model `{}`: the balancer cannot predict when its provisioned deployments are full and learns it from their 429s",
+                        m.model
+                    ),
+                    "set quota.tokens_per_minute to the model's input tokens per minute per PTU",
+                );
+            }
+            if let Some(q) = &m.quota {
+                for (field, v) in [
+                    ("tokens_per_minute", q.tokens_per_minute),
+                    ("requests_per_minute", q.requests_per_minute),
+                ] {
+                    if v == Some(0) {
+                        self.error(
+                            "invalid-value",
+                            &format!("{p}.quota.{field}"),
+                            format!("{field} must be at least 1 (leave it out for Azure's ratio)"),
+                        );
+                    }
+                }
             }
         }
     }

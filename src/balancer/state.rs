@@ -1,0 +1,416 @@
+//! What the gateway knows about one backend, and how each event changes it:
+//! a request sent ([`BackendState::send`]), an answer or its absence
+//! ([`BackendState::on_reply`]).
+//!
+//! The quota model is a token bucket and a request bucket per backend, as
+//! Azure enforces quotas: each holds `quota_window_seconds` of the
+//! per-minute rate and refills continuously; a request is admitted when
+//! the buckets hold its cost, and a rejected request costs nothing. Sending
+//! takes the cost out at once, so requests still in flight count. Every
+//! answer that carries `x-ratelimit-remaining-tokens`/`-requests` re-anchors
+//! the estimate on the backend's own figure (less what was sent after that
+//! request), which also accounts for traffic the gateway does not see
+//! (other gateway instances, other clients of the deployment).
+//!
+//! The state is a handful of integers (milli-tokens, micro-requests,
+//! milliseconds), written to the APIM cache or Redis as one short text
+//! ([`BackendState::encode`]); the policy's C# does the same integer
+//! arithmetic, so both compute identical levels.
+
+use super::delay::announced_delay_ms;
+use super::quota::Quota;
+use super::{Reply, Settings};
+
+/// Format marker of [`BackendState::encode`]: state written by another
+/// format reads as "nothing known" instead of being misread.
+const FORMAT: &str = "q1";
+
+/// One backend's state. `Default` is "nothing known": full buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BackendState {
+    /// Time of `tokens` and `requests`; 0 when never used.
+    pub at_ms: u64,
+    /// Estimated milli-tokens in the token bucket at `at_ms`.
+    pub tokens: i64,
+    /// Estimated micro-requests in the request bucket at `at_ms`.
+    pub requests: i64,
+    /// Tokens and requests sent so far, net of refunds: an answer's
+    /// remaining-quota figure is corrected by what was sent after it.
+    pub sent_tokens: i64,
+    pub sent_requests: i64,
+    /// Send time of the newest answer applied; older answers are stale.
+    pub seen_ms: u64,
+    /// No request before this: a 429's delay, an open breaker, no answer.
+    pub out_until_ms: u64,
+    /// Circuit breaker: start of the current window, calls and failures in
+    /// it and in the window before.
+    pub window_ms: u64,
+    pub calls: u32,
+    pub failures: u32,
+    pub prev_calls: u32,
+    pub prev_failures: u32,
+    /// The breaker opened and no call has succeeded since.
+    pub tripped: bool,
+    /// Consecutive attempts that got no answer (refused, reset, timed out).
+    pub unanswered: u32,
+}
+
+/// What [`BackendState::send`] took, to be given back or corrected when the
+/// answer arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    pub sent_ms: u64,
+    /// Tokens this request took from the bucket.
+    pub tokens: i64,
+    /// `sent_tokens` / `sent_requests` right after this request was sent.
+    pub sent_tokens: i64,
+    pub sent_requests: i64,
+}
+
+/// What an answer means for the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Pass the answer to the client.
+    Done,
+    /// The backend is throttled (429): try another one at once.
+    Throttled,
+    /// A failing answer (5xx, no answer, a tripping 4xx): try another one.
+    Failed,
+}
+
+/// Levels and limits of one backend at one instant.
+struct Buckets {
+    tokens: i64,
+    requests: i64,
+    token_cap: i64,
+    request_cap: i64,
+}
+
+impl BackendState {
+    fn buckets(&self, q: &Quota, s: &Settings, now: u64) -> Buckets {
+        let token_cap = q.token_cap(s.window_ms);
+        let request_cap = q.request_cap(s.window_ms);
+        if self.at_ms == 0 {
+            return Buckets {
+                tokens: token_cap,
+                requests: request_cap,
+                token_cap,
+                request_cap,
+            };
+        }
+        let dt = now.saturating_sub(self.at_ms).min(s.window_ms);
+        Buckets {
+            tokens: refill(self.tokens, q.token_refill(dt), token_cap),
+            requests: refill(self.requests, q.request_refill(dt), request_cap),
+            token_cap,
+            request_cap,
+        }
+    }
+
+    /// Brings the levels to `now`.
+    fn settle(&mut self, q: &Quota, s: &Settings, now: u64) {
+        let b = self.buckets(q, s, now);
+        self.tokens = b.tokens;
+        self.requests = b.requests;
+        self.at_ms = self.at_ms.max(now);
+    }
+
+    /// Milli-tokens a request of `tokens` must find in the bucket: its cost
+    /// plus the safety margin, never more than a full bucket (a request
+    /// larger than the window still goes to a full backend).
+    fn need(tokens: u64, token_cap: i64, s: &Settings) -> i64 {
+        let margin = token_cap * s.margin_percent as i64 / 100;
+        (tokens as i64 * 1000 + margin).min(token_cap)
+    }
+
+    /// Whether the backend is predicted to admit a request of `tokens` now.
+    pub fn admits(&self, q: &Quota, tokens: u64, s: &Settings, now: u64) -> bool {
+        self.wait_ms(q, tokens, s, now) == 0
+    }
+
+    /// Milliseconds until the backend is predicted to admit a request of
+    /// `tokens`; 0 when it would now.
+    pub fn wait_ms(&self, q: &Quota, tokens: u64, s: &Settings, now: u64) -> u64 {
+        let out = self.out_until_ms.saturating_sub(now);
+        if q.tokens_per_minute == 0 {
+            return out;
+        }
+        let b = self.buckets(q, s, now);
+        let need = Self::need(tokens, b.token_cap, s);
+        let token_wait = if b.tokens >= need {
+            0
+        } else {
+            ((need - b.tokens) as u64 * 60).div_ceil(q.tokens_per_minute)
+        };
+        let request_wait = if !q.limits_requests() || b.requests >= 1_000_000 {
+            0
+        } else {
+            ((1_000_000 - b.requests) as u64 * 60).div_ceil(q.requests_per_minute * 1000)
+        };
+        out.max(token_wait).max(request_wait)
+    }
+
+    /// How full the buckets are, 0..=1000 (the fuller of the two limits
+    /// counts less): backends with more room get more of the traffic.
+    pub fn headroom_permille(&self, q: &Quota, s: &Settings, now: u64) -> u64 {
+        if q.tokens_per_minute == 0 {
+            return 1000;
+        }
+        let b = self.buckets(q, s, now);
+        let mut p = permille(b.tokens, b.token_cap);
+        if q.limits_requests() {
+            p = p.min(permille(b.requests, b.request_cap));
+        }
+        p
+    }
+
+    /// Takes a request of `tokens` out of the buckets.
+    pub fn send(&mut self, q: &Quota, tokens: u64, s: &Settings, now: u64) -> Ticket {
+        self.settle(q, s, now);
+        let tokens = tokens as i64;
+        self.tokens -= tokens * 1000;
+        if q.limits_requests() {
+            self.requests -= 1_000_000;
+        }
+        self.sent_tokens += tokens;
+        self.sent_requests += 1;
+        Ticket {
+            sent_ms: now,
+            tokens,
+            sent_tokens: self.sent_tokens,
+            sent_requests: self.sent_requests,
+        }
+    }
+
+    /// Gives back what a request that was not admitted took, never filling
+    /// a bucket past its cap.
+    fn refund(&mut self, q: &Quota, t: &Ticket, s: &Settings, now: u64) {
+        self.settle(q, s, now);
+        let token_cap = q.token_cap(s.window_ms);
+        self.tokens = (self.tokens + t.tokens * 1000).min(token_cap.max(self.tokens));
+        if q.limits_requests() {
+            let request_cap = q.request_cap(s.window_ms);
+            self.requests = (self.requests + 1_000_000).min(request_cap.max(self.requests));
+        }
+        self.sent_tokens -= t.tokens;
+        self.sent_requests -= 1;
+    }
+
+    /// Applies the backend's own remaining-quota figures from an answer to
+    /// the request of `t`, less what was sent after it. Stale answers (sent
+    /// before the newest one applied) change nothing.
+    fn reanchor(
+        &mut self,
+        q: &Quota,
+        t: &Ticket,
+        headers: &[(String, String)],
+        admitted: bool,
+        s: &Settings,
+        now: u64,
+    ) {
+        let tokens = header_number(headers, "x-ratelimit-remaining-tokens");
+        let requests = header_number(headers, "x-ratelimit-remaining-requests");
+        if (tokens.is_none() && requests.is_none()) || t.sent_ms < self.seen_ms {
+            return;
+        }
+        self.settle(q, s, now);
+        let dt = now.saturating_sub(t.sent_ms).min(s.window_ms);
+        if let Some(r) = tokens {
+            let own = if admitted { t.tokens } else { 0 };
+            let later = (self.sent_tokens - (t.sent_tokens - t.tokens) - own).max(0);
+            let r = r.saturating_mul(1000);
+            let cap = q.token_cap(s.window_ms).max(r);
+            self.tokens = (r.saturating_add(q.token_refill(dt))).min(cap) - later * 1000;
+        }
+        if let (Some(r), true) = (requests, q.limits_requests()) {
+            let own = i64::from(admitted);
+            let later = (self.sent_requests - (t.sent_requests - 1) - own).max(0);
+            let r = r.saturating_mul(1_000_000);
+            let cap = q.request_cap(s.window_ms).max(r);
+            self.requests = (r.saturating_add(q.request_refill(dt))).min(cap) - later * 1_000_000;
+        }
+        self.seen_ms = t.sent_ms;
+    }
+
+    /// Applies the answer (or its absence) to the request of `t`.
+    pub fn on_reply(
+        &mut self,
+        q: &Quota,
+        t: &Ticket,
+        reply: &Reply,
+        s: &Settings,
+        now: u64,
+    ) -> Verdict {
+        let (status, headers) = match reply {
+            Reply::NoAnswer => {
+                self.refund(q, t, s, now);
+                self.unanswered = self.unanswered.saturating_add(1);
+                let backoff = 1000u64 << (self.unanswered - 1).min(20);
+                self.out_until_ms = self.out_until_ms.max(now + backoff.min(s.default_delay_ms));
+                self.failure(s, now);
+                return Verdict::Failed;
+            }
+            Reply::Status { status, headers } => (*status, headers.as_slice()),
+        };
+        self.unanswered = 0;
+        let trips = s.trips(status);
+        if trips && status == 429 {
+            self.refund(q, t, s, now);
+            self.reanchor(q, t, headers, false, s, now);
+            let delay = announced_delay_ms(headers, now, s).unwrap_or(s.default_delay_ms);
+            self.out_until_ms = self.out_until_ms.max(now + delay);
+            return Verdict::Throttled;
+        }
+        if trips && status >= 500 {
+            self.refund(q, t, s, now);
+            self.reanchor(q, t, headers, false, s, now);
+            self.failure(s, now);
+            return Verdict::Failed;
+        }
+        if trips {
+            // Refused credentials or access (401, 403): the backend is
+            // misconfigured, not busy; keep it out for its delay.
+            self.refund(q, t, s, now);
+            let delay = announced_delay_ms(headers, now, s).unwrap_or(s.default_delay_ms);
+            self.out_until_ms = self.out_until_ms.max(now + delay);
+            return Verdict::Failed;
+        }
+        let admitted = (200..300).contains(&status);
+        if !admitted {
+            self.refund(q, t, s, now);
+        }
+        self.reanchor(q, t, headers, admitted, s, now);
+        self.success(s, now);
+        Verdict::Done
+    }
+
+    /// Starts a new breaker window when the current one is over.
+    fn roll(&mut self, s: &Settings, now: u64) {
+        let w = s.breaker.window_ms;
+        if now >= self.window_ms.saturating_add(w) {
+            if now >= self.window_ms.saturating_add(2 * w) {
+                self.prev_calls = 0;
+                self.prev_failures = 0;
+            } else {
+                self.prev_calls = self.calls;
+                self.prev_failures = self.failures;
+            }
+            self.calls = 0;
+            self.failures = 0;
+            self.window_ms = now;
+        }
+    }
+
+    fn failure(&mut self, s: &Settings, now: u64) {
+        self.roll(s, now);
+        self.calls = self.calls.saturating_add(1);
+        self.failures = self.failures.saturating_add(1);
+        let calls = u64::from(self.calls) + u64::from(self.prev_calls);
+        let failures = u64::from(self.failures) + u64::from(self.prev_failures);
+        let open = self.tripped
+            || (calls >= s.breaker.min_calls
+                && failures * 100 >= s.breaker.failure_rate_percent * calls);
+        if open {
+            self.tripped = true;
+            self.out_until_ms = self.out_until_ms.max(now + s.breaker.open_ms);
+        }
+    }
+
+    fn success(&mut self, s: &Settings, now: u64) {
+        self.roll(s, now);
+        if self.tripped {
+            // The probe after an open period succeeded: close, forget.
+            self.tripped = false;
+            self.calls = 0;
+            self.failures = 0;
+            self.prev_calls = 0;
+            self.prev_failures = 0;
+        }
+        self.calls = self.calls.saturating_add(1);
+    }
+
+    /// The cache text of this state: `q1|` and 14 integers.
+    pub fn encode(&self) -> String {
+        format!(
+            "{FORMAT}|{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            self.at_ms,
+            self.tokens,
+            self.requests,
+            self.sent_tokens,
+            self.sent_requests,
+            self.seen_ms,
+            self.out_until_ms,
+            self.window_ms,
+            self.calls,
+            self.failures,
+            self.prev_calls,
+            self.prev_failures,
+            u8::from(self.tripped),
+            self.unanswered
+        )
+    }
+
+    /// Reads cache text; anything malformed reads as "nothing known".
+    pub fn decode(text: &str) -> BackendState {
+        Self::try_decode(text).unwrap_or_default()
+    }
+
+    fn try_decode(text: &str) -> Option<BackendState> {
+        let body = text.strip_prefix(FORMAT)?.strip_prefix('|')?;
+        let v: Vec<i64> = body
+            .split(',')
+            .map(|x| x.parse().ok())
+            .collect::<Option<_>>()?;
+        let [at, tok, req, st, sr, seen, out, win, c, f, pc, pf, trip, un] = v.as_slice() else {
+            return None;
+        };
+        let u = |x: i64| u64::try_from(x).ok();
+        let n = |x: i64| u32::try_from(x).ok();
+        Some(BackendState {
+            at_ms: u(*at)?,
+            tokens: *tok,
+            requests: *req,
+            sent_tokens: *st,
+            sent_requests: *sr,
+            seen_ms: u(*seen)?,
+            out_until_ms: u(*out)?,
+            window_ms: u(*win)?,
+            calls: n(*c)?,
+            failures: n(*f)?,
+            prev_calls: n(*pc)?,
+            prev_failures: n(*pf)?,
+            tripped: *trip == 1,
+            unanswered: n(*un)?,
+        })
+    }
+}
+
+/// A level refilled by `add`, up to `cap`; a level already above the cap
+/// (an answer said so) stays until it is spent.
+fn refill(level: i64, add: i64, cap: i64) -> i64 {
+    if level >= cap {
+        level
+    } else {
+        (level + add).min(cap)
+    }
+}
+
+fn permille(level: i64, cap: i64) -> u64 {
+    if cap <= 0 {
+        return 1000;
+    }
+    (level.max(0) * 1000 / cap).clamp(0, 1000) as u64
+}
+
+/// A header that holds a whole number (digits only).
+fn header_number(headers: &[(String, String)], name: &str) -> Option<i64> {
+    let v = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))?
+        .1
+        .trim();
+    if v.is_empty() || v.len() > 15 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
