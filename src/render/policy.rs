@@ -24,7 +24,10 @@ use super::Templates;
 use crate::desired::{ApiPolicy, Desired, Route, RouteAuth, RouteBackend};
 use crate::topology::{Mode, WhenAllBusy};
 
-/// A mark never lasts less than this (see `balancer::MIN_DEFAULT_DELAY_MS`).
+use crate::balancer::state::MAX_REFILL_MS;
+use crate::balancer::Settings;
+
+/// A delay nobody announced is never shorter than this.
 const MIN_DELAY_MS: u64 = crate::balancer::MIN_DEFAULT_DELAY_MS;
 
 /// The template that renders `mode`.
@@ -89,12 +92,15 @@ fn backends_literal(route: &Route) -> String {
         .iter()
         .map(|b| {
             format!(
-                "{{'name': {}, 'priority': {}, 'weight': {}, 'url': {}, 'deployment': {}}}",
+                "{{'name': {}, 'priority': {}, 'weight': {}, 'url': {}, 'deployment': {}, 'tpm': {}, 'rpm': {}, 'ow': {}}}",
                 json_str(&b.name),
                 b.priority,
                 b.weight.max(1),
                 json_str(&b.url),
-                json_str(&b.deployment)
+                json_str(&b.deployment),
+                b.quota.tokens_per_minute,
+                b.quota.requests_per_minute,
+                b.quota.output_weight
             )
         })
         .collect();
@@ -200,6 +206,7 @@ fn context(p: &ApiPolicy) -> Value {
                 "model": r.model,
                 "fingerprint": route_fingerprint(r),
                 "backends_literal": backends_literal(r),
+                "backends": ordered(r).iter().map(|b| b.name.as_str()).collect::<Vec<_>>(),
                 "summary": summary,
                 "pool_id": r.pool_id,
                 "managed_identity": auths.contains(&true),
@@ -232,6 +239,7 @@ fn context(p: &ApiPolicy) -> Value {
         .unwrap_or(1)
         .clamp(1, 50);
     let max_ms = u64::from(lb.max_retry_after_seconds) * 1000;
+    let algo = Settings::from(lb);
     json!({
         "api": p.api,
         "mode": p.mode.as_str(),
@@ -256,6 +264,17 @@ fn context(p: &ApiPolicy) -> Value {
         "trip_condition": trip_condition(&lb.trip_ranges()),
         "trip_statuses": lb.trip_status_codes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         "backend_header": lb.backend_header,
+        // The quota-aware algorithm (src/balancer), in its own units.
+        "window_ms": algo.window_ms,
+        "max_refill_ms": MAX_REFILL_MS,
+        "margin_percent": algo.margin_percent,
+        "breaker_rate": algo.breaker.failure_rate_percent,
+        "breaker_min_calls": algo.breaker.min_calls,
+        "breaker_window_ms": algo.breaker.window_ms,
+        "breaker_open_ms": algo.breaker.open_ms,
+        "default_max_tokens": algo.estimate.default_max_tokens,
+        "default_request_tokens": algo.estimate.default_request_tokens,
+        "state_seconds": algo.cache_seconds(),
     })
 }
 
