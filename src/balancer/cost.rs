@@ -35,7 +35,10 @@ impl Cost {
     /// Tokens this request takes from `quota`'s bucket at admission.
     pub fn tokens_on(&self, quota: &Quota) -> u64 {
         self.prompt
-            .saturating_add(self.completion.saturating_mul(u64::from(quota.output_weight)))
+            .saturating_add(
+                self.completion
+                    .saturating_mul(u64::from(quota.output_weight)),
+            )
             .min(MAX_TOKENS)
     }
 }
@@ -95,7 +98,10 @@ pub fn estimate(operation: &str, body: &[u8], s: &EstimateSettings) -> Cost {
         .clamp(1, 128);
     Cost {
         prompt: prompt.min(MAX_TOKENS),
-        completion: completion.min(MAX_TOKENS).saturating_mul(choices).min(MAX_TOKENS),
+        completion: completion
+            .min(MAX_TOKENS)
+            .saturating_mul(choices)
+            .min(MAX_TOKENS),
     }
 }
 

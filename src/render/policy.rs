@@ -155,6 +155,90 @@ pub fn runtime_route(api_id: &str, route: &Route) -> crate::balancer::Route {
     }
 }
 
+/// The same document in APIM's `xml` format: inside every policy expression
+/// that starts an attribute value or an element's text, `&`, `<` and `>`
+/// become entities. The rendered policy is `rawxml` (its one generic call,
+/// `Body.As<string>`, needs a `<`); XML tools read it through this.
+pub fn to_escaped_xml(raw: &str) -> String {
+    let b = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len() + 64);
+    let mut i = 0;
+    let mut copied = 0;
+    while i + 1 < b.len() {
+        if b[i] == b'@' && (b[i + 1] == b'(' || b[i + 1] == b'{') && starts_value(b, i) {
+            if let Some(end) = closing_bracket(b, i + 1) {
+                out.push_str(&raw[copied..i + 2]);
+                for c in raw[i + 2..end].chars() {
+                    match c {
+                        '&' => out.push_str("&amp;"),
+                        '<' => out.push_str("&lt;"),
+                        '>' => out.push_str("&gt;"),
+                        c => out.push(c),
+                    }
+                }
+                copied = end;
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&raw[copied..]);
+    out
+}
+
+/// Whether the `@` at `at` starts an attribute value (`='@`, `="@`) or an
+/// element's text (`>` and white space before it).
+fn starts_value(b: &[u8], at: usize) -> bool {
+    if at >= 2 && matches!(b[at - 1], b'\'' | b'"') {
+        return b[at - 2] == b'=';
+    }
+    b[..at]
+        .iter()
+        .rev()
+        .find(|c| !c.is_ascii_whitespace())
+        .is_some_and(|c| *c == b'>')
+}
+
+/// The index of the bracket closing the one at `open`, skipping C# string
+/// literals (regular and verbatim).
+fn closing_bracket(b: &[u8], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut k = open;
+    while k < b.len() {
+        match b[k] {
+            b'"' => {
+                let verbatim = k > 0 && b[k - 1] == b'@';
+                k += 1;
+                while k < b.len() {
+                    if verbatim && b[k] == b'"' {
+                        if b.get(k + 1) == Some(&b'"') {
+                            k += 1;
+                        } else {
+                            break;
+                        }
+                    } else if !verbatim && b[k] == b'\\' {
+                        k += 1;
+                    } else if !verbatim && b[k] == b'"' {
+                        break;
+                    }
+                    k += 1;
+                }
+            }
+            b'(' | b'{' => depth += 1,
+            b')' | b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(k);
+                }
+            }
+            _ => {}
+        }
+        k += 1;
+    }
+    None
+}
+
 /// C# condition over the int `s`: is status `s` a tripping status? Written
 /// without `&&` and `<` (see the module comment).
 fn trip_condition(ranges: &[(u16, u16)]) -> String {
