@@ -471,7 +471,7 @@ fn exit_codes_agree_between_help_and_readme() {
         .split("\n## ")
         .next()
         .unwrap();
-    for code in [0, 1, 2, 124, 130] {
+    for code in [0, 1, 2, 124, 130, 141] {
         assert!(
             help.contains(&format!("\n  {code} ")),
             "--help lacks exit code {code}"
