@@ -487,3 +487,23 @@ fn the_rules_classify_blocks_as_documented() {
     );
     assert_eq!(comment("echo '#' \"#\" x#y # z"), " z");
 }
+
+/// The quick start says how long the first build takes and shows the faster
+/// debug build as a command (which the test above runs).
+#[test]
+fn quick_start_states_the_build_time_and_a_faster_path() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let quick = readme
+        .split("\n## Quick start\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has a Quick start section");
+    assert!(quick.contains("minutes on 2 cores"), "{quick}");
+    let debug_run = blocks(quick).into_iter().any(|b| {
+        b.lang == "sh"
+            && b.lines
+                .iter()
+                .any(|(_, l)| l.starts_with("cargo run -- ") && !l.contains("--release"))
+    });
+    assert!(debug_run, "no debug `cargo run -- …` block in:\n{quick}");
+}
