@@ -85,75 +85,31 @@ fn offline_commands_end_quietly_on_a_closed_stdout() {
         .unwrap();
     assert!(status.success());
 
-    let cases: &[(&[&str], &[i32])] = &[
-        (&["--help"], &[0]),
-        (&["plan", "--help"], &[0]),
-        (&["validate", "-f", "seed.yaml", "--format", "json"], &[0]),
-        (&["validate", "-f", "seed.yaml", "--format", "sarif"], &[0]),
-        (&["plan", "--offline", "-f", "seed.yaml"], &[0]),
-        (&["plan", "--offline", "-f", "seed.yaml", "--json"], &[0]),
+    let cases: &[(&str, &[i32])] = &[
+        ("--help", &[0]),
+        ("plan --help", &[0]),
+        ("validate -f seed.yaml --format json", &[0]),
+        ("validate -f seed.yaml --format sarif", &[0]),
+        ("plan --offline -f seed.yaml", &[0]),
+        ("plan --offline -f seed.yaml --json", &[0]),
+        ("plan --offline -f seed.yaml --format markdown", &[0]),
+        ("render-policy -f seed.yaml", &[0]),
+        ("render-policy -f seed.yaml --mode pool", &[0]),
+        ("render all -f seed.yaml --out stale --check", &[1]),
         (
-            &[
-                "plan",
-                "--offline",
-                "-f",
-                "seed.yaml",
-                "--format",
-                "markdown",
-            ],
-            &[0],
-        ),
-        (&["render-policy", "-f", "seed.yaml"], &[0]),
-        (
-            &["render-policy", "-f", "seed.yaml", "--mode", "pool"],
-            &[0],
-        ),
-        (
-            &[
-                "render",
-                "all",
-                "-f",
-                "seed.yaml",
-                "--out",
-                "stale",
-                "--check",
-            ],
+            "render all -f seed.yaml --out stale --check --format json",
             &[1],
         ),
-        (
-            &[
-                "render",
-                "all",
-                "-f",
-                "seed.yaml",
-                "--out",
-                "stale",
-                "--check",
-                "--format",
-                "json",
-            ],
-            &[1],
-        ),
-        (
-            &[
-                "render",
-                "bicep",
-                "-f",
-                "seed.yaml",
-                "--out",
-                "fresh",
-                "--json",
-            ],
-            &[0],
-        ),
-        (&["completions", "bash"], &[0]),
-        (&["completions", "zsh"], &[0]),
-        (&["completions", "fish"], &[0]),
-        (&["completions", "powershell"], &[0]),
-        (&["completions", "elvish"], &[0]),
+        ("render bicep -f seed.yaml --out fresh --json", &[0]),
+        ("completions bash", &[0]),
+        ("completions zsh", &[0]),
+        ("completions fish", &[0]),
+        ("completions powershell", &[0]),
+        ("completions elvish", &[0]),
     ];
-    for (args, normal) in cases {
-        assert_quiet_on_closed_stdout(&args.join(" "), || oailb(dir, args), normal);
+    for (line, normal) in cases {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        assert_quiet_on_closed_stdout(line, || oailb(dir, &args), normal);
     }
 }
 
