@@ -6,16 +6,19 @@
 //!
 //! 1. Only fenced blocks in `sh` (or `bash`, `shell`) are commands. `text`,
 //!    `yaml`, `zsh`, … blocks are shown, never run.
-//! 2. A block is *live* and not run when it needs Azure or a tool oailb does
-//!    not install: a command `az` or `terraform`, `oailb plan` without
-//!    `--offline`, `oailb deploy` or `oailb destroy`. Except a block that
-//!    starts the fake ARM itself (`examples/fake-arm`): it runs, and its live
-//!    commands reach only the fake.
-//! 3. A block that runs the project's scripts (`scripts/…`, `bench/…`) is not
-//!    run: `scripts/test.sh` is what runs this test, benchmarks take minutes.
-//! 4. A block with an oailb subcommand this test does not know yet (a new
-//!    one) is not run until the subcommand is added to [`OFFLINE`] or
-//!    [`LIVE`] below.
+//! 2. A block runs only when every command in it is known to run here,
+//!    without Azure and without tools oailb does not install: `oailb` with a
+//!    subcommand in [`OFFLINE`] (`plan` only with `--offline`), `cargo run`,
+//!    `cargo install`, `cargo build`, the fake ARM
+//!    (`target/debug/examples/fake-arm`), and the shell tools in [`LOCAL`].
+//!    A block that starts the fake ARM may also run the [`LIVE`]
+//!    subcommands: they reach only the fake.
+//! 3. Every other block is shown, not run, and the test prints why: it needs
+//!    Azure (`oailb deploy`, `az`, `terraform`), runs the project's scripts
+//!    (`scripts/test.sh` is what runs this test; `bench/` takes minutes), or
+//!    uses a command this test does not know yet (a new oailb subcommand, a
+//!    server to `curl`): add it to [`OFFLINE`] or [`LOCAL`] when it runs
+//!    locally and quickly.
 //!
 //! Every command must exit 0, unless its comment starts with `exit N`
 //! (`oailb plan --detailed-exitcode …   # exit 2: changes`). A command is one
@@ -44,8 +47,16 @@ const OFFLINE: &[&str] = &[
     "completions",
     "help",
 ];
-/// oailb subcommands that talk to Azure Resource Manager.
+/// oailb subcommands that talk to Azure Resource Manager (and `plan`
+/// without `--offline`).
 const LIVE: &[&str] = &["deploy", "destroy"];
+/// Shell commands and keywords that only touch local files and processes.
+const LOCAL: &[&str] = &[
+    "cd", "mkdir", "cp", "mv", "rm", "ls", "cat", "echo", "export", "unset", ".", "source",
+    "sleep", "[", "test", "kill", "wait", "mktemp", "do", "done", "then", "fi", "true",
+];
+/// The fake ARM as the README starts it.
+const FAKE_ARM: &str = "target/debug/examples/fake-arm";
 /// A block that runs longer than this fails (a server left running, a prompt).
 const BLOCK_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -141,16 +152,27 @@ fn expected_exit(comment: &str) -> Option<i32> {
     digits.parse().ok()
 }
 
-/// The command words of a command: the first word of each part between
-/// `;`, `&`, `|` (outside quotes), after `do`/`then`/`!` and assignments,
-/// each with the words that follow it.
+/// The commands in a command line, as words: each part between `;`, `&`,
+/// `|` (outside quotes) and each `$(…)`, from its first word after
+/// `do`/`then`/`!` and assignments.
 fn invocations(text: &str) -> Vec<Vec<String>> {
     let mut parts = vec![String::new()];
     let (mut single, mut double) = (false, false);
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
             '\'' if !double => single = !single,
             '"' if !single => double = !double,
+            // A command substitution `$(…)` is a command of its own.
+            '$' if !single && chars.peek() == Some(&'(') => {
+                chars.next();
+                parts.push(String::new());
+                continue;
+            }
+            ')' if !single => {
+                parts.push(String::new());
+                continue;
+            }
             ';' | '&' | '|' | '\n' if !single && !double => {
                 parts.push(String::new());
                 continue;
@@ -203,28 +225,36 @@ fn reason_to_skip(b: &Block) -> Option<String> {
     if !matches!(b.lang.as_str(), "sh" | "bash" | "shell") {
         return Some(format!("a `{}` block", b.lang));
     }
-    let text: Vec<&str> = b.lines.iter().map(|(_, l)| l.as_str()).collect();
-    let starts_fake = text.iter().any(|l| l.contains("examples/fake-arm"));
+    let starts_fake = b.lines.iter().any(|(_, l)| l.contains(FAKE_ARM));
     for cmd in commands(b) {
         for words in invocations(&cmd.text) {
             let word = words[0].as_str();
-            if word.starts_with("scripts/") || word.starts_with("bench/") {
-                return Some(format!("runs the project's {word}"));
-            }
-            if matches!(word, "az" | "terraform") {
-                return Some(format!("needs `{word}` and Azure"));
-            }
-            let Some(sub) = subcommand(&words) else {
-                continue;
-            };
-            let live =
-                LIVE.contains(&sub) || (sub == "plan" && !words.iter().any(|w| w == "--offline"));
-            if live && !starts_fake {
-                return Some(format!("`oailb {sub}` needs Azure"));
-            }
-            if !live && !OFFLINE.contains(&sub) && sub != "plan" {
+            if let Some(sub) = subcommand(&words) {
+                let offline = if sub == "plan" {
+                    words.iter().any(|w| w == "--offline")
+                } else {
+                    OFFLINE.contains(&sub)
+                };
+                let live = LIVE.contains(&sub) || sub == "plan";
+                if !offline && !(live && starts_fake) {
+                    return Some(if live {
+                        format!("`oailb {sub}` needs Azure")
+                    } else {
+                        format!("`oailb {sub}` is not in OFFLINE in tests/readme.rs")
+                    });
+                }
+            } else if word == "cargo" {
+                let sub = words.get(1).map_or("", String::as_str);
+                if !matches!(sub, "run" | "install" | "build") {
+                    return Some(format!("`cargo {sub}` has no stand-in here"));
+                }
+            } else if word.starts_with("scripts/") || word.starts_with("bench/") {
                 return Some(format!(
-                    "`oailb {sub}` is not known to tests/readme.rs (add it to OFFLINE or LIVE)"
+                    "runs the project's {word} (scripts/test.sh runs this test)"
+                ));
+            } else if word != FAKE_ARM && !LOCAL.contains(&word) {
+                return Some(format!(
+                    "`{word}` is not known to run locally (LOCAL in tests/readme.rs)"
                 ));
             }
         }
