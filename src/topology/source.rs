@@ -351,8 +351,8 @@ impl<'a> Loader<'a> {
         })
     }
 
-    /// `line` is indented deeper than the key on the line before it, so YAML
-    /// reads it as more of that key's value.
+    /// The error for `line` when it is indented deeper than the last key
+    /// read, on an earlier line: YAML reads it as more of that key's value.
     fn over_indented(&self, line: usize) -> Option<Diagnostic> {
         let (key, key_loc) = self.last_key.as_ref()?;
         let text = self.text.lines().nth(line.checked_sub(1)?)?;
@@ -392,6 +392,7 @@ impl<'a> Loader<'a> {
             )),
         )
     }
+
     fn document(&mut self) -> Result<(Value, Locations), Diagnostic> {
         // StreamStart
         self.next()?;
