@@ -107,6 +107,8 @@ impl Outcome {
 pub fn weight(kind: Kind) -> u64 {
     match kind {
         Kind::ApimService => 30,
+        // Azure Managed Redis takes minutes (Terraform allows 45 for it).
+        Kind::RedisCache => 10,
         Kind::CognitiveAccount => 3,
         Kind::CognitiveDeployment => 2,
         _ => 1,
@@ -353,8 +355,9 @@ async fn apply_one(
             };
         }
     }
-    let body =
-        plan::resolve_body(r, live, inputs, Secrets::Read, false).map_err(|e| format!("{e:#}"))?;
+    let caches = cache_connections(client, r, &notify).await?;
+    let body = plan::resolve_body(r, live, inputs, Secrets::Read(&caches), false)
+        .map_err(|e| format!("{e:#}"))?;
     if let Some(l) = &current {
         let failed = provisioning_state(l).is_some_and(|s| !s.eq_ignore_ascii_case("Succeeded"));
         if !failed && plan::diff(&body, l, &r.write_only).is_empty() {
@@ -400,6 +403,57 @@ async fn apply_one(
         Err(e) if held_by_soft_deleted(&e) => Err(format!("{e}\n  {}", soft_deleted_message(r))),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// The connection strings `r` needs, read from ARM by cluster id: the
+/// cluster's host name, its database's port and primary access key.
+async fn cache_connections(
+    client: &ArmClient,
+    r: &Resource,
+    notify: Notify<'_>,
+) -> Result<HashMap<String, String>, String> {
+    use crate::desired::{cache, Placeholder};
+    let mut out = HashMap::new();
+    for p in r.placeholders() {
+        let Placeholder::CacheConnection { cluster } = p else {
+            continue;
+        };
+        let version = Kind::RedisCache.api_version();
+        let read = |what: &str, v: Option<&Value>, path: &str| -> Result<Value, String> {
+            v.and_then(|b| crate::desired::placeholder::get_path(b, path))
+                .filter(|x| !x.is_null())
+                .cloned()
+                .ok_or_else(|| format!("{}: the cache {cluster} has no {what} ({path})", r.address))
+        };
+        let body = client
+            .get(&cluster, version, &[], notify)
+            .await
+            .map_err(|e| e.to_string())?;
+        if body.is_none() {
+            return Err(format!("{}: the cache {cluster} does not exist", r.address));
+        }
+        let host = read("host name", body.as_ref(), "properties.hostName")?;
+        let db_id = format!("{cluster}/databases/{}", cache::DATABASE_NAME);
+        let db = client
+            .get(&db_id, version, &[], notify)
+            .await
+            .map_err(|e| e.to_string())?;
+        let port = read("database port", db.as_ref(), "properties.port")?;
+        let keys = client
+            .post(&format!("{db_id}/listKeys"), version, notify)
+            .await
+            .map_err(|e| e.to_string())?;
+        let key = read("access key (is access key authentication on?)", Some(&keys), "primaryKey")?;
+        out.insert(
+            cluster.clone(),
+            cache::connection_string(
+                host.as_str().unwrap_or_default(),
+                port.as_u64().unwrap_or_default(),
+                key.as_str().unwrap_or_default(),
+            ),
+        );
+    }
+    Ok(out)
 }
 
 async fn put(

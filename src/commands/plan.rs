@@ -139,7 +139,7 @@ pub fn offline_table(d: &Desired, color: bool, verbose: bool) -> String {
             r.address.clone(),
             r.kind.label().to_string(),
             r.name.clone(),
-            r.location().unwrap_or("").to_string(),
+            r.regions(),
         ];
         if verbose {
             row.push(r.depends_on.join(", "));

@@ -9,7 +9,9 @@ use super::naming::{self, address, SUBSCRIPTION_TOKEN};
 use super::placeholder::{reference, Placeholder};
 use super::*;
 use crate::balancer::Quota;
-use crate::topology::{ApiKeySource, AuthKind, Backend, IdentityKind, Operations, Topology};
+use crate::topology::{
+    ApiKeySource, AuthKind, Backend, DeploymentSku, IdentityKind, Operations, Topology,
+};
 
 /// Request/response headers the API diagnostic logs. Never a key or token.
 const LOG_REQUEST_HEADERS: &[&str] = &["content-type", "accept", "origin"];
@@ -164,6 +166,7 @@ impl Builder<'_> {
             self.role_assignment(backend);
         }
         self.named_values();
+        self.caches(&rg);
         self.pool_backends();
         if t.monitoring.is_some() {
             self.logger();
@@ -195,6 +198,23 @@ impl Builder<'_> {
                 .map(|k| (k.to_string(), json!("False")))
                 .collect();
             props["customProperties"] = Value::Object(custom);
+        }
+        if !a.additional_locations.is_empty() {
+            let locations: Vec<Value> = a
+                .additional_locations
+                .iter()
+                .map(|l| {
+                    let mut o = json!({
+                        "location": l.location,
+                        "sku": {"name": a.sku.as_str(), "capacity": l.capacity()},
+                    });
+                    if !l.zones.is_empty() {
+                        o["zones"] = json!(l.zones);
+                    }
+                    o
+                })
+                .collect();
+            props["additionalLocations"] = Value::Array(locations);
         }
         let body = json!({
             "location": t.apim_location(),
@@ -279,7 +299,7 @@ impl Builder<'_> {
         let body = json!({
             "location": b.region,
             "tags": self.tags(),
-            "kind": "OpenAI",
+            "kind": b.kind().as_str(),
             "sku": {"name": "S0"},
             "identity": {"type": "SystemAssigned"},
             "properties": {
@@ -307,17 +327,31 @@ impl Builder<'_> {
         // deployments of an account form a chain.
         let mut prev = acct;
         for s in b.served(t) {
-            let mut props = json!({
-                "model": {"format": s.model.format, "name": s.model.model, "version": s.model.version},
-                "versionUpgradeOption": s.model.version_upgrade.as_str(),
-            });
-            if let Some(rai) = &s.model.rai_policy {
-                props["raiPolicyName"] = json!(rai);
+            let props = |sku: DeploymentSku, capacity: u32| {
+                let mut props = json!({
+                    "model": {"format": s.model.format, "name": s.model.model, "version": s.model.version},
+                    "versionUpgradeOption": s.model.version_upgrade.as_str(),
+                });
+                if let Some(rai) = &s.model.rai_policy {
+                    props["raiPolicyName"] = json!(rai);
+                }
+                json!({"sku": {"name": sku.as_str(), "capacity": capacity}, "properties": props})
+            };
+            let mut body = props(s.sku, s.capacity);
+            // The spill-over target exists before the deployment naming it.
+            if let Some(sp) = &s.spillover {
+                let addr = address::spillover_deployment(&b.name, &s.model.name);
+                self.push(
+                    addr.clone(),
+                    Kind::CognitiveDeployment,
+                    sp.deployment.clone(),
+                    format!("{id}/deployments/{}", sp.deployment),
+                    props(sp.sku, sp.capacity),
+                    vec![prev],
+                );
+                prev = addr;
+                body["properties"]["spilloverDeploymentName"] = json!(sp.deployment);
             }
-            let body = json!({
-                "sku": {"name": s.sku.as_str(), "capacity": s.capacity},
-                "properties": props,
-            });
             let addr = address::deployment(&b.name, &s.model.name);
             let dep_id = format!("{id}/deployments/{}", s.deployment);
             self.push(
@@ -419,6 +453,86 @@ impl Builder<'_> {
                 vec![address::APIM.into()],
             );
             r.write_only = write_only;
+        }
+    }
+
+    /// The external cache: an Azure Managed Redis instance and its database
+    /// per [`CacheInstance`] (none for an existing cache), the secret named
+    /// value with its connection string, and the APIM `caches` entity.
+    fn caches(&mut self, rg: &str) {
+        let t = self.t;
+        let Some(c) = &t.cache else { return };
+        for inst in t.cache_instances() {
+            let cluster_id = match &c.existing {
+                Some(id) => id.clone(),
+                None => {
+                    let id = self.rg_child(&format!("Microsoft.Cache/redisEnterprise/{}", inst.name));
+                    let ha = if c.high_availability.unwrap_or(true) { "Enabled" } else { "Disabled" };
+                    let body = json!({
+                        "location": inst.location,
+                        "tags": self.tags(),
+                        "sku": {"name": c.sku().as_str()},
+                        "properties": {
+                            "highAvailability": ha,
+                            // APIM reaches it over its public endpoint, with
+                            // TLS and an access key (APIM cannot use Entra ID
+                            // with Azure Managed Redis).
+                            "publicNetworkAccess": "Enabled",
+                        },
+                    });
+                    let addr = address::cache(&inst.use_from);
+                    self.push(addr.clone(), Kind::RedisCache, inst.name.clone(), id.clone(), body, vec![rg.to_string()]);
+                    let body = json!({"properties": {
+                        "clientProtocol": "Encrypted",
+                        // One endpoint for every key: APIM's client is not
+                        // cluster-aware (OSSCluster would need it to be).
+                        "clusteringPolicy": "EnterpriseCluster",
+                        // Balancer entries carry a TTL: under memory pressure
+                        // the least recently used of them go first.
+                        "evictionPolicy": "VolatileLRU",
+                        // APIM connects with a connection string only.
+                        "accessKeysAuthentication": "Enabled",
+                    }});
+                    self.push(
+                        address::cache_database(&inst.use_from),
+                        Kind::RedisDatabase,
+                        super::cache::DATABASE_NAME.into(),
+                        format!("{id}/databases/{}", super::cache::DATABASE_NAME),
+                        body,
+                        vec![addr],
+                    );
+                    id
+                }
+            };
+            let nv = super::cache::named_value(&inst.use_from);
+            let mut deps = vec![address::APIM.to_string()];
+            if c.existing.is_none() {
+                deps.push(address::cache_database(&inst.use_from));
+            }
+            let body = json!({"properties": {
+                "displayName": nv,
+                "secret": true,
+                "value": Placeholder::CacheConnection { cluster: cluster_id.clone() }.to_value(),
+            }});
+            let nv_addr = address::named_value(&nv);
+            let id = self.apim_child(&format!("namedValues/{nv}"));
+            let r = self.push(nv_addr.clone(), Kind::ApimNamedValue, nv.clone(), id, body, deps);
+            // ARM never returns secret values.
+            r.write_only = vec!["properties.value"];
+            let body = json!({"properties": {
+                "description": format!("{} (oailb)", inst.name),
+                "connectionString": format!("{{{{{nv}}}}}"),
+                "useFromLocation": inst.use_from,
+            }});
+            let id = self.apim_child(&format!("caches/{}", inst.use_from));
+            self.push(
+                address::apim_cache(&inst.use_from),
+                Kind::ApimCache,
+                inst.use_from.clone(),
+                id,
+                body,
+                vec![address::APIM.into(), nv_addr],
+            );
         }
     }
 
@@ -606,6 +720,7 @@ impl Builder<'_> {
                 r.kind,
                 Kind::ApimNamedValue
                     | Kind::ApimBackend
+                    | Kind::ApimCache
                     | Kind::CognitiveDeployment
                     | Kind::RoleAssignment
             );
@@ -701,8 +816,7 @@ impl Builder<'_> {
                                     weight: b.weight_for(&s),
                                     url: b.openai_base_url(&t.apim, t.cloud),
                                     deployment: s.deployment.clone(),
-                                    quota: Quota::of(&m.model, s.sku, s.capacity, m.quota)
-                                        .unwrap_or(Quota::UNKNOWN),
+                                    quota: route_quota(&s),
                                     auth: match b.auth {
                                         AuthKind::ManagedIdentity => RouteAuth::ManagedIdentity,
                                         AuthKind::ApiKey => RouteAuth::ApiKey {
@@ -752,7 +866,28 @@ impl Builder<'_> {
                 })
                 .collect(),
             gateway_url: gateway,
+            gateway_regions: t.gateway_regions().iter().map(|r| r.to_string()).collect(),
         }
+    }
+}
+
+/// What the balancer expects one backend's deployment to admit. With native
+/// spill-over the account takes the provisioned deployment's throughput and,
+/// beyond it, the standard one's: the policy counts both, so it keeps sending
+/// while Azure spills over instead of diverting to the next priority.
+/// Request limits: the provisioned deployment has none.
+fn route_quota(s: &crate::topology::Served) -> Quota {
+    let m = s.model;
+    let own = Quota::of(&m.model, s.sku, s.capacity, m.quota);
+    match (&s.spillover, own) {
+        (Some(sp), Some(q)) => {
+            let spill = Quota::of(&m.model, sp.sku, sp.capacity, m.quota).unwrap_or(Quota::UNKNOWN);
+            Quota {
+                tokens_per_minute: q.tokens_per_minute + spill.tokens_per_minute,
+                ..q
+            }
+        }
+        (_, q) => q.unwrap_or(Quota::UNKNOWN),
     }
 }
 

@@ -3,6 +3,7 @@
 //! `plan` and `deploy` all consume this one model; names and ids are made
 //! only in [`naming`].
 
+pub mod cache;
 mod derive;
 pub mod naming;
 pub mod placeholder;
@@ -34,6 +35,11 @@ pub enum Kind {
     ApimApiPolicy,
     ApimLogger,
     ApimApiDiagnostic,
+    /// Azure Managed Redis instance (the external cache).
+    RedisCache,
+    RedisDatabase,
+    /// The APIM `caches` entity that points the gateways at it.
+    ApimCache,
 }
 
 impl Kind {
@@ -54,18 +60,26 @@ impl Kind {
             Kind::ApimApiPolicy => "Microsoft.ApiManagement/service/apis/policies",
             Kind::ApimLogger => "Microsoft.ApiManagement/service/loggers",
             Kind::ApimApiDiagnostic => "Microsoft.ApiManagement/service/apis/diagnostics",
+            Kind::RedisCache => "Microsoft.Cache/redisEnterprise",
+            Kind::RedisDatabase => "Microsoft.Cache/redisEnterprise/databases",
+            Kind::ApimCache => "Microsoft.ApiManagement/service/caches",
         }
     }
 
-    /// The pinned ARM API version (see the brief: APIM 2024-05-01 for pools
-    /// and breakers, Cognitive Services 2024-10-01, roles 2022-04-01).
+    /// The pinned ARM API version (APIM 2024-05-01 for pools and breakers;
+    /// Cognitive Services 2025-09-01, the newest stable version the Azure
+    /// SDK models used by the validators describe, with `AIServices`
+    /// accounts and `spilloverDeploymentName`; Azure Managed Redis
+    /// 2025-07-01, the first stable version with its SKUs, which azurerm
+    /// 4.5x uses too; roles 2022-04-01).
     pub fn api_version(self) -> &'static str {
         match self {
             Kind::ResourceGroup => "2021-04-01",
             Kind::LogAnalyticsWorkspace => "2023-09-01",
             Kind::ApplicationInsights => "2020-02-02",
             Kind::UserAssignedIdentity => "2023-01-31",
-            Kind::CognitiveAccount | Kind::CognitiveDeployment => "2024-10-01",
+            Kind::CognitiveAccount | Kind::CognitiveDeployment => "2025-09-01",
+            Kind::RedisCache | Kind::RedisDatabase => "2025-07-01",
             Kind::RoleAssignment => "2022-04-01",
             Kind::ApimService
             | Kind::ApimNamedValue
@@ -74,7 +88,8 @@ impl Kind {
             | Kind::ApimApiOperation
             | Kind::ApimApiPolicy
             | Kind::ApimLogger
-            | Kind::ApimApiDiagnostic => "2024-05-01",
+            | Kind::ApimApiDiagnostic
+            | Kind::ApimCache => "2024-05-01",
         }
     }
 
@@ -86,6 +101,9 @@ impl Kind {
             Kind::ApplicationInsights => "application insights",
             Kind::UserAssignedIdentity => "managed identity",
             Kind::CognitiveAccount => "openai account",
+            Kind::RedisCache => "managed redis",
+            Kind::RedisDatabase => "redis database",
+            Kind::ApimCache => "apim cache",
             Kind::CognitiveDeployment => "model deployment",
             Kind::ApimService => "apim service",
             Kind::RoleAssignment => "role assignment",
@@ -125,6 +143,23 @@ impl Resource {
 
     pub fn location(&self) -> Option<&str> {
         self.body.get("location").and_then(Value::as_str)
+    }
+
+    /// The resource's region, and for an APIM service with more gateway
+    /// regions those too: `swedencentral, westeurope`.
+    pub fn regions(&self) -> String {
+        let extra = self
+            .body
+            .pointer("/properties/additionalLocations")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.get("location").and_then(Value::as_str));
+        self.location()
+            .into_iter()
+            .chain(extra)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     pub fn placeholders(&self) -> Vec<Placeholder> {
@@ -213,6 +248,8 @@ pub struct EndpointOutput {
 #[derive(Debug, Clone, Serialize)]
 pub struct Outputs {
     pub gateway_url: String,
+    /// Every gateway region (the service's own first).
+    pub gateway_regions: Vec<String>,
     pub apis: Vec<ApiOutput>,
     pub endpoints: Vec<EndpointOutput>,
 }

@@ -133,6 +133,20 @@ pub mod address {
     pub fn diagnostic(api: &str) -> String {
         format!("api_diagnostic[{api}]")
     }
+    /// The Azure Managed Redis instance used from `use_from`.
+    pub fn cache(use_from: &str) -> String {
+        format!("cache[{use_from}]")
+    }
+    pub fn cache_database(use_from: &str) -> String {
+        format!("cache_database[{use_from}]")
+    }
+    pub fn apim_cache(use_from: &str) -> String {
+        format!("apim_cache[{use_from}]")
+    }
+    /// A provisioned deployment's native spill-over target.
+    pub fn spillover_deployment(backend: &str, model: &str) -> String {
+        format!("deployment[{backend}/{model}/spillover]")
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,10 @@ pub enum Placeholder {
     Policy { api: String },
     /// Content of a local file (path relative to the topology file).
     File { path: String },
+    /// The connection string of an Azure Managed Redis instance (ARM id of
+    /// the cluster): its host, its database's port and access key, read at
+    /// deploy time.
+    CacheConnection { cluster: String },
 }
 
 impl Placeholder {
@@ -29,6 +33,9 @@ impl Placeholder {
             Placeholder::SecretEnv { var } => json!({ TAG: "secret-env", "var": var }),
             Placeholder::Policy { api } => json!({ TAG: "policy", "api": api }),
             Placeholder::File { path } => json!({ TAG: "file", "path": path }),
+            Placeholder::CacheConnection { cluster } => {
+                json!({ TAG: "cache-connection", "cluster": cluster })
+            }
         }
     }
 
@@ -43,12 +50,18 @@ impl Placeholder {
             "secret-env" => Placeholder::SecretEnv { var: s("var")? },
             "policy" => Placeholder::Policy { api: s("api")? },
             "file" => Placeholder::File { path: s("path")? },
+            "cache-connection" => Placeholder::CacheConnection {
+                cluster: s("cluster")?,
+            },
             _ => return None,
         })
     }
 
     pub fn is_secret(&self) -> bool {
-        matches!(self, Placeholder::SecretEnv { .. })
+        matches!(
+            self,
+            Placeholder::SecretEnv { .. } | Placeholder::CacheConnection { .. }
+        )
     }
 }
 

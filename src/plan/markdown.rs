@@ -103,7 +103,7 @@ pub fn offline(desired: &Desired) -> String {
             code(&r.address),
             r.kind.label(),
             code(&r.name),
-            r.location().unwrap_or("")
+            r.regions()
         );
     }
     out

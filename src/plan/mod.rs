@@ -43,13 +43,15 @@ pub trait Inputs: Send + Sync {
     fn file(&self, path: &str) -> anyhow::Result<String>;
 }
 
-/// How secrets (`SecretEnv` placeholders) are treated while resolving.
+/// How secrets (`SecretEnv` and `CacheConnection` placeholders) are
+/// treated while resolving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Secrets {
+pub enum Secrets<'a> {
     /// Plans: a marker that is never compared or printed.
     Redact,
-    /// Deploy: the environment variable's value.
-    Read,
+    /// Deploy: the environment variable's value, and the cache connection
+    /// strings read from ARM beforehand (by cluster id).
+    Read(&'a HashMap<String, String>),
 }
 
 /// A desired body with its placeholders replaced. References to resources
@@ -58,7 +60,7 @@ pub fn resolve_body(
     r: &Resource,
     live: &HashMap<String, Value>,
     inputs: &dyn Inputs,
-    secrets: Secrets,
+    secrets: Secrets<'_>,
     allow_unknown: bool,
 ) -> anyhow::Result<Value> {
     placeholder::substitute(&r.body, &mut |p| -> anyhow::Result<Value> {
@@ -75,10 +77,20 @@ pub fn resolve_body(
             }
             Placeholder::SecretEnv { var } => match secrets {
                 Secrets::Redact => Ok(marker("sensitive")),
-                Secrets::Read => match std::env::var(var) {
+                Secrets::Read(_) => match std::env::var(var) {
                     Ok(v) if !v.is_empty() => Ok(Value::String(v)),
                     _ => anyhow::bail!(
                         "{}: the environment variable {var} is not set (it holds a secret for this resource)",
+                        r.address
+                    ),
+                },
+            },
+            Placeholder::CacheConnection { cluster } => match secrets {
+                Secrets::Redact => Ok(marker("sensitive")),
+                Secrets::Read(fetched) => match fetched.get(cluster) {
+                    Some(c) => Ok(Value::String(c.clone())),
+                    None => anyhow::bail!(
+                        "{}: the connection string of the cache {cluster} was not read",
                         r.address
                     ),
                 },

@@ -37,6 +37,10 @@ pub const FILES: &[(&str, &str)] = &[
         "modules/role-assignment.bicep",
     ),
     (
+        "templates/bicep/modules/cache.bicep.tera",
+        "modules/cache.bicep",
+    ),
+    (
         "templates/bicep/modules/gateway.bicep.tera",
         "modules/gateway.bicep",
     ),
@@ -120,6 +124,54 @@ fn context(m: &Model) -> anyhow::Result<Value> {
             json!(m.apim.publisher_email),
         ),
     ];
+    if !m.apim.additional_locations.is_empty() {
+        let locations: Vec<Value> = m
+            .apim
+            .additional_locations
+            .iter()
+            .map(|l| {
+                let mut o = json!({"location": l.location, "sku": {"name": m.apim.sku, "capacity": l.capacity}});
+                if !l.zones.is_empty() {
+                    o["zones"] = json!(l.zones);
+                }
+                o
+            })
+            .collect();
+        params.push(param(
+            "apimAdditionalLocations",
+            "array",
+            "More gateway regions (Premium): scale units and availability zones in each.",
+            Value::Array(locations),
+        ));
+    }
+    let managed_caches: Vec<Value> = m
+        .caches
+        .iter()
+        .filter_map(|c| {
+            c.managed.as_ref().map(|x| {
+                json!({
+                    "key": c.key,
+                    "name": x.name,
+                    "location": x.location,
+                    "sku": x.sku_name,
+                    "highAvailability": if x.high_availability { "Enabled" } else { "Disabled" },
+                    "publicNetworkAccess": x.public_network_access,
+                    "clientProtocol": x.client_protocol,
+                    "clusteringPolicy": x.clustering_policy,
+                    "evictionPolicy": x.eviction_policy,
+                    "accessKeysAuthentication": if x.access_keys_authentication { "Enabled" } else { "Disabled" },
+                })
+            })
+        })
+        .collect();
+    if !managed_caches.is_empty() {
+        params.push(param(
+            "managedCaches",
+            "array",
+            "Azure Managed Redis instances the gateways keep balancer state in, by the gateway region that uses each (key `default`: all).",
+            Value::Array(managed_caches.clone()),
+        ));
+    }
     if let Some(i) = &m.identity {
         params.push(param(
             "identityName",
@@ -160,6 +212,7 @@ fn context(m: &Model) -> anyhow::Result<Value> {
                     "key": a.key,
                     "name": a.name,
                     "location": a.location,
+                    "kind": a.kind,
                     "customSubDomainName": a.custom_subdomain,
                     "deployments": a.deployments.iter().map(|d| {
                         let mut o = json!({
@@ -173,6 +226,9 @@ fn context(m: &Model) -> anyhow::Result<Value> {
                         });
                         if let Some(r) = &d.rai_policy_name {
                             o["raiPolicyName"] = json!(r);
+                        }
+                        if let Some(sp) = &d.spillover_deployment_name {
+                            o["spilloverDeploymentName"] = json!(sp);
                         }
                         o
                     }).collect::<Vec<_>>(),
@@ -380,6 +436,9 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         if !m.pools.is_empty() {
             depends_on.push("backendPool".into());
         }
+        for c in &m.caches {
+            depends_on.push(format!("apimCache{}", upper_first(&c.bicep_name)));
+        }
         apis.push(json!({
             "name": api.name,
             "symbol": format!("api{}", upper_first(&api.bicep_name)),
@@ -406,6 +465,13 @@ fn context(m: &Model) -> anyhow::Result<Value> {
                 super::infra::NamedValueSource::Secret { bicep_param, .. } => {
                     props["value"] = expr(bicep_param.clone());
                 }
+                super::infra::NamedValueSource::CacheConnection { cache } => {
+                    let c = m.caches.iter().find(|c| &c.key == cache);
+                    let sym = c.map(|c| upper_first(&c.bicep_name)).unwrap_or_default();
+                    props["value"] = expr(format!(
+                        "'${{cluster{sym}.properties.hostName}}:${{database{sym}.properties.port}},password=${{database{sym}.listKeys().primaryKey}},ssl=True,abortConnect=False'"
+                    ));
+                }
                 super::infra::NamedValueSource::KeyVault {
                     secret_id,
                     user_assigned,
@@ -428,6 +494,34 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         .map(|e| json!({"backend": e.backend, "endpoint": e.endpoint}))
         .collect();
 
+    let caches: Vec<Value> = m
+        .caches
+        .iter()
+        .map(|c| {
+            let sym = upper_first(&c.bicep_name);
+            let (sub, rg, name) = match (&c.managed, &c.existing) {
+                (Some(x), _) => (None, None, x.name.clone()),
+                (None, Some(e)) => (
+                    Some(e.subscription.clone()),
+                    Some(e.resource_group.clone()),
+                    e.name.clone(),
+                ),
+                (None, None) => (None, None, String::new()),
+            };
+            let nv = m.named_values.iter().find(|n| n.name == c.named_value);
+            json!({
+                "key": c.key,
+                "sym": sym,
+                "name": name,
+                "subscription": sub,
+                "resource_group": rg,
+                "description": c.description,
+                "named_value": c.named_value,
+                "named_value_symbol": nv.map(|n| format!("namedValue{}", upper_first(&n.bicep_name))),
+            })
+        })
+        .collect();
+
     let types: BTreeMap<&str, String> = [
         ("resource_group", Kind::ResourceGroup),
         ("workspace", Kind::LogAnalyticsWorkspace),
@@ -444,6 +538,9 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         ("policy", Kind::ApimApiPolicy),
         ("logger", Kind::ApimLogger),
         ("diagnostic", Kind::ApimApiDiagnostic),
+        ("redis", Kind::RedisCache),
+        ("redis_database", Kind::RedisDatabase),
+        ("apim_cache", Kind::ApimCache),
     ]
     .into_iter()
     .map(|(k, kind)| (k, ty(kind)))
@@ -459,8 +556,9 @@ fn context(m: &Model) -> anyhow::Result<Value> {
     Ok(json!({
         "params": params,
         "types": types,
+        "caches": caches,
+        "has_managed_caches": !managed_caches.is_empty(),
         "account": first.map(|a| json!({
-            "kind": a.kind,
             "sku": a.sku_name,
             "public_network_access": if a.public_network_access { "Enabled" } else { "Disabled" },
             "disable_local_auth": !a.local_auth_enabled,

@@ -28,6 +28,9 @@ pub enum NamedValueSource {
         /// `camelCase` Bicep parameter name.
         bicep_param: String,
     },
+    /// The connection string of the external cache with this key (the
+    /// `useFromLocation` it serves), made from the cache's host, port and key.
+    CacheConnection { cache: String },
     /// A Key Vault secret APIM reads with its identity.
     KeyVault {
         secret_id: String,
@@ -70,6 +73,8 @@ pub struct Deployment {
     pub capacity: u64,
     pub version_upgrade_option: String,
     pub rai_policy_name: Option<String>,
+    /// Native spill-over target (a deployment of the same account).
+    pub spillover_deployment_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +92,52 @@ pub struct Account {
     pub deployments: Vec<Deployment>,
     /// The gateway identity gets the OpenAI User role on this account.
     pub role_assignment: bool,
+}
+
+/// One gateway region besides the service's own.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdditionalLocation {
+    pub location: String,
+    pub capacity: u64,
+    pub zones: Vec<String>,
+}
+
+/// An Azure Managed Redis instance oailb creates, with its one database.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManagedCache {
+    pub name: String,
+    pub location: String,
+    pub sku_name: String,
+    pub high_availability: bool,
+    pub public_network_access: String,
+    pub client_protocol: String,
+    pub clustering_policy: String,
+    pub eviction_policy: String,
+    pub access_keys_authentication: bool,
+}
+
+/// An Azure Managed Redis instance the topology names by id.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExistingCache {
+    pub id: String,
+    pub subscription: String,
+    pub resource_group: String,
+    pub name: String,
+}
+
+/// One external cache as APIM uses it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cache {
+    /// `useFromLocation`: `default` or a gateway region; also the APIM id.
+    pub key: String,
+    /// Identifier-safe names for templates.
+    pub tf_name: String,
+    pub bicep_name: String,
+    pub description: String,
+    /// The secret named value holding the connection string.
+    pub named_value: String,
+    pub managed: Option<ManagedCache>,
+    pub existing: Option<ExistingCache>,
 }
 
 /// A role assignment on an account oailb does not manage.
@@ -240,6 +291,8 @@ pub struct Apim {
     pub custom_properties: Vec<(String, String)>,
     /// Terraform `security {}` block arguments derived from them.
     pub security: Vec<(String, bool)>,
+    /// Gateway regions besides `location` (Premium).
+    pub additional_locations: Vec<AdditionalLocation>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -281,6 +334,8 @@ pub struct Model {
     pub secrets: Vec<Secret>,
     /// OpenAPI files to copy: (path relative to the topology, file name under `openapi/`).
     pub openapi_files: Vec<(String, String)>,
+    /// The external caches, in desired order.
+    pub caches: Vec<Cache>,
 }
 
 fn str_at(r: &Resource, path: &str) -> anyhow::Result<String> {
@@ -396,7 +451,6 @@ impl Model {
     pub fn check_uniform_accounts(&self, templates: &str) -> anyhow::Result<()> {
         let shared = |a: &Account| {
             (
-                a.kind.clone(),
                 a.sku_name.clone(),
                 a.local_auth_enabled,
                 a.public_network_access,
@@ -406,7 +460,7 @@ impl Model {
         if let Some(f) = self.accounts.first() {
             for a in &self.accounts {
                 if shared(a) != shared(f) {
-                    anyhow::bail!("account {} differs from {} in kind, SKU or network settings, which the {templates} share", a.key, f.key);
+                    anyhow::bail!("account {} differs from {} in SKU or network settings, which the {templates} share", a.key, f.key);
                 }
                 if !a.role_assignment {
                     anyhow::bail!("managed account {} has no role assignment", a.key);
@@ -466,6 +520,27 @@ impl Model {
             identity_type: str_at(apim_r, "identity.type")?,
             custom_properties,
             security,
+            additional_locations: get_path(&apim_r.body, "properties.additionalLocations")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .map(|l| AdditionalLocation {
+                            location: l["location"].as_str().unwrap_or_default().to_string(),
+                            capacity: l["sku"]["capacity"].as_u64().unwrap_or(1),
+                            zones: l
+                                .get("zones")
+                                .and_then(Value::as_array)
+                                .map(|z| {
+                                    z.iter()
+                                        .filter_map(Value::as_str)
+                                        .map(str::to_string)
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         };
 
         let identity = match d.of_kind(Kind::UserAssignedIdentity).next() {
@@ -516,6 +591,10 @@ impl Model {
                         capacity: u64_at(dep, "sku.capacity")?,
                         version_upgrade_option: str_at(dep, "properties.versionUpgradeOption")?,
                         rai_policy_name: opt_str(dep, "properties.raiPolicyName"),
+                        spillover_deployment_name: opt_str(
+                            dep,
+                            "properties.spilloverDeploymentName",
+                        ),
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
@@ -607,6 +686,21 @@ impl Model {
                     }
                     Some(Some(Placeholder::Ref { path, .. })) if path == "properties.clientId" => {
                         NamedValueSource::IdentityClientId
+                    }
+                    Some(Some(Placeholder::CacheConnection { .. })) => {
+                        NamedValueSource::CacheConnection {
+                            cache: d
+                                .of_kind(Kind::ApimCache)
+                                .find(|c| {
+                                    get_path(&c.body, "properties.connectionString")
+                                        .and_then(Value::as_str)
+                                        == Some(&format!("{{{{{}}}}}", r.name))
+                                })
+                                .map(|c| c.name.clone())
+                                .with_context(|| {
+                                    format!("{}: no APIM cache uses it", r.address)
+                                })?,
+                        }
                     }
                     // A literal value would end up in a rendered file: refuse.
                     _ => bail!(
@@ -858,6 +952,9 @@ impl Model {
             Kind::ApimApiPolicy,
             Kind::ApimLogger,
             Kind::ApimApiDiagnostic,
+            Kind::RedisCache,
+            Kind::RedisDatabase,
+            Kind::ApimCache,
         ]
         .iter()
         .map(|k| {
@@ -893,8 +990,79 @@ impl Model {
             api_versions,
             secrets,
             openapi_files,
+            caches: caches(d)?,
         })
     }
+}
+
+/// The APIM caches of `d` with the Azure Managed Redis instance behind each.
+fn caches(d: &Desired) -> anyhow::Result<Vec<Cache>> {
+    let mut out = Vec::new();
+    for c in d.of_kind(Kind::ApimCache) {
+        let conn = str_at(c, "properties.connectionString")?;
+        let named_value = conn
+            .trim_start_matches("{{")
+            .trim_end_matches("}}")
+            .to_string();
+        let nv = d
+            .of_kind(Kind::ApimNamedValue)
+            .find(|n| n.name == named_value)
+            .with_context(|| format!("{}: no named value {named_value}", c.address))?;
+        let Some(Placeholder::CacheConnection { cluster }) =
+            get_path(&nv.body, "properties.value").and_then(Placeholder::from_value)
+        else {
+            bail!("{}: {named_value} is not a cache connection", c.address);
+        };
+        let cluster_r = d.of_kind(Kind::RedisCache).find(|r| r.id == cluster);
+        let (managed, existing) = match cluster_r {
+            Some(r) => {
+                let db = d
+                    .of_kind(Kind::RedisDatabase)
+                    .find(|x| x.id.starts_with(&format!("{}/", r.id)))
+                    .with_context(|| format!("{}: no database", r.address))?;
+                let managed = ManagedCache {
+                    name: r.name.clone(),
+                    location: str_at(r, "location")?,
+                    sku_name: str_at(r, "sku.name")?,
+                    high_availability: str_at(r, "properties.highAvailability")? == "Enabled",
+                    public_network_access: str_at(r, "properties.publicNetworkAccess")?,
+                    client_protocol: str_at(db, "properties.clientProtocol")?,
+                    clustering_policy: str_at(db, "properties.clusteringPolicy")?,
+                    eviction_policy: str_at(db, "properties.evictionPolicy")?,
+                    access_keys_authentication: str_at(db, "properties.accessKeysAuthentication")?
+                        == "Enabled",
+                };
+                (Some(managed), None)
+            }
+            None => {
+                let segs: Vec<&str> = cluster.split('/').collect();
+                let at = |name: &str| {
+                    segs.iter()
+                        .position(|s| s.eq_ignore_ascii_case(name))
+                        .and_then(|i| segs.get(i + 1))
+                        .map(|s| s.to_string())
+                        .unwrap_or_default()
+                };
+                let existing = ExistingCache {
+                    subscription: at("subscriptions"),
+                    resource_group: at("resourceGroups"),
+                    name: at("redisEnterprise"),
+                    id: cluster.clone(),
+                };
+                (None, Some(existing))
+            }
+        };
+        out.push(Cache {
+            key: c.name.clone(),
+            tf_name: snake_ident(&c.name, "cache"),
+            bicep_name: camel_ident(&format!("cache-{}", c.name), "cache"),
+            description: str_at(c, "properties.description")?,
+            named_value,
+            managed,
+            existing,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -56,6 +56,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/terraform/openai.tf.tera"),
     ),
     (
+        "templates/terraform/cache.tf.tera",
+        include_str!("../../templates/terraform/cache.tf.tera"),
+    ),
+    (
         "templates/terraform/apim.tf.tera",
         include_str!("../../templates/terraform/apim.tf.tera"),
     ),
@@ -94,6 +98,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     (
         "templates/bicep/modules/role-assignment.bicep.tera",
         include_str!("../../templates/bicep/modules/role-assignment.bicep.tera"),
+    ),
+    (
+        "templates/bicep/modules/cache.bicep.tera",
+        include_str!("../../templates/bicep/modules/cache.bicep.tera"),
     ),
     (
         "templates/bicep/modules/gateway.bicep.tera",

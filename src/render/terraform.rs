@@ -18,6 +18,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("templates/terraform/main.tf.tera", "main.tf"),
     ("templates/terraform/monitoring.tf.tera", "monitoring.tf"),
     ("templates/terraform/openai.tf.tera", "openai.tf"),
+    ("templates/terraform/cache.tf.tera", "cache.tf"),
     ("templates/terraform/apim.tf.tera", "apim.tf"),
     ("templates/terraform/api.tf.tera", "api.tf"),
     ("templates/terraform/outputs.tf.tera", "outputs.tf"),
@@ -35,6 +36,19 @@ fn context(m: &Model) -> anyhow::Result<Value> {
     }
     if m.apis.iter().any(|a| a.diagnostic.is_some()) {
         reasons.push("custom metrics on API diagnostics");
+    }
+    let spillover: Map<String, Value> = m
+        .accounts
+        .iter()
+        .flat_map(|a| &a.deployments)
+        .filter_map(|d| {
+            d.spillover_deployment_name
+                .as_ref()
+                .map(|n| (d.key.clone(), json!(n)))
+        })
+        .collect();
+    if !spillover.is_empty() {
+        reasons.push("spill-over of provisioned deployments");
     }
 
     let environment = match m.cloud.as_str() {
@@ -56,7 +70,7 @@ fn context(m: &Model) -> anyhow::Result<Value> {
     for a in &m.accounts {
         accounts.insert(
             a.key.clone(),
-            json!({"name": a.name, "location": a.location, "custom_subdomain": a.custom_subdomain}),
+            json!({"name": a.name, "location": a.location, "kind": a.kind, "custom_subdomain": a.custom_subdomain}),
         );
         for d in &a.deployments {
             let mut o = json!({
@@ -236,6 +250,12 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         if !m.pools.is_empty() {
             deps.push(expr("azapi_resource.backend_pool"));
         }
+        for c in &m.caches {
+            deps.push(expr(format!(
+                "azurerm_api_management_redis_cache.{}",
+                c.tf_name
+            )));
+        }
         if !m.accounts.is_empty() {
             deps.push(expr("azurerm_cognitive_deployment.model"));
         }
@@ -285,7 +305,71 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         ),
     };
 
-    Ok(json!({
+    // External caches: managed ones share their database settings.
+    let managed: Vec<&super::infra::ManagedCache> =
+        m.caches.iter().filter_map(|c| c.managed.as_ref()).collect();
+    if let Some(f) = managed.first() {
+        let shared = |c: &super::infra::ManagedCache| {
+            (
+                c.public_network_access.clone(),
+                c.client_protocol.clone(),
+                c.clustering_policy.clone(),
+                c.eviction_policy.clone(),
+                c.access_keys_authentication,
+            )
+        };
+        if managed.iter().any(|c| shared(c) != shared(f)) {
+            bail!("managed caches differ in network or database settings, which the Terraform templates share");
+        }
+    }
+    let managed_caches: Map<String, Value> = m
+        .caches
+        .iter()
+        .filter_map(|c| {
+            c.managed.as_ref().map(|x| {
+                (
+                    c.key.clone(),
+                    json!({"name": x.name, "location": x.location, "sku_name": x.sku_name, "high_availability_enabled": x.high_availability}),
+                )
+            })
+        })
+        .collect();
+    let connection: Map<String, Value> = m
+        .caches
+        .iter()
+        .map(|c| {
+            let r = match &c.managed {
+                Some(_) => format!("azurerm_managed_redis.cache[{}]", super::syntax::hcl_string(&c.key)),
+                None => format!("data.azurerm_managed_redis.{}", c.tf_name),
+            };
+            (
+                c.key.clone(),
+                expr(format!(
+                    "\"${{{r}.hostname}}:${{{r}.default_database[0].port}},password=${{{r}.default_database[0].primary_access_key}},ssl=True,abortConnect=False\""
+                )),
+            )
+        })
+        .collect();
+    let nv_tf_names: Map<String, Value> = m
+        .named_values
+        .iter()
+        .map(|n| (n.name.clone(), json!(n.tf_name)))
+        .collect();
+
+    let extra = json!({
+        "model_spillover": spillover,
+        "deployment_type": tf_type(Kind::CognitiveDeployment),
+        "apim_additional_locations": m.apim.additional_locations.iter().map(|l| json!({"location": l.location, "capacity": l.capacity, "zones": l.zones})).collect::<Vec<_>>(),
+        "managed_caches": managed_caches,
+        "cache_public_network_access": managed.first().map(|c| c.public_network_access.clone()),
+        "cache_access_keys": managed.first().map(|c| c.access_keys_authentication),
+        "cache_client_protocol": managed.first().map(|c| c.client_protocol.clone()),
+        "cache_clustering_policy": managed.first().map(|c| c.clustering_policy.clone()),
+        "cache_eviction_policy": managed.first().map(|c| c.eviction_policy.clone()),
+        "cache_connection_strings": super::syntax::hcl(&Value::Object(connection), 2),
+        "nv_tf_names": nv_tf_names,
+    });
+    let mut out = json!({
         "azapi": !reasons.is_empty(),
         "azapi_reasons": reasons,
         "environment": environment,
@@ -297,7 +381,6 @@ fn context(m: &Model) -> anyhow::Result<Value> {
             Some(l) if l == m.apim.location => "var.apim_location".to_string(),
             other => location_expr(other, m),
         },
-        "account_kind": first.map(|a| a.kind.clone()),
         "account_sku": first.map(|a| a.sku_name.clone()),
         "account_local_auth": first.map(|a| a.local_auth_enabled),
         "account_public_access": first.map(|a| a.public_network_access),
@@ -322,7 +405,11 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         "diagnostic_bodies": diagnostic_bodies,
         "api_urls": api_urls,
         "endpoints": endpoints,
-    }))
+    });
+    if let (Value::Object(o), Value::Object(x)) = (&mut out, extra) {
+        o.extend(x);
+    }
+    Ok(out)
 }
 
 /// The variable that holds `location` when it matches, else the literal.

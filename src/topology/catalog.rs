@@ -82,106 +82,155 @@ pub fn is_known_region(region: &str) -> bool {
     REGIONS.contains(&region)
 }
 
-/// A model version Azure has retired: new deployments of it fail or are
-/// auto-upgraded. Kept so that old topologies (the seed) still validate, with
-/// a warning.
-pub struct Retired {
+/// The date the model catalog below was last compared with Azure's tables.
+/// A version whose retirement date is on or before it counts as retired.
+pub const CATALOG_DATE: &str = "2026-12-01";
+
+/// One Azure OpenAI model version and its published retirement date.
+pub struct ModelVersion {
     pub model: &'static str,
     pub version: &'static str,
-    pub since: &'static str,
+    /// Firm retirement date (`YYYY-MM-DD`); `None` while Azure says only
+    /// "no earlier than".
+    pub retires: Option<&'static str>,
+    /// What Azure suggests moving to.
     pub replacement: &'static str,
 }
 
-/// From "Azure OpenAI model deprecations and retirements", as of 2026-11.
-pub const RETIRED: &[Retired] = &[
-    Retired {
-        model: "gpt-35-turbo",
-        version: "0301",
-        since: "2025-02-13",
-        replacement: "gpt-4o-mini",
-    },
-    Retired {
-        model: "gpt-35-turbo",
-        version: "0613",
-        since: "2025-02-13",
-        replacement: "gpt-4o-mini",
-    },
-    Retired {
-        model: "gpt-35-turbo",
-        version: "1106",
-        since: "2025-03-31",
-        replacement: "gpt-4o-mini",
-    },
-    Retired {
-        model: "gpt-35-turbo-16k",
-        version: "0613",
-        since: "2025-02-13",
-        replacement: "gpt-4o-mini",
-    },
-    Retired {
-        model: "gpt-4",
-        version: "0314",
-        since: "2025-06-06",
-        replacement: "gpt-4o",
-    },
-    Retired {
-        model: "gpt-4",
-        version: "0613",
-        since: "2025-06-06",
-        replacement: "gpt-4o",
-    },
-    Retired {
-        model: "gpt-4",
-        version: "1106-Preview",
-        since: "2025-05-01",
-        replacement: "gpt-4o",
-    },
-    Retired {
-        model: "gpt-4",
-        version: "0125-Preview",
-        since: "2025-05-01",
-        replacement: "gpt-4o",
-    },
-    Retired {
-        model: "gpt-4",
-        version: "vision-preview",
-        since: "2025-02-13",
-        replacement: "gpt-4o",
-    },
-    Retired {
-        model: "gpt-4-32k",
-        version: "0314",
-        since: "2025-06-06",
-        replacement: "gpt-4o",
-    },
-    Retired {
-        model: "gpt-4-32k",
-        version: "0613",
-        since: "2025-06-06",
-        replacement: "gpt-4o",
-    },
-    Retired {
-        model: "text-embedding-ada-002",
-        version: "1",
-        since: "2024-07-01",
-        replacement: "text-embedding-ada-002 version 2 or text-embedding-3-small",
-    },
-    Retired {
-        model: "text-davinci-003",
-        version: "1",
-        since: "2024-07-06",
-        replacement: "gpt-35-turbo-instruct",
-    },
-    Retired {
-        model: "code-davinci-002",
-        version: "1",
-        since: "2024-07-06",
-        replacement: "gpt-4o",
-    },
+const fn v(
+    model: &'static str,
+    version: &'static str,
+    retires: Option<&'static str>,
+    replacement: &'static str,
+) -> ModelVersion {
+    ModelVersion {
+        model,
+        version,
+        retires,
+        replacement,
+    }
+}
+
+/// Azure OpenAI model versions, from Microsoft Learn "Azure OpenAI in
+/// Microsoft Foundry Models deprecations and retirements" (the model
+/// retirement table dated 2025-12-16, azure-ai-docs
+/// `articles/ai-foundry/openai/includes/retirement/models.md`) and, for
+/// models retired before it, the page's earlier editions ("retired models").
+/// Compared on 2026-12-01 ([`CATALOG_DATE`]). Azure moves dates (later
+/// editions gave gpt-4o and gpt-4.1 October 2026); both are past either way.
+/// A version missing here is allowed, with a note.
+pub const MODELS: &[ModelVersion] = &[
+    // Retired before the 2025 table.
+    v("gpt-35-turbo", "0301", Some("2025-02-13"), "gpt-4o-mini"),
+    v("gpt-35-turbo", "0613", Some("2025-02-13"), "gpt-4o-mini"),
+    v("gpt-35-turbo", "1106", Some("2025-03-31"), "gpt-4o-mini"),
+    v("gpt-35-turbo-16k", "0613", Some("2025-02-13"), "gpt-4o-mini"),
+    v("gpt-4", "0314", Some("2025-06-06"), "gpt-4o"),
+    v("gpt-4", "0613", Some("2025-06-06"), "gpt-4o"),
+    v("gpt-4", "1106-Preview", Some("2025-05-01"), "gpt-4o"),
+    v("gpt-4", "0125-Preview", Some("2025-05-01"), "gpt-4o"),
+    v("gpt-4", "vision-preview", Some("2025-02-13"), "gpt-4o"),
+    v("gpt-4-32k", "0314", Some("2025-06-06"), "gpt-4o"),
+    v("gpt-4-32k", "0613", Some("2025-06-06"), "gpt-4o"),
+    v("text-davinci-003", "1", Some("2024-07-06"), "gpt-35-turbo-instruct"),
+    v("code-davinci-002", "1", Some("2024-07-06"), "gpt-4o"),
+    // Text generation (table of 2025-12-16).
+    v("gpt-5-chat", "2025-08-07", Some("2026-03-01"), "gpt-5.2-chat"),
+    v("gpt-5-chat", "2025-10-03", Some("2026-03-01"), "gpt-5.2-chat"),
+    v("gpt-4o", "2024-05-13", Some("2026-03-31"), "gpt-5.1"),
+    v("gpt-4o", "2024-08-06", Some("2026-03-31"), "gpt-5.1"),
+    v("gpt-4o", "2024-11-20", Some("2026-06-05"), "gpt-5.1"),
+    v("gpt-4o-mini", "2024-07-18", Some("2026-03-31"), "gpt-4.1-mini"),
+    v("gpt-4.1", "2025-04-14", Some("2026-10-14"), "gpt-5"),
+    v("gpt-4.1-mini", "2025-04-14", Some("2026-10-14"), "gpt-5-mini"),
+    v("gpt-4.1-nano", "2025-04-14", Some("2026-10-14"), "gpt-5-nano"),
+    v("o1", "2024-12-17", Some("2026-07-15"), "o3"),
+    v("o1-pro", "2025-03-19", Some("2026-09-18"), "o3-pro"),
+    v("o3-mini", "2025-01-31", Some("2026-08-02"), "o4-mini"),
+    v("o3", "2025-04-16", Some("2026-10-16"), "gpt-5.1"),
+    v("o3-pro", "2025-06-10", Some("2026-12-10"), "gpt-5-pro"),
+    v("o3-deep-research", "2025-06-26", Some("2026-12-26"), ""),
+    v("o4-mini", "2025-04-16", Some("2026-10-16"), "gpt-5-mini"),
+    v("codex-mini", "2025-05-16", Some("2026-11-15"), "gpt-5-codex"),
+    v("model-router", "2025-11-18", Some("2027-05-20"), ""),
+    v("gpt-5", "2025-08-07", None, ""),
+    v("gpt-5-mini", "2025-08-07", Some("2027-02-06"), ""),
+    v("gpt-5-nano", "2025-08-07", Some("2027-02-06"), ""),
+    v("gpt-5-codex", "2025-09-15", Some("2027-03-17"), ""),
+    v("gpt-5-pro", "2025-10-06", Some("2027-04-07"), ""),
+    v("gpt-5.1", "2025-11-13", Some("2027-05-15"), ""),
+    v("gpt-5.1-codex", "2025-11-13", Some("2027-05-15"), ""),
+    v("gpt-5.1-codex-mini", "2025-11-13", Some("2027-05-15"), ""),
+    v("gpt-5.1-chat", "2025-11-13", None, ""),
+    v("gpt-5.2", "2025-12-11", None, ""),
+    v("gpt-5.2-chat", "2025-12-11", None, ""),
+    // Embeddings: "no earlier than 2026-10-30" for all of them.
+    v("text-embedding-3-large", "1", None, ""),
+    v("text-embedding-3-small", "1", None, ""),
+    v("text-embedding-ada-002", "2", None, ""),
+    v("text-embedding-ada-002", "1", None, ""),
 ];
 
-pub fn retired(model: &str, version: &str) -> Option<&'static Retired> {
-    RETIRED
+/// What the catalog says about one model version.
+pub enum Known {
+    /// Retired on or before [`CATALOG_DATE`].
+    Retired(&'static ModelVersion),
+    Current(&'static ModelVersion),
+    /// The model is listed, this version is not.
+    OtherVersions(Vec<&'static str>),
+    Unlisted,
+}
+
+pub fn lookup(model: &str, version: &str) -> Known {
+    let same = |m: &&ModelVersion| m.model.eq_ignore_ascii_case(model);
+    if let Some(m) = MODELS
         .iter()
-        .find(|r| r.model.eq_ignore_ascii_case(model) && r.version.eq_ignore_ascii_case(version))
+        .filter(same)
+        .find(|m| m.version.eq_ignore_ascii_case(version))
+    {
+        return match m.retires {
+            Some(d) if d <= CATALOG_DATE => Known::Retired(m),
+            _ => Known::Current(m),
+        };
+    }
+    let versions: Vec<&str> = MODELS.iter().filter(same).map(|m| m.version).collect();
+    if versions.is_empty() {
+        Known::Unlisted
+    } else {
+        Known::OtherVersions(versions)
+    }
+}
+
+/// A version retired on or before [`CATALOG_DATE`], if `model`/`version` is one.
+pub fn retired(model: &str, version: &str) -> Option<&'static ModelVersion> {
+    match lookup(model, version) {
+        Known::Retired(m) => Some(m),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retirement_follows_the_catalog_date() {
+        assert!(retired("gpt-35-turbo", "0613").is_some());
+        assert!(retired("GPT-4o", "2024-11-20").is_some());
+        assert!(retired("gpt-5.1", "2025-11-13").is_none());
+        assert!(matches!(lookup("gpt-5.1", "2025-11-13"), Known::Current(_)));
+        assert!(matches!(lookup("gpt-5.1", "2099-01-01"), Known::OtherVersions(v) if v == ["2025-11-13"]));
+        assert!(matches!(lookup("my-model", "1"), Known::Unlisted));
+    }
+
+    #[test]
+    fn entries_are_unique_and_dated() {
+        let mut seen = std::collections::HashSet::new();
+        for m in MODELS {
+            assert!(seen.insert((m.model, m.version)), "{} {} twice", m.model, m.version);
+            if let Some(d) = m.retires {
+                assert!(d.len() == 10 && d.as_bytes()[4] == b'-', "{d}");
+            }
+        }
+    }
 }

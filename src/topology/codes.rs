@@ -26,6 +26,14 @@ const fn w(code: &'static str, summary: &'static str) -> Rule {
     }
 }
 
+const fn n(code: &'static str, summary: &'static str) -> Rule {
+    Rule {
+        code,
+        severity: Severity::Note,
+        summary,
+    }
+}
+
 pub const RULES: &[Rule] = &[
     // The file itself.
     e("io", "The topology file can be read."),
@@ -63,7 +71,7 @@ pub const RULES: &[Rule] = &[
     e("invalid-api-path", "API paths are relative URL paths."),
     e(
         "invalid-resource-id",
-        "Existing backends name Cognitive Services accounts.",
+        "Existing backends name Cognitive Services accounts; an existing cache names an Azure Managed Redis instance.",
     ),
     e("invalid-url", "URLs are https with a host."),
     e(
@@ -90,6 +98,14 @@ pub const RULES: &[Rule] = &[
     e(
         "apim-capacity",
         "APIM capacity is within the tier's limits.",
+    ),
+    e(
+        "multi-region-tier",
+        "Additional gateway regions need the Premium tier.",
+    ),
+    e(
+        "invalid-zones",
+        "Zones are 1-3, once each, and the units spread evenly over them.",
     ),
     e(
         "identity-name-unused",
@@ -126,7 +142,11 @@ pub const RULES: &[Rule] = &[
     ),
     e(
         "managed-only-field",
-        "account_name and custom_subdomain are for managed backends.",
+        "account_name, custom_subdomain and kind are for managed backends; a cache's name, sku and scope for a cache oailb creates.",
+    ),
+    e(
+        "invalid-spillover",
+        "Spill-over goes from a global or data zone provisioned deployment of a managed backend to a standard deployment of the same level.",
     ),
     e(
         "missing-api-key",
@@ -157,6 +177,10 @@ pub const RULES: &[Rule] = &[
     e(
         "consumption-cache",
         "Policy mode on Consumption uses an external cache.",
+    ),
+    e(
+        "missing-cache",
+        "External caching has a cache to use.",
     ),
     // Warnings.
     w(
@@ -197,6 +221,19 @@ pub const RULES: &[Rule] = &[
     w(
         "unused-setting",
         "Every setting has an effect in the chosen mode.",
+    ),
+    w(
+        "cache-fallback",
+        "prefer-external caching has a cache (else each gateway keeps its own state).",
+    ),
+    w(
+        "cache-cloud",
+        "The cache oailb creates is offered in the topology's cloud.",
+    ),
+    // Notes.
+    n(
+        "unknown-model-version",
+        "The model version is in oailb's catalog (others are deployed as written).",
     ),
 ];
 

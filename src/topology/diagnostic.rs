@@ -24,6 +24,8 @@ const SNIPPET_BEFORE: usize = 40;
 pub enum Severity {
     Error,
     Warning,
+    /// Information only: never fails a run, not even `--strict`.
+    Note,
 }
 
 impl Severity {
@@ -31,6 +33,7 @@ impl Severity {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         }
     }
 }
@@ -62,6 +65,10 @@ impl Diagnostic {
 
     pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(Severity::Warning, code, message)
+    }
+
+    pub fn note(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(Severity::Note, code, message)
     }
 
     fn new(severity: Severity, code: &'static str, message: impl Into<String>) -> Self {
@@ -115,6 +122,7 @@ impl Diagnostic {
         let sev_color = match self.severity {
             Severity::Error => "1;31",
             Severity::Warning => "1;33",
+            Severity::Note => "1;36",
         };
         let mut out = String::new();
         let _ = writeln!(
@@ -297,7 +305,17 @@ impl Report {
     }
 
     pub fn warnings(&self) -> usize {
-        self.diagnostics.len() - self.errors()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
+    }
+
+    pub fn notes(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Note)
+            .count()
     }
 
     pub fn has_errors(&self) -> bool {

@@ -16,7 +16,7 @@ mod validate;
 use std::path::Path;
 
 pub use diagnostic::{Diagnostic, Report, Severity};
-pub use resolve::{normalize_endpoint, Served};
+pub use resolve::{normalize_endpoint, CacheInstance, Served, ServedSpillover};
 pub use schema::*;
 pub use source::{Locations, Source};
 

@@ -17,6 +17,8 @@ pub enum NameKind {
     ApimChild,
     /// oailb's own short backend id (used inside derived names).
     BackendId,
+    /// Azure Managed Redis (`Microsoft.Cache/redisEnterprise`) instance.
+    RedisCache,
 }
 
 impl NameKind {
@@ -32,6 +34,7 @@ impl NameKind {
             NameKind::UserAssignedIdentity => "managed identity name",
             NameKind::ApimChild => "API Management id",
             NameKind::BackendId => "backend name",
+            NameKind::RedisCache => "Azure Managed Redis name",
         }
     }
 }
@@ -109,6 +112,17 @@ pub fn check(kind: NameKind, name: &str) -> Result<(), String> {
             }
             if matches!(last, '-' | '_' | '.') {
                 return Err("must not end with `-`, `_` or `.`".into());
+            }
+        }
+        NameKind::RedisCache => {
+            // `^(?=.{1,60}$)[A-Za-z0-9]+(-[A-Za-z0-9]+)*$` (REST spec 2025-07-01).
+            length(1, 60)?;
+            chars(&|c| alnum(c) || c == '-', "letters, digits and `-`")?;
+            if !alnum(first) || !alnum(last) {
+                return Err("must start and end with a letter or digit".into());
+            }
+            if name.contains("--") {
+                return Err("must not contain `--`".into());
             }
         }
         NameKind::LogAnalyticsWorkspace => {

@@ -13,6 +13,27 @@ pub struct Served<'a> {
     pub deployment: String,
     pub sku: DeploymentSku,
     pub capacity: u32,
+    /// Native spill-over deployment on the same account, if configured.
+    pub spillover: Option<ServedSpillover>,
+}
+
+/// The standard deployment a provisioned one spills over to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedSpillover {
+    pub deployment: String,
+    pub sku: DeploymentSku,
+    pub capacity: u32,
+}
+
+/// One external cache the gateways use: `use_from` is APIM's
+/// `useFromLocation` (`default` or a gateway region).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheInstance {
+    /// Azure Managed Redis name (managed) or the existing one's name.
+    pub name: String,
+    /// Region of a managed cache; `None` for an existing one.
+    pub location: Option<String>,
+    pub use_from: String,
 }
 
 impl Topology {
@@ -29,6 +50,60 @@ impl Topology {
                 .filter(|m| names.contains(&m.name))
                 .collect(),
             None => self.models.iter().collect(),
+        }
+    }
+
+    /// Every gateway region: the service's own first, then the additional
+    /// locations in file order. The policy's `context.Deployment.Region` is
+    /// one of these.
+    pub fn gateway_regions(&self) -> Vec<&str> {
+        std::iter::once(self.apim_location())
+            .chain(
+                self.apim
+                    .additional_locations
+                    .iter()
+                    .map(|l| l.location.as_str()),
+            )
+            .collect()
+    }
+
+    /// The external caches APIM is given, in the order they are created:
+    /// one shared (`default`), or one per gateway region.
+    pub fn cache_instances(&self) -> Vec<CacheInstance> {
+        let Some(c) = &self.cache else {
+            return Vec::new();
+        };
+        if let Some(id) = &c.existing {
+            let name = id.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+            return vec![CacheInstance {
+                name: name.to_string(),
+                location: None,
+                use_from: "default".into(),
+            }];
+        }
+        let base = c
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-cache", self.apim.name));
+        match c.scope {
+            CacheScope::Shared => vec![CacheInstance {
+                name: base,
+                location: Some(
+                    c.location
+                        .clone()
+                        .unwrap_or_else(|| self.apim_location().to_string()),
+                ),
+                use_from: "default".into(),
+            }],
+            CacheScope::PerRegion => self
+                .gateway_regions()
+                .into_iter()
+                .map(|r| CacheInstance {
+                    name: format!("{base}-{r}"),
+                    location: Some(r.to_string()),
+                    use_from: r.to_string(),
+                })
+                .collect(),
         }
     }
 
@@ -123,17 +198,32 @@ impl Backend {
                     deployment: m.name.clone(),
                     sku: m.sku,
                     capacity: m.capacity,
+                    spillover: None,
                 })
                 .collect(),
             Some(list) => list
                 .iter()
                 .filter_map(|bm| {
                     let m = topology.model(&bm.name)?;
+                    let deployment = bm.deployment.clone().unwrap_or_else(|| m.name.clone());
+                    let sku = bm.sku.unwrap_or(m.sku);
+                    let spillover = bm.spillover.as_ref().map(|sp| ServedSpillover {
+                        deployment: sp
+                            .deployment
+                            .clone()
+                            .unwrap_or_else(|| format!("{deployment}-spillover")),
+                        sku: sp
+                            .sku
+                            .or(sku.spillover_target())
+                            .unwrap_or(DeploymentSku::GlobalStandard),
+                        capacity: sp.capacity,
+                    });
                     Some(Served {
                         model: m,
-                        deployment: bm.deployment.clone().unwrap_or_else(|| m.name.clone()),
-                        sku: bm.sku.unwrap_or(m.sku),
+                        deployment,
+                        sku,
                         capacity: bm.capacity.unwrap_or(m.capacity),
+                        spillover,
                     })
                 })
                 .collect(),

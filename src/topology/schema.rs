@@ -32,6 +32,10 @@ pub struct Topology {
     pub monitoring: Option<Monitoring>,
     #[serde(default)]
     pub load_balancing: LoadBalancing,
+    /// The external Redis cache the gateways keep balancer state in
+    /// (`caching_type: external | prefer-external`).
+    #[serde(default)]
+    pub cache: Option<Cache>,
     pub models: Vec<Model>,
     pub priority_groups: Vec<PriorityGroup>,
 }
@@ -119,6 +123,140 @@ pub struct Apim {
     /// Region; default the topology `location`.
     #[serde(default)]
     pub location: Option<String>,
+    /// More gateway regions (Premium classic tier only).
+    #[serde(default)]
+    pub additional_locations: Vec<AdditionalLocation>,
+}
+
+/// A gateway region besides the service's own (APIM multi-region deployment).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdditionalLocation {
+    pub location: String,
+    /// Scale units in this region; default 1.
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    /// Availability zones (`"1"`, `"2"`, `"3"`); units spread evenly across them.
+    #[serde(default)]
+    pub zones: Vec<String>,
+}
+
+impl AdditionalLocation {
+    pub fn capacity(&self) -> u32 {
+        self.capacity.unwrap_or(1)
+    }
+}
+
+/// The external cache: one oailb creates (Azure Managed Redis), or an
+/// existing one given by resource id.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    /// ARM id of an existing Azure Managed Redis instance
+    /// (`Microsoft.Cache/redisEnterprise`); oailb creates nothing then.
+    #[serde(default)]
+    pub existing: Option<String>,
+    /// Managed: instance name; default `<apim.name>-cache` (per region:
+    /// `-<region>` appended).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Managed: Azure Managed Redis SKU.
+    #[serde(default)]
+    pub sku: Option<CacheSku>,
+    /// Managed: a replica in the same region (Azure's default); `false`
+    /// halves the cost and loses the state on a node failure.
+    #[serde(default)]
+    pub high_availability: Option<bool>,
+    /// Managed: where the one shared cache lives; default the APIM location.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Managed: `shared` (one cache every gateway region uses) or
+    /// `per-region` (one cache in each gateway region, used from there).
+    #[serde(default)]
+    pub scope: CacheScope,
+}
+
+impl Cache {
+    pub fn is_existing(&self) -> bool {
+        self.existing.is_some()
+    }
+
+    pub fn sku(&self) -> CacheSku {
+        self.sku.unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheScope {
+    /// One cache for every gateway region: one state everywhere.
+    #[default]
+    Shared,
+    /// One cache per gateway region, each used by that region's gateways.
+    PerRegion,
+}
+
+/// Azure Managed Redis SKUs (REST spec `Microsoft.Cache/redisEnterprise`
+/// 2025-07-01). The legacy `Enterprise_*` SKUs of Azure Cache for Redis
+/// Enterprise are left out: that service retires on 2027-03-31.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum CacheSku {
+    #[default]
+    #[serde(rename = "Balanced_B0")]
+    BalancedB0,
+    #[serde(rename = "Balanced_B1")]
+    BalancedB1,
+    #[serde(rename = "Balanced_B3")]
+    BalancedB3,
+    #[serde(rename = "Balanced_B5")]
+    BalancedB5,
+    #[serde(rename = "Balanced_B10")]
+    BalancedB10,
+    #[serde(rename = "Balanced_B20")]
+    BalancedB20,
+    #[serde(rename = "Balanced_B50")]
+    BalancedB50,
+    #[serde(rename = "Balanced_B100")]
+    BalancedB100,
+    #[serde(rename = "MemoryOptimized_M10")]
+    MemoryOptimizedM10,
+    #[serde(rename = "MemoryOptimized_M20")]
+    MemoryOptimizedM20,
+    #[serde(rename = "MemoryOptimized_M50")]
+    MemoryOptimizedM50,
+    #[serde(rename = "ComputeOptimized_X3")]
+    ComputeOptimizedX3,
+    #[serde(rename = "ComputeOptimized_X5")]
+    ComputeOptimizedX5,
+    #[serde(rename = "ComputeOptimized_X10")]
+    ComputeOptimizedX10,
+    #[serde(rename = "ComputeOptimized_X20")]
+    ComputeOptimizedX20,
+    #[serde(rename = "ComputeOptimized_X50")]
+    ComputeOptimizedX50,
+}
+
+impl CacheSku {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheSku::BalancedB0 => "Balanced_B0",
+            CacheSku::BalancedB1 => "Balanced_B1",
+            CacheSku::BalancedB3 => "Balanced_B3",
+            CacheSku::BalancedB5 => "Balanced_B5",
+            CacheSku::BalancedB10 => "Balanced_B10",
+            CacheSku::BalancedB20 => "Balanced_B20",
+            CacheSku::BalancedB50 => "Balanced_B50",
+            CacheSku::BalancedB100 => "Balanced_B100",
+            CacheSku::MemoryOptimizedM10 => "MemoryOptimized_M10",
+            CacheSku::MemoryOptimizedM20 => "MemoryOptimized_M20",
+            CacheSku::MemoryOptimizedM50 => "MemoryOptimized_M50",
+            CacheSku::ComputeOptimizedX3 => "ComputeOptimized_X3",
+            CacheSku::ComputeOptimizedX5 => "ComputeOptimized_X5",
+            CacheSku::ComputeOptimizedX10 => "ComputeOptimized_X10",
+            CacheSku::ComputeOptimizedX20 => "ComputeOptimized_X20",
+            CacheSku::ComputeOptimizedX50 => "ComputeOptimized_X50",
+        }
+    }
 }
 
 fn default_apim_sku() -> ApimSku {
@@ -679,6 +817,16 @@ impl DeploymentSku {
         )
     }
 
+    /// The standard SKU a provisioned deployment of this SKU may spill over
+    /// to (the same data processing level), if Azure offers spill-over for it.
+    pub fn spillover_target(self) -> Option<DeploymentSku> {
+        match self {
+            DeploymentSku::GlobalProvisionedManaged => Some(DeploymentSku::GlobalStandard),
+            DeploymentSku::DataZoneProvisionedManaged => Some(DeploymentSku::DataZoneStandard),
+            _ => None,
+        }
+    }
+
     pub fn is_batch(self) -> bool {
         matches!(
             self,
@@ -730,6 +878,9 @@ pub struct Backend {
     /// Managed: custom subdomain; default the account name.
     #[serde(default)]
     pub custom_subdomain: Option<String>,
+    /// Managed: `OpenAI` (default) or `AIServices` (a Foundry resource).
+    #[serde(default)]
+    pub kind: Option<AccountKind>,
     /// Existing: ARM id of an Azure OpenAI account.
     #[serde(default)]
     pub resource_id: Option<String>,
@@ -753,6 +904,30 @@ impl Backend {
     pub fn is_managed(&self) -> bool {
         self.region.is_some()
     }
+
+    pub fn kind(&self) -> AccountKind {
+        self.kind.unwrap_or_default()
+    }
+}
+
+/// The kind of Cognitive Services account a managed backend is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum AccountKind {
+    /// An Azure OpenAI resource (what existing topologies create).
+    #[default]
+    OpenAI,
+    /// A Foundry resource: Azure OpenAI models and other Foundry Models
+    /// behind one account.
+    AIServices,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::OpenAI => "OpenAI",
+            AccountKind::AIServices => "AIServices",
+        }
+    }
 }
 
 /// One model on one backend: a bare model name, or a map with overrides.
@@ -764,6 +939,25 @@ pub struct BackendModel {
     pub deployment: Option<String>,
     pub sku: Option<DeploymentSku>,
     pub capacity: Option<u32>,
+    /// Native spill-over: a standard deployment of the same model on the
+    /// same account that takes what the provisioned one cannot.
+    pub spillover: Option<Spillover>,
+}
+
+/// The standard deployment a provisioned deployment spills over to
+/// (`spilloverDeploymentName`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spillover {
+    /// Its deployment name; default `<deployment>-spillover`.
+    #[serde(default)]
+    pub deployment: Option<String>,
+    /// Default the standard SKU of the provisioned one's data processing
+    /// level (GlobalStandard, DataZoneStandard).
+    #[serde(default)]
+    pub sku: Option<DeploymentSku>,
+    /// Thousands of tokens per minute.
+    pub capacity: u32,
 }
 
 #[derive(Deserialize)]
@@ -776,6 +970,8 @@ struct BackendModelMap {
     sku: Option<DeploymentSku>,
     #[serde(default)]
     capacity: Option<u32>,
+    #[serde(default)]
+    spillover: Option<Spillover>,
 }
 
 impl<'de> Deserialize<'de> for BackendModel {
@@ -784,7 +980,7 @@ impl<'de> Deserialize<'de> for BackendModel {
         impl<'de> Visitor<'de> for V {
             type Value = BackendModel;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a model name or a map with `name` and optional `deployment`, `sku`, `capacity`")
+                f.write_str("a model name or a map with `name` and optional `deployment`, `sku`, `capacity`, `spillover`")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<BackendModel, E> {
                 Ok(BackendModel {
@@ -792,6 +988,7 @@ impl<'de> Deserialize<'de> for BackendModel {
                     deployment: None,
                     sku: None,
                     capacity: None,
+                    spillover: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<BackendModel, A::Error> {
@@ -801,6 +998,7 @@ impl<'de> Deserialize<'de> for BackendModel {
                     deployment: m.deployment,
                     sku: m.sku,
                     capacity: m.capacity,
+                    spillover: m.spillover,
                 })
             }
         }

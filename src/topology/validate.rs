@@ -44,6 +44,7 @@ pub fn check(t: &Topology, locs: &Locations, report: &mut Report, base_dir: Opti
     c.groups_and_backends();
     c.coverage();
     c.mode_constraints();
+    c.cache();
 }
 
 impl Checker<'_> {
@@ -196,6 +197,7 @@ impl Checker<'_> {
                 ),
             );
         }
+        self.additional_locations();
         if a.publisher_name.trim().is_empty() || a.publisher_name.len() > 100 {
             self.error(
                 "invalid-value",
@@ -231,6 +233,189 @@ impl Checker<'_> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Multi-region gateways: Premium (classic) only, distinct regions,
+    /// zones that can hold the units.
+    fn additional_locations(&mut self) {
+        let a = &self.t.apim;
+        if a.additional_locations.is_empty() {
+            return;
+        }
+        if a.sku != ApimSku::Premium {
+            let why = if a.sku.is_v2() {
+                "v2 tiers scale out in their one region (PremiumV2 adds regions through workspace gateways, which oailb does not manage)"
+            } else {
+                "only the Premium tier runs gateways in more than one region"
+            };
+            self.error_help(
+                "multi-region-tier",
+                "apim.additional_locations",
+                format!(
+                    "additional_locations needs the Premium tier (this is {}): {why}",
+                    a.sku.as_str()
+                ),
+                "set `apim.sku: Premium`, or remove additional_locations",
+            );
+        }
+        let mut seen: HashMap<String, String> = HashMap::new();
+        seen.insert(self.t.apim_location().to_ascii_lowercase(), "apim.location".into());
+        for (i, l) in a.additional_locations.iter().enumerate() {
+            let p = format!("apim.additional_locations[{i}]");
+            self.region(&format!("{p}.location"), &l.location);
+            if let Some(prev) = seen.insert(l.location.to_ascii_lowercase(), p.clone()) {
+                self.error(
+                    "duplicate-name",
+                    &format!("{p}.location"),
+                    format!("region `{}` already hosts a gateway ({prev})", l.location),
+                );
+            }
+            let cap = l.capacity();
+            if cap == 0 || cap > ApimSku::Premium.max_capacity() {
+                self.error(
+                    "apim-capacity",
+                    &format!("{p}.capacity"),
+                    format!(
+                        "a Premium region takes 1 to {} scale units (got {cap})",
+                        ApimSku::Premium.max_capacity()
+                    ),
+                );
+            }
+            self.zones(&format!("{p}.zones"), &l.zones, cap);
+        }
+    }
+
+    /// Availability zones `"1"`..`"3"`, each once; APIM spreads a region's
+    /// units evenly over its zones.
+    fn zones(&mut self, path: &str, zones: &[String], capacity: u32) {
+        let mut seen = BTreeSet::new();
+        for z in zones {
+            if !matches!(z.as_str(), "1" | "2" | "3") || !seen.insert(z.as_str()) {
+                self.error(
+                    "invalid-zones",
+                    path,
+                    format!("zones are \"1\", \"2\" and \"3\", each at most once (got {z:?})"),
+                );
+                return;
+            }
+        }
+        if !zones.is_empty() && capacity % zones.len() as u32 != 0 {
+            self.error_help(
+                "invalid-zones",
+                path,
+                format!(
+                    "{capacity} scale unit(s) cannot be spread evenly over {} zones",
+                    zones.len()
+                ),
+                "use a capacity that is a multiple of the number of zones",
+            );
+        }
+    }
+
+    /// The external cache: present when the policy needs one, valid names
+    /// and ids, no managed settings on an existing cache.
+    fn cache(&mut self) {
+        let t = self.t;
+        let lb = &t.load_balancing;
+        let wants = lb.mode == Mode::Policy && lb.caching_type != CachingType::Internal;
+        let Some(c) = &t.cache else {
+            if wants {
+                let path = if self.locs.contains("load_balancing.caching_type") {
+                    "load_balancing.caching_type"
+                } else {
+                    "apim.sku"
+                };
+                let how = "add `cache: {}` (oailb creates an Azure Managed Redis instance and connects APIM to it) or `cache: {existing: /subscriptions/.../providers/Microsoft.Cache/redisEnterprise/<name>}`";
+                if lb.caching_type == CachingType::External
+                    || t.apim.sku == ApimSku::Consumption
+                {
+                    self.error_help(
+                        "missing-cache",
+                        path,
+                        format!(
+                            "caching_type: {} needs an external cache, and the topology has none: the policy could not keep backend state",
+                            lb.caching_type.as_str()
+                        ),
+                        how,
+                    );
+                } else {
+                    self.warn(
+                        "cache-fallback",
+                        path,
+                        "caching_type: prefer-external without a cache: every gateway keeps its own state in its internal cache",
+                        how,
+                    );
+                }
+            }
+            return;
+        };
+        if !wants {
+            self.warn(
+                "unused-setting",
+                "cache",
+                if lb.mode == Mode::Pool {
+                    "the cache has no effect in pool mode (APIM keeps breaker state itself)"
+                } else {
+                    "the cache has no effect with caching_type: internal"
+                },
+                "set `load_balancing.caching_type: external`, or remove `cache`",
+            );
+        }
+        if let Some(id) = &c.existing {
+            if let Err(why) = check_cache_id(id) {
+                self.error_help(
+                    "invalid-resource-id",
+                    "cache.existing",
+                    format!("`{id}` {why}"),
+                    "expected /subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Cache/redisEnterprise/<name>",
+                );
+            }
+            for (field, set) in [
+                ("name", c.name.is_some()),
+                ("sku", c.sku.is_some()),
+                ("high_availability", c.high_availability.is_some()),
+                ("location", c.location.is_some()),
+                ("scope", c.scope != CacheScope::Shared),
+            ] {
+                if set {
+                    self.error_help(
+                        "managed-only-field",
+                        &format!("cache.{field}"),
+                        format!("`{field}` applies to a cache oailb creates; this one is `existing`"),
+                        "remove it",
+                    );
+                }
+            }
+            return;
+        }
+        if let Some(l) = &c.location {
+            self.region("cache.location", l);
+            if c.scope == CacheScope::PerRegion {
+                self.error_help(
+                    "managed-only-field",
+                    "cache.location",
+                    "`location` names the one shared cache's region; with `scope: per-region` each cache lives in its gateway's region",
+                    "remove it",
+                );
+            }
+        }
+        for inst in t.cache_instances() {
+            match &c.name {
+                Some(_) => self.name(NameKind::RedisCache, "cache.name", &inst.name),
+                None => self.derived_name(NameKind::RedisCache, "cache", &inst.name, "cache.name"),
+            }
+        }
+        if t.cloud != Cloud::AzureCloud {
+            self.warn(
+                "cache-cloud",
+                "cache",
+                format!(
+                    "Azure Managed Redis may not be offered in {}; creating the cache can fail there",
+                    t.cloud.as_str()
+                ),
+                "use `cache: {existing: <resource id>}` of a cache you created there",
+            );
         }
     }
 
@@ -650,17 +835,7 @@ impl Checker<'_> {
             if m.sku.is_batch() {
                 self.error("batch-sku", &format!("{p}.sku"), format!("{} deployments only serve the Batch API, not online requests through a load balancer", m.sku.as_str()));
             }
-            if let Some(r) = catalog::retired(&m.model, &m.version) {
-                self.warn(
-                    "retired-model",
-                    &format!("{p}.version"),
-                    format!(
-                        "{} version {} was retired by Azure on {}: new deployments of it fail",
-                        m.model, m.version, r.since
-                    ),
-                    format!("move to {}", r.replacement),
-                );
-            }
+            self.model_version(&p, m);
             if let Some(rai) = &m.rai_policy {
                 self.name(NameKind::ApimChild, &format!("{p}.rai_policy"), rai);
             }
@@ -695,6 +870,61 @@ impl Checker<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// Retired versions warn (the seed still validates); versions the
+    /// catalog does not list are allowed with a note.
+    fn model_version(&mut self, p: &str, m: &Model) {
+        if !m.format.eq_ignore_ascii_case("OpenAI") {
+            return;
+        }
+        match catalog::lookup(&m.model, &m.version) {
+            catalog::Known::Retired(r) => {
+                let help = if r.replacement.is_empty() {
+                    "move to a current model version".to_string()
+                } else {
+                    format!("move to {}", r.replacement)
+                };
+                self.warn(
+                    "retired-model",
+                    &format!("{p}.version"),
+                    format!(
+                        "{} version {} was retired by Azure on {}: new deployments of it fail",
+                        m.model,
+                        m.version,
+                        r.retires.unwrap_or_default()
+                    ),
+                    help,
+                );
+            }
+            catalog::Known::Current(_) => {}
+            catalog::Known::OtherVersions(known) => self.emit(
+                Diagnostic::note(
+                    "unknown-model-version",
+                    format!(
+                        "oailb's model catalog (as of {}) lists {} versions {}, not {}: it is deployed as written",
+                        catalog::CATALOG_DATE,
+                        m.model,
+                        known.join(", "),
+                        m.version
+                    ),
+                )
+                .with_help("check the version with `az cognitiveservices model list --location <region>`"),
+                &format!("{p}.version"),
+            ),
+            catalog::Known::Unlisted => self.emit(
+                Diagnostic::note(
+                    "unknown-model-version",
+                    format!(
+                        "oailb's model catalog (as of {}) does not list model `{}`: it is deployed as written",
+                        catalog::CATALOG_DATE,
+                        m.model
+                    ),
+                )
+                .with_help("check the name with `az cognitiveservices model list --location <region>`"),
+                &format!("{p}.model"),
+            ),
         }
     }
 
@@ -855,6 +1085,7 @@ impl Checker<'_> {
             for (field, set) in [
                 ("account_name", b.account_name.is_some()),
                 ("custom_subdomain", b.custom_subdomain.is_some()),
+                ("kind", b.kind.is_some()),
             ] {
                 if set {
                     self.error_help(
@@ -995,6 +1226,9 @@ impl Checker<'_> {
                     );
                 }
             }
+            if let Some(sp) = &bm.spillover {
+                self.spillover(&format!("{mp}.spillover"), b, bm, sp);
+            }
             if !b.is_managed() && (bm.sku.is_some()) {
                 self.warn(
                     "existing-sku",
@@ -1003,6 +1237,62 @@ impl Checker<'_> {
                     "remove `sku`; `capacity` still sets the default weight",
                 );
             }
+        }
+    }
+
+    /// Native spill-over (`spilloverDeploymentName`): Azure offers it from a
+    /// global or data zone provisioned deployment to a standard deployment
+    /// of the same model and data processing level on the same account.
+    fn spillover(&mut self, p: &str, b: &Backend, bm: &BackendModel, sp: &Spillover) {
+        if !b.is_managed() {
+            self.error_help(
+                "invalid-spillover",
+                p,
+                format!("backend `{}` is an existing account: oailb does not create its deployments", b.name),
+                "set spill-over on that account yourself, or remove `spillover`",
+            );
+            return;
+        }
+        let Some(m) = self.t.model(&bm.name) else { return };
+        let sku = bm.sku.unwrap_or(m.sku);
+        let Some(target) = sku.spillover_target() else {
+            self.error_help(
+                "invalid-spillover",
+                p,
+                format!("Azure offers spill-over from GlobalProvisionedManaged and DataZoneProvisionedManaged deployments; this one is {}", sku.as_str()),
+                "use a global or data zone provisioned SKU, or remove `spillover`",
+            );
+            return;
+        };
+        if let Some(s) = sp.sku {
+            if s != target {
+                self.error_help(
+                    "invalid-spillover",
+                    &format!("{p}.sku"),
+                    format!("a {} deployment spills over to {} (the same data processing level), not {}", sku.as_str(), target.as_str(), s.as_str()),
+                    format!("write `sku: {}` or leave it out", target.as_str()),
+                );
+            }
+        }
+        if sp.capacity == 0 {
+            self.error("invalid-capacity", &format!("{p}.capacity"), "capacity must be greater than 0");
+        }
+        let own = bm.deployment.as_deref().unwrap_or(&bm.name);
+        let name = sp.deployment.clone().unwrap_or_else(|| format!("{own}-spillover"));
+        match &sp.deployment {
+            Some(_) => self.name(NameKind::Deployment, &format!("{p}.deployment"), &name),
+            None => self.derived_name(NameKind::Deployment, p, &name, "deployment"),
+        }
+        let clash = b
+            .served(self.t)
+            .iter()
+            .any(|s| s.deployment.eq_ignore_ascii_case(&name));
+        if clash {
+            self.error(
+                "duplicate-name",
+                &format!("{p}.deployment"),
+                format!("backend `{}` already has a deployment named `{name}`", b.name),
+            );
         }
     }
 
@@ -1176,7 +1466,7 @@ impl Checker<'_> {
                         "consumption-cache",
                         path,
                         "the Consumption tier has no built-in cache, so the policy could not keep backend state",
-                        "set `caching_type: external` and attach an external Redis cache to the APIM service",
+                        "set `caching_type: external` and add `cache: {}` (oailb creates the Azure Managed Redis cache APIM uses)",
                     );
                 }
             }
@@ -1253,6 +1543,27 @@ fn check_account_id(id: &str) -> Result<(), String> {
         return Err("is not the resource id of a Cognitive Services account".into());
     }
     naming::check(NameKind::CognitiveAccount, parts[8])
+}
+
+/// An Azure Managed Redis (or Redis Enterprise) instance:
+/// `/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Cache/redisEnterprise/<name>`.
+fn check_cache_id(id: &str) -> Result<(), String> {
+    let parts: Vec<&str> = id.trim_end_matches('/').split('/').collect();
+    let ok = parts.len() == 9
+        && parts[0].is_empty()
+        && parts[1].eq_ignore_ascii_case("subscriptions")
+        && naming::is_guid(parts[2])
+        && parts[3].eq_ignore_ascii_case("resourceGroups")
+        && !parts[4].is_empty()
+        && parts[5].eq_ignore_ascii_case("providers")
+        && parts[6].eq_ignore_ascii_case("Microsoft.Cache");
+    if ok && parts[7].eq_ignore_ascii_case("redis") {
+        return Err("is an Azure Cache for Redis instance, which Azure retires (Basic, Standard and Premium on 2028-09-30); oailb connects Azure Managed Redis (`redisEnterprise`) instances".into());
+    }
+    if !ok || !parts[7].eq_ignore_ascii_case("redisEnterprise") {
+        return Err("is not the resource id of an Azure Managed Redis instance".into());
+    }
+    naming::check(NameKind::RedisCache, parts[8])
 }
 
 fn check_key_vault_secret(uri: &str) -> Result<(), String> {
