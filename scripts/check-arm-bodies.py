@@ -4,8 +4,10 @@
 ../shared/validators/bicep: unknown properties, read-only properties,
 missing required properties and value shapes.
 
-Usage: check-arm-bodies.py VALIDATORS_DIR RECORD.jsonl [...]
+Usage: check-arm-bodies.py VALIDATORS_DIR MODELS_DIR RECORD.jsonl [...]
 Run with the bicep validator's Python (it has the azure-mgmt-* packages).
+MODELS_DIR holds SDK packages the validators do not map, installed by
+scripts/validators.sh (azure-mgmt-redisenterprise for Azure Managed Redis).
 Exit: 0 clean, 1 findings, 2 usage or setup error.
 """
 import json
@@ -29,21 +31,37 @@ def arm_type(path):
 
 
 def main():
-    if len(sys.argv) < 3:
+    if len(sys.argv) < 4:
         print(__doc__, file=sys.stderr)
         return 2
     sys.path.insert(0, str(Path(sys.argv[1]) / "bicep" / "lib"))
+    sys.path.append(sys.argv[2])
     try:
         import check_bicep as cb
     except Exception as e:  # the venv or the validators are missing
         print(f"check-arm-bodies: setup error: {e}", file=sys.stderr)
         return 2
+    # Types oailb writes that check-bicep does not map: the same SDK models
+    # the portal's REST specs generate (API versions in the comments).
+    extra = {
+        # azure-mgmt-redisenterprise 3.1.0: 2025-07-01
+        "Microsoft.Cache/redisEnterprise": ("azure-mgmt-redisenterprise", "azure.mgmt.redisenterprise.models", "Cluster"),
+        "Microsoft.Cache/redisEnterprise/databases": ("azure-mgmt-redisenterprise", "azure.mgmt.redisenterprise.models", "Database"),
+        # azure-mgmt-apimanagement 5.0.0: 2024-05-01
+        "Microsoft.ApiManagement/service/caches": ("azure-mgmt-apimanagement", "azure.mgmt.apimanagement.models", "CacheContract"),
+    }
+    for k, v in extra.items():
+        cb.MAP[k] = v
+        cb.MAP_LC[k.lower()] = (k, v)
+    # `required` of the REST specs that flattening loses.
+    cb.EXTRA_REQUIRED.setdefault("microsoft.apimanagement/service/caches", ["properties.connectionString", "properties.useFromLocation"])
+    cb.EXTRA_REQUIRED.setdefault("microsoft.cache/redisenterprise", ["properties.publicNetworkAccess"])
     # Bicep renders references as strings; in a JSON request body a string is
     # a value, so every string is type-checked.
     cb.is_expr = lambda v: False
     rep = cb.Reporter()
     checked = 0
-    for record in sys.argv[2:]:
+    for record in sys.argv[3:]:
         for n, line in enumerate(Path(record).read_text().splitlines(), 1):
             r = json.loads(line)
             rtype = arm_type(r["path"])

@@ -122,5 +122,12 @@ for topo in examples/*.yaml; do
   done
 done
 VALIDATORS_CACHE="${OAILB_VALIDATORS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/oailb-validators}"
-"$VALIDATORS_CACHE/bicep/venv/bin/python" scripts/check-arm-bodies.py "$VALIDATORS" "${records[@]}"
+# SDK models of types the validators do not map (Azure Managed Redis), pinned
+# to the API version oailb uses (azure-mgmt-redisenterprise 3.1.0: 2025-07-01).
+MODELS="$VALIDATORS_CACHE/oailb-models"
+if [ ! -d "$MODELS/azure/mgmt/redisenterprise" ]; then
+  "$VALIDATORS_CACHE/bicep/venv/bin/pip" install --quiet --disable-pip-version-check \
+    --no-deps --target "$MODELS" azure-mgmt-redisenterprise==3.1.0 >&2
+fi
+"$VALIDATORS_CACHE/bicep/venv/bin/python" scripts/check-arm-bodies.py "$VALIDATORS" "$MODELS" "${records[@]}"
 echo "validators: check-arm-bodies passed on ${#records[@]} deploys" >&2

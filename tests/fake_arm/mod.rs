@@ -130,7 +130,10 @@ fn api_version_for(kind: &str) -> Option<&'static str> {
         "microsoft.insights/components" => "2020-02-02",
         "microsoft.managedidentity/userassignedidentities" => "2023-01-31",
         "microsoft.cognitiveservices/accounts"
-        | "microsoft.cognitiveservices/accounts/deployments" => "2024-10-01",
+        | "microsoft.cognitiveservices/accounts/deployments" => "2025-09-01",
+        "microsoft.cache/redisenterprise" | "microsoft.cache/redisenterprise/databases" => {
+            "2025-07-01"
+        }
         "microsoft.authorization/roleassignments" => "2022-04-01",
         k if k.starts_with("microsoft.apimanagement/service") => "2024-05-01",
         _ => return None,
@@ -142,6 +145,7 @@ fn weight(kind: &str) -> u32 {
         "microsoft.apimanagement/service" => 30,
         "microsoft.cognitiveservices/accounts" => 3,
         "microsoft.cognitiveservices/accounts/deployments" => 2,
+        "microsoft.cache/redisenterprise" => 10,
         _ => 1,
     }
 }
@@ -155,6 +159,8 @@ fn is_lro(kind: &str) -> bool {
             | "microsoft.cognitiveservices/accounts/deployments"
             | "microsoft.apimanagement/service/apis"
             | "microsoft.apimanagement/service/namedvalues"
+            | "microsoft.cache/redisenterprise"
+            | "microsoft.cache/redisenterprise/databases"
     )
 }
 
@@ -578,7 +584,7 @@ fn route(
         let (kind, expected) = if lower.contains("/deletedservices/") {
             ("microsoft.apimanagement/service", "2024-05-01")
         } else {
-            ("microsoft.cognitiveservices/accounts", "2024-10-01")
+            ("microsoft.cognitiveservices/accounts", "2025-09-01")
         };
         if api_version != expected {
             return (
@@ -654,6 +660,25 @@ fn route(
                 arm_error(404, "ResourceNotFound", "no such service"),
                 Duration::ZERO,
             )
+        };
+    }
+    // Access keys of an Azure Managed Redis database.
+    if method == "POST" && lower.ends_with("/listkeys") && lower.contains("/providers/microsoft.cache/redisenterprise/") {
+        let db = lower.trim_end_matches("/listkeys");
+        return match st.resources.get(db) {
+            Some(s) if get(&s.body, "properties.accessKeysAuthentication") == Some(&json!("Enabled")) => (
+                (
+                    200,
+                    vec![],
+                    json!({"primaryKey": "fake-redis-primary-key", "secondaryKey": "fake-redis-secondary-key"}),
+                ),
+                Duration::ZERO,
+            ),
+            Some(_) => (
+                arm_error(400, "AccessKeysAuthenticationDisabled", "access keys authentication is disabled on this database"),
+                Duration::ZERO,
+            ),
+            None => (arm_error(404, "ResourceNotFound", "no such database"), Duration::ZERO),
         };
     }
     // Role assignments listed at a scope.
@@ -794,6 +819,22 @@ fn view(s: &Stored, cfg: &Config, query: &str) -> Value {
                 .to_string();
             b["properties"]["endpoint"] = json!(format!("https://{sub}.openai.azure.com/"));
         }
+        "microsoft.cache/redisenterprise" => {
+            let region = o
+                .get("location")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .replace(' ', "")
+                .to_ascii_lowercase();
+            b["properties"]["hostName"] = json!(format!("{name}.{region}.redis.azure.net"));
+            b["properties"]["redisVersion"] = json!("7.4");
+            b["properties"]["resourceState"] = json!(if ready { "Running" } else { "Creating" });
+        }
+        "microsoft.cache/redisenterprise/databases" => {
+            if b["properties"].get("port").is_none() {
+                b["properties"]["port"] = json!(10000);
+            }
+        }
         "microsoft.operationalinsights/workspaces" => {
             if let Some(n) = get(&b, "properties.sku.name").and_then(Value::as_str) {
                 b["properties"]["sku"]["name"] = json!(n.to_ascii_lowercase());
@@ -930,6 +971,28 @@ fn validate(kind: &str, body: &Value) -> Result<(), String> {
             &["properties.provisioningState"],
         ),
         "microsoft.apimanagement/service/backends" => (&["properties.type"], &[]),
+        "microsoft.apimanagement/service/caches" => (
+            &["properties.connectionString", "properties.useFromLocation"],
+            &[],
+        ),
+        "microsoft.cache/redisenterprise" => (
+            &["location", "sku.name", "properties.publicNetworkAccess"],
+            &[
+                "properties.hostName",
+                "properties.provisioningState",
+                "properties.resourceState",
+                "properties.redisVersion",
+                "kind",
+            ],
+        ),
+        "microsoft.cache/redisenterprise/databases" => (
+            &[],
+            &[
+                "properties.provisioningState",
+                "properties.resourceState",
+                "properties.redisVersion",
+            ],
+        ),
         "microsoft.apimanagement/service/apis" => (
             &["properties.path"],
             &["properties.isCurrent", "properties.provisioningState"],
@@ -1169,8 +1232,46 @@ fn put(
                 }
             }
         }
+        "microsoft.cache/redisenterprise/databases" => {
+            if names.get(1).map(String::as_str) != Some("default") {
+                return (
+                    arm_error(400, "InvalidRequestContent", "the database of an Azure Managed Redis instance is named `default`"),
+                    Duration::ZERO,
+                );
+            }
+        }
+        "microsoft.apimanagement/service/caches" => {
+            // APIM resolves the named value the connection string refers to.
+            let service = key.split("/caches/").next().unwrap_or_default().to_string();
+            let conn = get(body, "properties.connectionString")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            for nv in referenced(conn, "{{", "}}") {
+                if !st.resources.contains_key(&format!("{service}/namedvalues/{}", nv.to_ascii_lowercase())) {
+                    return (
+                        arm_error(400, "ValidationError", &format!("Cannot find a property '{nv}'")),
+                        Duration::ZERO,
+                    );
+                }
+            }
+            let from = get(body, "properties.useFromLocation").and_then(Value::as_str).unwrap_or_default();
+            if !from.eq_ignore_ascii_case(&names[1]) {
+                return (
+                    arm_error(400, "ValidationError", "the cache id must be its useFromLocation (`default` or a gateway region)"),
+                    Duration::ZERO,
+                );
+            }
+        }
         "microsoft.cognitiveservices/accounts/deployments" => {
             let account = key.split("/deployments/").next().unwrap_or_default();
+            if let Some(sp) = get(body, "properties.spilloverDeploymentName").and_then(Value::as_str) {
+                if !st.resources.contains_key(&format!("{account}/deployments/{}", sp.to_ascii_lowercase())) {
+                    return (
+                        arm_error(400, "InvalidSpilloverDeployment", &format!("the spillover deployment '{sp}' does not exist in this account")),
+                        Duration::ZERO,
+                    );
+                }
+            }
             let busy = st.resources.iter().any(|(k, s)| {
                 k.starts_with(&format!("{account}/deployments/")) && *k != key && now < s.ready_at
             });
@@ -1305,9 +1406,10 @@ enum LroStyle {
 
 fn lro_style(kind: &str) -> Option<LroStyle> {
     match kind {
-        "microsoft.apimanagement/service" | "microsoft.cognitiveservices/accounts" => {
-            Some(LroStyle::AsyncOperation)
-        }
+        "microsoft.apimanagement/service"
+        | "microsoft.cognitiveservices/accounts"
+        | "microsoft.cache/redisenterprise"
+        | "microsoft.cache/redisenterprise/databases" => Some(LroStyle::AsyncOperation),
         "microsoft.apimanagement/service/apis" | "microsoft.apimanagement/service/namedvalues" => {
             Some(LroStyle::Location)
         }
@@ -1435,6 +1537,7 @@ fn delete(st: &mut State, cfg: &Config, key: &str, kind: &str, now: Instant) -> 
         kind,
         "microsoft.apimanagement/service"
             | "microsoft.cognitiveservices/accounts"
+            | "microsoft.cache/redisenterprise"
             | "resourcegroups"
     ) {
         let done_at = now + cfg.unit * weight(kind).div_ceil(3);
