@@ -50,6 +50,9 @@ fn context(m: &Model) -> anyhow::Result<Value> {
     if !spillover.is_empty() {
         reasons.push("spill-over of provisioned deployments");
     }
+    if m.caches.iter().any(|c| c.existing.is_some()) {
+        reasons.push("reading an existing cache in any subscription");
+    }
 
     let environment = match m.cloud.as_str() {
         "AzureUSGovernment" => Some("usgovernment"),
@@ -338,14 +341,28 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         .caches
         .iter()
         .map(|c| {
-            let r = match &c.managed {
-                Some(_) => format!("azurerm_managed_redis.cache[{}]", super::syntax::hcl_string(&c.key)),
-                None => format!("data.azurerm_managed_redis.{}", c.tf_name),
+            let (host, port, key) = match &c.managed {
+                Some(_) => {
+                    let r = format!("azurerm_managed_redis.cache[{}]", super::syntax::hcl_string(&c.key));
+                    (
+                        format!("{r}.hostname"),
+                        format!("{r}.default_database[0].port"),
+                        format!("{r}.default_database[0].primary_access_key"),
+                    )
+                }
+                None => {
+                    let d = format!("data.azapi_resource.{}", c.tf_name);
+                    (
+                        format!("{d}.output.properties.hostName"),
+                        format!("{d}_database.output.properties.port"),
+                        format!("data.azapi_resource_action.{}_keys.output.primaryKey", c.tf_name),
+                    )
+                }
             };
             (
                 c.key.clone(),
                 expr(format!(
-                    "\"${{{r}.hostname}}:${{{r}.default_database[0].port}},password=${{{r}.default_database[0].primary_access_key}},ssl=True,abortConnect=False\""
+                    "\"${{{host}}}:${{{port}}},password=${{{key}}},ssl=True,abortConnect=False\""
                 )),
             )
         })
@@ -368,6 +385,8 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         "cache_eviction_policy": managed.first().map(|c| c.eviction_policy.clone()),
         "cache_connection_strings": super::syntax::hcl(&Value::Object(connection), 2),
         "nv_tf_names": nv_tf_names,
+        "redis_type": tf_type(Kind::RedisCache),
+        "redis_database_type": tf_type(Kind::RedisDatabase),
     });
     let mut out = json!({
         "azapi": !reasons.is_empty(),
