@@ -443,7 +443,11 @@ async fn cache_connections(
             .post(&format!("{db_id}/listKeys"), version, notify)
             .await
             .map_err(|e| e.to_string())?;
-        let key = read("access key (is access key authentication on?)", Some(&keys), "primaryKey")?;
+        let key = read(
+            "access key (is access key authentication on?)",
+            Some(&keys),
+            "primaryKey",
+        )?;
         out.insert(
             cluster.clone(),
             cache::connection_string(

@@ -466,8 +466,13 @@ impl Builder<'_> {
             let cluster_id = match &c.existing {
                 Some(id) => id.clone(),
                 None => {
-                    let id = self.rg_child(&format!("Microsoft.Cache/redisEnterprise/{}", inst.name));
-                    let ha = if c.high_availability.unwrap_or(true) { "Enabled" } else { "Disabled" };
+                    let id =
+                        self.rg_child(&format!("Microsoft.Cache/redisEnterprise/{}", inst.name));
+                    let ha = if c.high_availability.unwrap_or(true) {
+                        "Enabled"
+                    } else {
+                        "Disabled"
+                    };
                     let body = json!({
                         "location": inst.location,
                         "tags": self.tags(),
@@ -481,7 +486,14 @@ impl Builder<'_> {
                         },
                     });
                     let addr = address::cache(&inst.use_from);
-                    self.push(addr.clone(), Kind::RedisCache, inst.name.clone(), id.clone(), body, vec![rg.to_string()]);
+                    self.push(
+                        addr.clone(),
+                        Kind::RedisCache,
+                        inst.name.clone(),
+                        id.clone(),
+                        body,
+                        vec![rg.to_string()],
+                    );
                     let body = json!({"properties": {
                         "clientProtocol": "Encrypted",
                         // One endpoint for every key: APIM's client is not
@@ -516,7 +528,14 @@ impl Builder<'_> {
             }});
             let nv_addr = address::named_value(&nv);
             let id = self.apim_child(&format!("namedValues/{nv}"));
-            let r = self.push(nv_addr.clone(), Kind::ApimNamedValue, nv.clone(), id, body, deps);
+            let r = self.push(
+                nv_addr.clone(),
+                Kind::ApimNamedValue,
+                nv.clone(),
+                id,
+                body,
+                deps,
+            );
             // ARM never returns secret values.
             r.write_only = vec!["properties.value"];
             let body = json!({"properties": {

@@ -697,9 +697,7 @@ impl Model {
                                         == Some(&format!("{{{{{}}}}}", r.name))
                                 })
                                 .map(|c| c.name.clone())
-                                .with_context(|| {
-                                    format!("{}: no APIM cache uses it", r.address)
-                                })?,
+                                .with_context(|| format!("{}: no APIM cache uses it", r.address))?,
                         }
                     }
                     // A literal value would end up in a rendered file: refuse.

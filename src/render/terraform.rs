@@ -343,7 +343,10 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         .map(|c| {
             let (host, port, key) = match &c.managed {
                 Some(_) => {
-                    let r = format!("azurerm_managed_redis.cache[{}]", super::syntax::hcl_string(&c.key));
+                    let r = format!(
+                        "azurerm_managed_redis.cache[{}]",
+                        super::syntax::hcl_string(&c.key)
+                    );
                     (
                         format!("{r}.hostname"),
                         format!("{r}.default_database[0].port"),
@@ -355,7 +358,10 @@ fn context(m: &Model) -> anyhow::Result<Value> {
                     (
                         format!("{d}.output.properties.hostName"),
                         format!("{d}_database.output.properties.port"),
-                        format!("data.azapi_resource_action.{}_keys.output.primaryKey", c.tf_name),
+                        format!(
+                            "data.azapi_resource_action.{}_keys.output.primaryKey",
+                            c.tf_name
+                        ),
                     )
                 }
             };

@@ -124,7 +124,12 @@ pub const MODELS: &[ModelVersion] = &[
     v("gpt-35-turbo", "0301", Some("2025-02-13"), "gpt-4o-mini"),
     v("gpt-35-turbo", "0613", Some("2025-02-13"), "gpt-4o-mini"),
     v("gpt-35-turbo", "1106", Some("2025-03-31"), "gpt-4o-mini"),
-    v("gpt-35-turbo-16k", "0613", Some("2025-02-13"), "gpt-4o-mini"),
+    v(
+        "gpt-35-turbo-16k",
+        "0613",
+        Some("2025-02-13"),
+        "gpt-4o-mini",
+    ),
     v("gpt-4", "0314", Some("2025-06-06"), "gpt-4o"),
     v("gpt-4", "0613", Some("2025-06-06"), "gpt-4o"),
     v("gpt-4", "1106-Preview", Some("2025-05-01"), "gpt-4o"),
@@ -132,18 +137,48 @@ pub const MODELS: &[ModelVersion] = &[
     v("gpt-4", "vision-preview", Some("2025-02-13"), "gpt-4o"),
     v("gpt-4-32k", "0314", Some("2025-06-06"), "gpt-4o"),
     v("gpt-4-32k", "0613", Some("2025-06-06"), "gpt-4o"),
-    v("text-davinci-003", "1", Some("2024-07-06"), "gpt-35-turbo-instruct"),
+    v(
+        "text-davinci-003",
+        "1",
+        Some("2024-07-06"),
+        "gpt-35-turbo-instruct",
+    ),
     v("code-davinci-002", "1", Some("2024-07-06"), "gpt-4o"),
     // Text generation (table of 2025-12-16).
-    v("gpt-5-chat", "2025-08-07", Some("2026-03-01"), "gpt-5.2-chat"),
-    v("gpt-5-chat", "2025-10-03", Some("2026-03-01"), "gpt-5.2-chat"),
+    v(
+        "gpt-5-chat",
+        "2025-08-07",
+        Some("2026-03-01"),
+        "gpt-5.2-chat",
+    ),
+    v(
+        "gpt-5-chat",
+        "2025-10-03",
+        Some("2026-03-01"),
+        "gpt-5.2-chat",
+    ),
     v("gpt-4o", "2024-05-13", Some("2026-03-31"), "gpt-5.1"),
     v("gpt-4o", "2024-08-06", Some("2026-03-31"), "gpt-5.1"),
     v("gpt-4o", "2024-11-20", Some("2026-06-05"), "gpt-5.1"),
-    v("gpt-4o-mini", "2024-07-18", Some("2026-03-31"), "gpt-4.1-mini"),
+    v(
+        "gpt-4o-mini",
+        "2024-07-18",
+        Some("2026-03-31"),
+        "gpt-4.1-mini",
+    ),
     v("gpt-4.1", "2025-04-14", Some("2026-10-14"), "gpt-5"),
-    v("gpt-4.1-mini", "2025-04-14", Some("2026-10-14"), "gpt-5-mini"),
-    v("gpt-4.1-nano", "2025-04-14", Some("2026-10-14"), "gpt-5-nano"),
+    v(
+        "gpt-4.1-mini",
+        "2025-04-14",
+        Some("2026-10-14"),
+        "gpt-5-mini",
+    ),
+    v(
+        "gpt-4.1-nano",
+        "2025-04-14",
+        Some("2026-10-14"),
+        "gpt-5-nano",
+    ),
     v("o1", "2024-12-17", Some("2026-07-15"), "o3"),
     v("o1-pro", "2025-03-19", Some("2026-09-18"), "o3-pro"),
     v("o3-mini", "2025-01-31", Some("2026-08-02"), "o4-mini"),
@@ -151,7 +186,12 @@ pub const MODELS: &[ModelVersion] = &[
     v("o3-pro", "2025-06-10", Some("2026-12-10"), "gpt-5-pro"),
     v("o3-deep-research", "2025-06-26", Some("2026-12-26"), ""),
     v("o4-mini", "2025-04-16", Some("2026-10-16"), "gpt-5-mini"),
-    v("codex-mini", "2025-05-16", Some("2026-11-15"), "gpt-5-codex"),
+    v(
+        "codex-mini",
+        "2025-05-16",
+        Some("2026-11-15"),
+        "gpt-5-codex",
+    ),
     v("model-router", "2025-11-18", Some("2027-05-20"), ""),
     v("gpt-5", "2025-08-07", None, ""),
     v("gpt-5-mini", "2025-08-07", Some("2027-02-06"), ""),
@@ -219,7 +259,9 @@ mod tests {
         assert!(retired("GPT-4o", "2024-11-20").is_some());
         assert!(retired("gpt-5.1", "2025-11-13").is_none());
         assert!(matches!(lookup("gpt-5.1", "2025-11-13"), Known::Current(_)));
-        assert!(matches!(lookup("gpt-5.1", "2099-01-01"), Known::OtherVersions(v) if v == ["2025-11-13"]));
+        assert!(
+            matches!(lookup("gpt-5.1", "2099-01-01"), Known::OtherVersions(v) if v == ["2025-11-13"])
+        );
         assert!(matches!(lookup("my-model", "1"), Known::Unlisted));
     }
 
@@ -227,7 +269,12 @@ mod tests {
     fn entries_are_unique_and_dated() {
         let mut seen = std::collections::HashSet::new();
         for m in MODELS {
-            assert!(seen.insert((m.model, m.version)), "{} {} twice", m.model, m.version);
+            assert!(
+                seen.insert((m.model, m.version)),
+                "{} {} twice",
+                m.model,
+                m.version
+            );
             if let Some(d) = m.retires {
                 assert!(d.len() == 10 && d.as_bytes()[4] == b'-', "{d}");
             }

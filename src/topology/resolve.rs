@@ -74,7 +74,11 @@ impl Topology {
             return Vec::new();
         };
         if let Some(id) = &c.existing {
-            let name = id.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+            let name = id
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
             return vec![CacheInstance {
                 name: name.to_string(),
                 location: None,

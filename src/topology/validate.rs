@@ -260,7 +260,10 @@ impl Checker<'_> {
             );
         }
         let mut seen: HashMap<String, String> = HashMap::new();
-        seen.insert(self.t.apim_location().to_ascii_lowercase(), "apim.location".into());
+        seen.insert(
+            self.t.apim_location().to_ascii_lowercase(),
+            "apim.location".into(),
+        );
         for (i, l) in a.additional_locations.iter().enumerate() {
             let p = format!("apim.additional_locations[{i}]");
             self.region(&format!("{p}.location"), &l.location);
@@ -327,9 +330,7 @@ impl Checker<'_> {
                     "apim.sku"
                 };
                 let how = "add `cache: {}` (oailb creates an Azure Managed Redis instance and connects APIM to it) or `cache: {existing: /subscriptions/.../providers/Microsoft.Cache/redisEnterprise/<name>}`";
-                if lb.caching_type == CachingType::External
-                    || t.apim.sku == ApimSku::Consumption
-                {
+                if lb.caching_type == CachingType::External || t.apim.sku == ApimSku::Consumption {
                     self.error_help(
                         "missing-cache",
                         path,
@@ -382,7 +383,9 @@ impl Checker<'_> {
                     self.error_help(
                         "managed-only-field",
                         &format!("cache.{field}"),
-                        format!("`{field}` applies to a cache oailb creates; this one is `existing`"),
+                        format!(
+                            "`{field}` applies to a cache oailb creates; this one is `existing`"
+                        ),
                         "remove it",
                     );
                 }
@@ -1248,12 +1251,17 @@ impl Checker<'_> {
             self.error_help(
                 "invalid-spillover",
                 p,
-                format!("backend `{}` is an existing account: oailb does not create its deployments", b.name),
+                format!(
+                    "backend `{}` is an existing account: oailb does not create its deployments",
+                    b.name
+                ),
                 "set spill-over on that account yourself, or remove `spillover`",
             );
             return;
         }
-        let Some(m) = self.t.model(&bm.name) else { return };
+        let Some(m) = self.t.model(&bm.name) else {
+            return;
+        };
         let sku = bm.sku.unwrap_or(m.sku);
         let Some(target) = sku.spillover_target() else {
             self.error_help(
@@ -1275,10 +1283,17 @@ impl Checker<'_> {
             }
         }
         if sp.capacity == 0 {
-            self.error("invalid-capacity", &format!("{p}.capacity"), "capacity must be greater than 0");
+            self.error(
+                "invalid-capacity",
+                &format!("{p}.capacity"),
+                "capacity must be greater than 0",
+            );
         }
         let own = bm.deployment.as_deref().unwrap_or(&bm.name);
-        let name = sp.deployment.clone().unwrap_or_else(|| format!("{own}-spillover"));
+        let name = sp
+            .deployment
+            .clone()
+            .unwrap_or_else(|| format!("{own}-spillover"));
         match &sp.deployment {
             Some(_) => self.name(NameKind::Deployment, &format!("{p}.deployment"), &name),
             None => self.derived_name(NameKind::Deployment, p, &name, "deployment"),
@@ -1291,7 +1306,10 @@ impl Checker<'_> {
             self.error(
                 "duplicate-name",
                 &format!("{p}.deployment"),
-                format!("backend `{}` already has a deployment named `{name}`", b.name),
+                format!(
+                    "backend `{}` already has a deployment named `{name}`",
+                    b.name
+                ),
             );
         }
     }

@@ -389,6 +389,12 @@ impl Parser {
                 let safe = !self.is(".");
                 self.next();
                 let name = self.ident();
+                // A resource function such as `db.listKeys()`: a value of
+                // the resource, referenced as `listKeys.<property>`.
+                if self.is("(") {
+                    self.next();
+                    self.expect(")");
+                }
                 e = Expr::Member(Box::new(e), name, safe);
             } else if self.is("[") {
                 self.next();
@@ -745,6 +751,13 @@ impl FileEval<'_> {
         }
         if let Some(scope) = o.get("scope").and_then(|s| s.get(RID)) {
             return format!("{}/providers/{ty}/{name}", scope.as_str().unwrap());
+        }
+        if let Some(sc) = o.get("scope").and_then(|s| s.get(SCOPE)) {
+            return format!(
+                "/subscriptions/{}/resourceGroups/{}/providers/{ty}/{name}",
+                text(&sc["sub"]),
+                text(&sc["rg"])
+            );
         }
         if ty == "Microsoft.Resources/resourceGroups" {
             return format!("/subscriptions/{}/resourceGroups/{name}", self.scope.sub);

@@ -36,6 +36,10 @@ const CASES: &[&str] = &[
     "examples/multi-model.yaml",
     "tests/render/pool-api-keys.yaml",
     "tests/render/existing-accounts.yaml",
+    "examples/multi-region.yaml",
+    "examples/foundry.yaml",
+    "tests/render/per-region-cache.yaml",
+    "tests/render/existing-cache.yaml",
 ];
 
 /// The properties compared for each kind (dotted ARM paths). The resource
@@ -77,6 +81,7 @@ fn key_paths(kind: Kind) -> &'static [&'static str] {
             "properties.model.version",
             "properties.versionUpgradeOption",
             "properties.raiPolicyName",
+            "properties.spilloverDeploymentName",
         ],
         Kind::ApimService => &[
             "location",
@@ -88,6 +93,7 @@ fn key_paths(kind: Kind) -> &'static [&'static str] {
             "properties.publisherEmail",
             "properties.publisherName",
             "properties.customProperties",
+            "properties.additionalLocations",
         ],
         Kind::RoleAssignment => &[
             "properties.roleDefinitionId",
@@ -115,6 +121,15 @@ fn key_paths(kind: Kind) -> &'static [&'static str] {
             "properties.credentials",
         ],
         Kind::ApimApiDiagnostic => &["properties"],
+        Kind::RedisCache => &[
+            "location",
+            "tags",
+            "sku.name",
+            "properties.highAvailability",
+            "properties.publicNetworkAccess",
+        ],
+        Kind::RedisDatabase => &["properties"],
+        Kind::ApimCache => &["properties"],
     }
 }
 
@@ -170,6 +185,10 @@ fn desired_body(
                 json!(format!("ref:{id}:{path}"))
             }
             Placeholder::SecretEnv { .. } => json!("secret"),
+            // What the outputs build from the cache's host, port and key.
+            Placeholder::CacheConnection { cluster } => json!(format!(
+                "ref:{cluster}:properties.hostName:ref:{cluster}/databases/default:properties.port,password=ref:{cluster}/databases/default:listKeys.primaryKey,ssl=True,abortConnect=False"
+            )),
             Placeholder::Policy { api } => json!(policies[api]),
             Placeholder::File { path } => {
                 json!(std::fs::read_to_string(base.join(path)).expect("OpenAPI file"))
@@ -331,7 +350,7 @@ fn terraform_bicep_and_desired_state_describe_the_same_resources() {
         }
     }
     assert_eq!(
-        checked, 9,
-        "every example and fixture in both modes, but multi-model in pool mode"
+        checked, 16,
+        "every example and fixture in both modes, but multi-model and foundry in pool mode"
     );
 }

@@ -98,6 +98,8 @@ pub struct Module {
     pub sensitive: Vec<String>,
     locals: Vec<(String, Expression)>,
     resources: Vec<Resource>,
+    /// `data` blocks: read, never created.
+    data: Vec<Resource>,
     outputs: Vec<(String, Expression)>,
     dir: String,
 }
@@ -151,6 +153,7 @@ impl Module {
             sensitive: Vec::new(),
             locals: Vec::new(),
             resources: Vec::new(),
+            data: Vec::new(),
             outputs: Vec::new(),
             dir: dir.display().to_string(),
         };
@@ -217,7 +220,11 @@ impl Module {
                     .expect("output value");
                 self.outputs.push((labels[0].clone(), value.expr.clone()));
             }
-            "data" => panic!("unexpected data source {labels:?}"),
+            "data" => self.data.push(Resource {
+                ty: labels[0].clone(),
+                name: labels[1].clone(),
+                body: b.body.clone(),
+            }),
             _ => {}
         }
     }
@@ -475,6 +482,24 @@ fn to_arm(ty: &str, o: &Map<String, Value>, sensitive: &[String]) -> (Record, Va
                 }
                 props["customProperties"] = Value::Object(cp);
             }
+            let blocks = match o.get("additional_location") {
+                Some(Value::Array(a)) => a.clone(),
+                Some(v) => vec![v.clone()],
+                None => vec![],
+            };
+            if !blocks.is_empty() {
+                let locations: Vec<Value> = blocks
+                    .iter()
+                    .map(|l| {
+                        let mut x = json!({"location": l["location"], "sku": {"name": sku_name, "capacity": l["capacity"]}});
+                        if l["zones"].as_array().is_some_and(|z| !z.is_empty()) {
+                            x["zones"] = l["zones"].clone();
+                        }
+                        x
+                    })
+                    .collect();
+                props["additionalLocations"] = Value::Array(locations);
+            }
             (
                 "Microsoft.ApiManagement/service",
                 id.clone(),
@@ -574,6 +599,32 @@ fn to_arm(ty: &str, o: &Map<String, Value>, sensitive: &[String]) -> (Record, Va
                 json!({"id": id, "name": o["name"]}),
             )
         }
+        "azurerm_managed_redis" => {
+            let id = provider_id(
+                &s(o, "resource_group_name"),
+                &format!("Microsoft.Cache/redisEnterprise/{}", s(o, "name")),
+            );
+            let ha = o["high_availability_enabled"].as_bool().unwrap_or(true);
+            let db = format!("{id}/databases/default");
+            (
+                "Microsoft.Cache/redisEnterprise",
+                id.clone(),
+                json!({"location": o["location"], "tags": tags(o), "sku": {"name": o["sku_name"]},
+                    "properties": {"highAvailability": if ha { "Enabled" } else { "Disabled" },
+                        "publicNetworkAccess": o.get("public_network_access").cloned().unwrap_or(json!("Enabled"))}}),
+                json!({"id": id, "name": o["name"], "hostname": r(&id, "properties.hostName"),
+                    "default_database": [{"port": r(&db, "properties.port"), "primary_access_key": r(&db, "listKeys.primaryKey")}]}),
+            )
+        }
+        "azurerm_api_management_redis_cache" => {
+            let id = format!("{}/caches/{}", s(o, "api_management_id"), s(o, "name"));
+            (
+                "Microsoft.ApiManagement/service/caches",
+                id.clone(),
+                json!({"properties": {"description": o["description"], "connectionString": o["connection_string"], "useFromLocation": o["cache_location"]}}),
+                json!({"id": id, "name": o["name"]}),
+            )
+        }
         "azapi_resource" => {
             let full = s(o, "type");
             let (t, version) = full.split_once('@').expect("azapi type has @version");
@@ -600,6 +651,52 @@ fn to_arm(ty: &str, o: &Map<String, Value>, sensitive: &[String]) -> (Record, Va
     )
 }
 
+/// The one database `azurerm_managed_redis` creates with its cluster.
+fn managed_redis_database(cluster: &Record, o: &Map<String, Value>) -> Record {
+    let d = &o["default_database"];
+    let on = d["access_keys_authentication_enabled"]
+        .as_bool()
+        .unwrap_or(false);
+    Record {
+        arm_type: "Microsoft.Cache/redisEnterprise/databases".into(),
+        id: format!("{}/databases/default", cluster.id),
+        api_version: None,
+        body: json!({"properties": {
+            "clientProtocol": d["client_protocol"],
+            "clusteringPolicy": d["clustering_policy"],
+            "evictionPolicy": d["eviction_policy"],
+            "accessKeysAuthentication": if on { "Enabled" } else { "Disabled" },
+        }}),
+    }
+}
+
+/// What a data source exposes: references to the resource it reads.
+fn data_symbol(ty: &str, o: &Map<String, Value>) -> Value {
+    let id = s(o, "resource_id");
+    match ty {
+        "azapi_resource" => json!({"id": id, "output": {"properties": {
+            "hostName": r(&id, "properties.hostName"),
+            "port": r(&id, "properties.port"),
+        }}}),
+        "azapi_resource_action" => {
+            let action = s(o, "action");
+            json!({"output": {"primaryKey": r(&id, &format!("{action}.primaryKey"))}})
+        }
+        other => panic!("unexpected data source {other}"),
+    }
+}
+
+fn merge_into(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                merge_into(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
 /// Evaluates the module as the provider would deploy it into `subscription`
 /// (used when `var.subscription_id` is null): its ARM records by id, and
 /// its outputs.
@@ -618,6 +715,7 @@ pub fn evaluate(m: &Module, subscription: &str) -> (BTreeMap<String, Record>, Ma
         records: BTreeMap::new(),
     };
     let mut done_resources = vec![false; m.resources.len()];
+    let mut done_data = vec![false; m.data.len()];
     let mut last_errors: Vec<String>;
     loop {
         let mut progress = false;
@@ -632,6 +730,29 @@ pub fn evaluate(m: &Module, subscription: &str) -> (BTreeMap<String, Record>, Ma
                     progress = true;
                 }
                 Err(err) => last_errors.push(format!("local.{name}: {err}")),
+            }
+        }
+        for (i, d) in m.data.iter().enumerate() {
+            if done_data[i] {
+                continue;
+            }
+            match ev.body(&d.body, None) {
+                Ok(o) => {
+                    let sym = data_symbol(&d.ty, &o);
+                    ev.symbols
+                        .entry("data".to_string())
+                        .or_insert_with(|| json!({}))
+                        .as_object_mut()
+                        .unwrap()
+                        .entry(d.ty.clone())
+                        .or_insert_with(|| json!({}))
+                        .as_object_mut()
+                        .unwrap()
+                        .insert(d.name.clone(), sym);
+                    done_data[i] = true;
+                    progress = true;
+                }
+                Err(err) => last_errors.push(format!("data.{}.{}: {err}", d.ty, d.name)),
             }
         }
         for (i, res) in m.resources.iter().enumerate() {
@@ -676,7 +797,22 @@ pub fn evaluate(m: &Module, subscription: &str) -> (BTreeMap<String, Record>, Ma
                 let mut v = Value::Object(o.clone());
                 resolve_files(&mut v);
                 o = v.as_object().unwrap().clone();
+                if res.ty == "azapi_update_resource" {
+                    // Changes properties of a resource another block creates.
+                    let target = s(&o, "resource_id");
+                    let (rec, _) = ev
+                        .records
+                        .get_mut(&target)
+                        .unwrap_or_else(|| panic!("azapi_update_resource of unknown {target}"));
+                    merge_into(&mut rec.body, &o["body"]);
+                    continue;
+                }
                 let (rec, sym) = to_arm(&res.ty, &o, &m.sensitive);
+                if res.ty == "azurerm_managed_redis" {
+                    let db = managed_redis_database(&rec, &o);
+                    ev.records
+                        .insert(db.id.clone(), (db, format!("{}.{}", res.ty, res.name)));
+                }
                 let addr = if instances.len() == 1 && instances[0].0.is_none() {
                     format!("{}.{}", res.ty, res.name)
                 } else {
@@ -700,7 +836,9 @@ pub fn evaluate(m: &Module, subscription: &str) -> (BTreeMap<String, Record>, Ma
             done_resources[i] = true;
             progress = true;
         }
-        let all_done = done_resources.iter().all(|d| *d) && ev.locals.len() == m.locals.len();
+        let all_done = done_resources.iter().all(|d| *d)
+            && done_data.iter().all(|d| *d)
+            && ev.locals.len() == m.locals.len();
         if all_done {
             break;
         }

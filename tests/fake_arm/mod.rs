@@ -663,22 +663,37 @@ fn route(
         };
     }
     // Access keys of an Azure Managed Redis database.
-    if method == "POST" && lower.ends_with("/listkeys") && lower.contains("/providers/microsoft.cache/redisenterprise/") {
+    if method == "POST"
+        && lower.ends_with("/listkeys")
+        && lower.contains("/providers/microsoft.cache/redisenterprise/")
+    {
         let db = lower.trim_end_matches("/listkeys");
         return match st.resources.get(db) {
-            Some(s) if get(&s.body, "properties.accessKeysAuthentication") == Some(&json!("Enabled")) => (
+            Some(s)
+                if get(&s.body, "properties.accessKeysAuthentication")
+                    == Some(&json!("Enabled")) =>
+            {
                 (
-                    200,
-                    vec![],
-                    json!({"primaryKey": "fake-redis-primary-key", "secondaryKey": "fake-redis-secondary-key"}),
+                    (
+                        200,
+                        vec![],
+                        json!({"primaryKey": "fake-redis-primary-key", "secondaryKey": "fake-redis-secondary-key"}),
+                    ),
+                    Duration::ZERO,
+                )
+            }
+            Some(_) => (
+                arm_error(
+                    400,
+                    "AccessKeysAuthenticationDisabled",
+                    "access keys authentication is disabled on this database",
                 ),
                 Duration::ZERO,
             ),
-            Some(_) => (
-                arm_error(400, "AccessKeysAuthenticationDisabled", "access keys authentication is disabled on this database"),
+            None => (
+                arm_error(404, "ResourceNotFound", "no such database"),
                 Duration::ZERO,
             ),
-            None => (arm_error(404, "ResourceNotFound", "no such database"), Duration::ZERO),
         };
     }
     // Role assignments listed at a scope.
@@ -1235,7 +1250,11 @@ fn put(
         "microsoft.cache/redisenterprise/databases" => {
             if names.get(1).map(String::as_str) != Some("default") {
                 return (
-                    arm_error(400, "InvalidRequestContent", "the database of an Azure Managed Redis instance is named `default`"),
+                    arm_error(
+                        400,
+                        "InvalidRequestContent",
+                        "the database of an Azure Managed Redis instance is named `default`",
+                    ),
                     Duration::ZERO,
                 );
             }
@@ -1247,27 +1266,51 @@ fn put(
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             for nv in referenced(conn, "{{", "}}") {
-                if !st.resources.contains_key(&format!("{service}/namedvalues/{}", nv.to_ascii_lowercase())) {
+                if !st.resources.contains_key(&format!(
+                    "{service}/namedvalues/{}",
+                    nv.to_ascii_lowercase()
+                )) {
                     return (
-                        arm_error(400, "ValidationError", &format!("Cannot find a property '{nv}'")),
+                        arm_error(
+                            400,
+                            "ValidationError",
+                            &format!("Cannot find a property '{nv}'"),
+                        ),
                         Duration::ZERO,
                     );
                 }
             }
-            let from = get(body, "properties.useFromLocation").and_then(Value::as_str).unwrap_or_default();
+            let from = get(body, "properties.useFromLocation")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if !from.eq_ignore_ascii_case(&names[1]) {
                 return (
-                    arm_error(400, "ValidationError", "the cache id must be its useFromLocation (`default` or a gateway region)"),
+                    arm_error(
+                        400,
+                        "ValidationError",
+                        "the cache id must be its useFromLocation (`default` or a gateway region)",
+                    ),
                     Duration::ZERO,
                 );
             }
         }
         "microsoft.cognitiveservices/accounts/deployments" => {
             let account = key.split("/deployments/").next().unwrap_or_default();
-            if let Some(sp) = get(body, "properties.spilloverDeploymentName").and_then(Value::as_str) {
-                if !st.resources.contains_key(&format!("{account}/deployments/{}", sp.to_ascii_lowercase())) {
+            if let Some(sp) =
+                get(body, "properties.spilloverDeploymentName").and_then(Value::as_str)
+            {
+                if !st.resources.contains_key(&format!(
+                    "{account}/deployments/{}",
+                    sp.to_ascii_lowercase()
+                )) {
                     return (
-                        arm_error(400, "InvalidSpilloverDeployment", &format!("the spillover deployment '{sp}' does not exist in this account")),
+                        arm_error(
+                            400,
+                            "InvalidSpilloverDeployment",
+                            &format!(
+                                "the spillover deployment '{sp}' does not exist in this account"
+                            ),
+                        ),
                         Duration::ZERO,
                     );
                 }
