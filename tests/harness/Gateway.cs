@@ -176,7 +176,10 @@ namespace OailbHarness
             ServicePointManager.DefaultConnectionLimit = 1024;
             ServicePointManager.Expect100Continue = false;
             ServicePointManager.UseNagleAlgorithm = false;
-            ThreadPool.SetMinThreads(256, 256);
+            // Every request blocks a pool thread while it forwards: start
+            // with enough threads that none waits for the pool to grow.
+            ThreadPool.SetMaxThreads(1024, 1024);
+            if (!ThreadPool.SetMinThreads(256, 256)) { return Fail("cannot reserve 256 pool threads"); }
 
             var listener = new HttpListener();
             listener.Prefixes.Add("http://127.0.0.1:" + port.ToString(CultureInfo.InvariantCulture) + "/");
