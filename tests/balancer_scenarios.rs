@@ -276,6 +276,24 @@ struct Seen {
     headers: BTreeMap<String, String>,
 }
 
+impl Seen {
+    /// A request that reached no backend and got `status`.
+    fn without_attempts(status: u16) -> Seen {
+        Seen {
+            attempts: vec![],
+            status,
+            retry_after: None,
+            retry_after_ms: None,
+            served_by: None,
+            body: None,
+            error_code: None,
+            urls: vec![],
+            auth: vec![],
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
 fn reply_for(answers: &Value, backend: &str) -> Reply {
     let answer = match answers.get(backend) {
         Some(a) => a,
@@ -312,18 +330,7 @@ fn run_rust(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>) 
             let doc = &plan.policies[r.policy];
             let p = doc.policy();
             let Some(route) = p.routes.iter().find(|x| x.model == r.deployment) else {
-                return Seen {
-                    attempts: vec![],
-                    status: 404,
-                    retry_after: None,
-                    retry_after_ms: None,
-                    served_by: None,
-                    body: None,
-                    error_code: None,
-                    urls: vec![],
-                    auth: vec![],
-                    headers: BTreeMap::new(),
-                };
+                return Seen::without_attempts(404);
             };
             let rt = policy::runtime_route(&api_id(&p.api), route);
             let settings = Settings::from(&p.settings);
@@ -729,18 +736,7 @@ fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Variant>> {
 fn seen_from_harness(label: &str, v: &Value, bad: &mut Vec<String>) -> Seen {
     if let Some(e) = v.get("harness_error") {
         bad.push(format!("{label}: the harness failed: {e}"));
-        return Seen {
-            attempts: vec![],
-            status: 0,
-            retry_after: None,
-            retry_after_ms: None,
-            served_by: None,
-            body: None,
-            error_code: None,
-            urls: vec![],
-            auth: vec![],
-            headers: BTreeMap::new(),
-        };
+        return Seen::without_attempts(0);
     }
     if let Some(e) = v.get("runtime_exception") {
         bad.push(format!("{label}: runtime exception in the policy: {e}"));

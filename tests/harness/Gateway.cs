@@ -73,6 +73,8 @@ namespace OailbHarness
                     case "accept": http.Accept = v; break;
                     case "user-agent": http.UserAgent = v; break;
                     case "referer": http.Referer = v; break;
+                    // Not forwarded (HttpWebRequest takes them typed; no
+                    // client of the bench sends them).
                     case "date": break;
                     case "range": break;
                     case "if-modified-since": break;
