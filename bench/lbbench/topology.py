@@ -16,6 +16,7 @@ Responses name the serving backend in x-lbbench-backend (load_balancing.backend_
 Standard library only; exits 1 with a message on a scenario oailb cannot describe.
 """
 import json
+import os
 import sys
 from fractions import Fraction
 
@@ -73,7 +74,9 @@ def topology(cfg):
         "apim": {"name": "lbbench-gateway", "sku": "Developer",
                  "publisher_name": "lbbench", "publisher_email": "lbbench@example.com"},
         "api": {"name": "openai", "path": "openai", "subscription_key_header": "api-key", "operations": "wildcard"},
-        "load_balancing": {"mode": "policy", "quota_window_seconds": window, "backend_header": "x-lbbench-backend"},
+        # OAILB_LB_SETTINGS (JSON) adds load_balancing settings, for tuning runs.
+        "load_balancing": {"mode": "policy", "quota_window_seconds": window, "backend_header": "x-lbbench-backend",
+                           **json.loads(os.environ.get("OAILB_LB_SETTINGS") or "{}")},
         "models": [model],
         "priority_groups": groups,
     }

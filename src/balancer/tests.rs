@@ -216,6 +216,52 @@ fn answers_re_anchor_the_estimate_on_the_backends_figures() {
 }
 
 #[test]
+fn what_others_use_is_learned_as_a_rate_for_one_window() {
+    let q = quota(); // 1,500 tokens per window, 1.5 per ms
+    let s = settings(); // 1 s window
+    let mut st = BackendState::default();
+    let t1 = st.send(&q, 100, &s, NOW);
+    st.on_reply(
+        &q,
+        &t1,
+        &ok(&[("x-ratelimit-remaining-tokens", "1400")]),
+        &s,
+        NOW + 50,
+    );
+    // The first answer anchors; there is nothing to compare it with yet.
+    assert_eq!((st.tokens, st.foreign_tokens), (1_475_000, 0));
+    let t2 = st.send(&q, 100, &s, NOW + 1000);
+    // Someone else used 600 tokens: 800 remain, not 1,400.
+    st.on_reply(
+        &q,
+        &t2,
+        &ok(&[("x-ratelimit-remaining-tokens", "800")]),
+        &s,
+        NOW + 1050,
+    );
+    assert_eq!(st.tokens, 875_000);
+    // 600 tokens beyond the prediction over the 1 s since the previous
+    // answer: 600 tokens per second, in milli-tokens.
+    assert_eq!(st.foreign_tokens, 600_000);
+    // The next 500 ms refill 750 tokens, less 300 the others are expected
+    // to use (the answer was sent at +1000: the window runs to +2000).
+    assert_eq!(st.wait_ms(&q, 1325, &s, NOW + 1550), 0);
+    assert_eq!(st.wait_ms(&q, 1326, &s, NOW + 1550), 2);
+    // A full bucket: 175 more tokens at 0.9 per ms.
+    assert_eq!(st.wait_ms(&q, 1500, &s, NOW + 1550), 195);
+    // An answer showing less use than predicted lowers the rate.
+    let t3 = st.send(&q, 0, &s, NOW + 1100);
+    st.on_reply(
+        &q,
+        &t3,
+        &ok(&[("x-ratelimit-remaining-tokens", "1000")]),
+        &s,
+        NOW + 1100,
+    );
+    assert!(st.foreign_tokens < 600_000, "{}", st.foreign_tokens);
+}
+
+#[test]
 fn a_429_keeps_the_backend_out_for_exactly_its_announced_delay() {
     let q = quota();
     let s = settings();
