@@ -69,6 +69,8 @@ pub struct BackendState {
     /// second, learned from the answers' remaining-quota figures.
     pub foreign_tokens: i64,
     pub foreign_requests: i64,
+    /// Failing answers (5xx, no answer) in a row since the last success.
+    pub streak: u32,
 }
 
 /// What [`BackendState::send`] took, to be given back or corrected when the
@@ -355,11 +357,13 @@ impl BackendState {
         self.roll(s, now);
         self.calls = self.calls.saturating_add(1);
         self.failures = self.failures.saturating_add(1);
+        self.streak = self.streak.saturating_add(1);
         let calls = u64::from(self.calls) + u64::from(self.prev_calls);
         let failures = u64::from(self.failures) + u64::from(self.prev_failures);
         let open = self.tripped
             || (calls >= s.breaker.min_calls
-                && failures * 100 >= s.breaker.failure_rate_percent * calls);
+                && failures * 100 >= s.breaker.failure_rate_percent * calls)
+            || (s.breaker.consecutive > 0 && u64::from(self.streak) >= s.breaker.consecutive);
         if open {
             self.tripped = true;
             self.out_until_ms = self.out_until_ms.max(now + s.breaker.open_ms);
@@ -368,6 +372,7 @@ impl BackendState {
 
     fn success(&mut self, s: &Settings, now: u64) {
         self.roll(s, now);
+        self.streak = 0;
         if self.tripped {
             // The probe after an open period succeeded: close, forget.
             self.tripped = false;
@@ -379,10 +384,10 @@ impl BackendState {
         self.calls = self.calls.saturating_add(1);
     }
 
-    /// The cache text of this state: `q1|` and 16 integers.
+    /// The cache text of this state: `q1|` and 17 integers.
     pub fn encode(&self) -> String {
         format!(
-            "{FORMAT}|{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{FORMAT}|{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.at_ms,
             self.tokens,
             self.requests,
@@ -398,7 +403,8 @@ impl BackendState {
             u8::from(self.tripped),
             self.unanswered,
             self.foreign_tokens,
-            self.foreign_requests
+            self.foreign_requests,
+            self.streak
         )
     }
 
@@ -413,7 +419,8 @@ impl BackendState {
             .split(',')
             .map(|x| x.parse().ok())
             .collect::<Option<_>>()?;
-        let [at, tok, req, st, sr, seen, out, win, c, f, pc, pf, trip, un, ft, fr] = v.as_slice()
+        let [at, tok, req, st, sr, seen, out, win, c, f, pc, pf, trip, un, ft, fr, k] =
+            v.as_slice()
         else {
             return None;
         };
@@ -436,6 +443,7 @@ impl BackendState {
             unanswered: n(*un)?,
             foreign_tokens: (*ft >= 0).then_some(*ft)?,
             foreign_requests: (*fr >= 0).then_some(*fr)?,
+            streak: n(*k)?,
         })
     }
 }

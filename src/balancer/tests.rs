@@ -293,7 +293,16 @@ fn a_429_keeps_the_backend_out_for_exactly_its_announced_delay() {
 #[test]
 fn one_5xx_is_not_throttling_but_a_high_failure_rate_opens_the_breaker() {
     let q = quota();
-    let s = settings(); // 50 % of at least 10 calls in 10 s, open 10 s
+    // The rate rule alone: 50 % of at least 10 calls in 10 s, open 10 s.
+    let s = Settings {
+        breaker: BreakerSettings {
+            consecutive: 0,
+            failure_rate_percent: 50,
+            min_calls: 10,
+            ..settings().breaker
+        },
+        ..settings()
+    };
     let mut st = BackendState::default();
     let fail = Reply::Status {
         status: 500,
@@ -329,6 +338,33 @@ fn one_5xx_is_not_throttling_but_a_high_failure_rate_opens_the_breaker() {
     call(&mut st, &ok(&[]), t);
     assert!(!st.tripped);
     assert_eq!((st.calls, st.failures), (1, 0));
+}
+
+#[test]
+fn failures_in_a_row_open_the_breaker_and_a_success_resets_the_count() {
+    let q = quota();
+    let s = settings(); // 5 in a row; 75 % of at least 10 calls
+    let mut st = BackendState::default();
+    let mut call = |st: &mut BackendState, r: Reply, at: u64| {
+        let tk = st.send(&q, 10, &s, at);
+        st.on_reply(&q, &tk, &r, &s, at)
+    };
+    let fail = || Reply::Status {
+        status: 502,
+        headers: vec![],
+    };
+    for i in 0..4 {
+        call(&mut st, fail(), NOW + i);
+    }
+    call(&mut st, ok(&[]), NOW + 4);
+    assert_eq!((st.streak, st.tripped), (0, false));
+    for i in 0..4 {
+        call(&mut st, fail(), NOW + 5 + i);
+        assert!(!st.tripped);
+    }
+    call(&mut st, fail(), NOW + 9);
+    assert!(st.tripped);
+    assert_eq!(st.out_until_ms, NOW + 9 + 10_000);
 }
 
 #[test]
