@@ -76,6 +76,11 @@ pub fn live(plan: &Plan, desired: &Desired) -> String {
                 .iter()
                 .find(|c| c.path == "properties.value")
                 .map(|c| (text(&c.before), text(&c.after)))
+                // APIM hands policies back in its own layout and encoding.
+                .map(|(b, a)| {
+                    let layout = |x: String| super::policy_xml::pretty(&x).unwrap_or(x);
+                    (layout(b), layout(a))
+                })
                 .unwrap_or_default();
             let _ = write!(
                 out,
