@@ -242,3 +242,6 @@ impl Desired {
         self.policies.iter().find(|p| p.api == api)
     }
 }
+
+#[cfg(test)]
+mod tests;
