@@ -49,6 +49,24 @@ fn e(
     }
 }
 
+fn resource_group(id: &str, values: Vec<(&'static str, Value)>) -> Expected {
+    e(
+        id.to_string(),
+        "Microsoft.Resources/resourceGroups",
+        "2021-04-01",
+        values,
+    )
+}
+
+fn apim_service(id: &str, values: Vec<(&'static str, Value)>) -> Expected {
+    e(
+        id.to_string(),
+        "Microsoft.ApiManagement/service",
+        "2024-05-01",
+        values,
+    )
+}
+
 fn rg(name: &str) -> String {
     format!("{SUB}/resourceGroups/{name}")
 }
@@ -151,16 +169,9 @@ pub fn seed() -> Vec<Expected> {
     let apim = format!("{rg_id}/providers/Microsoft.ApiManagement/service/can-aoai-smart-apim");
     let principal = format!("ref:{apim}:identity.principalId");
     let mut v = vec![
-        e(
-            rg_id.clone(),
-            "Microsoft.Resources/resourceGroups",
-            "2021-04-01",
-            vec![("location", json!("eastus"))],
-        ),
-        e(
-            apim.clone(),
-            "Microsoft.ApiManagement/service",
-            "2024-05-01",
+        resource_group(&rg_id, vec![("location", json!("eastus"))]),
+        apim_service(
+            &apim,
             vec![
                 ("location", json!("eastus")),
                 ("sku.name", json!("Developer")),
@@ -253,10 +264,8 @@ pub fn ptu_spillover() -> Vec<Expected> {
     let identity = format!("{rg_id}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/contoso-ptu-gateway-identity");
     let principal = format!("ref:{identity}:properties.principalId");
     let mut v = vec![
-        e(
-            rg_id.clone(),
-            "Microsoft.Resources/resourceGroups",
-            "2021-04-01",
+        resource_group(
+            &rg_id,
             vec![
                 ("location", json!("swedencentral")),
                 (
@@ -271,10 +280,8 @@ pub fn ptu_spillover() -> Vec<Expected> {
             "2023-01-31",
             vec![("location", json!("swedencentral"))],
         ),
-        e(
-            apim.clone(),
-            "Microsoft.ApiManagement/service",
-            "2024-05-01",
+        apim_service(
+            &apim,
             vec![
                 ("sku.name", json!("StandardV2")),
                 ("sku.capacity", json!(1)),
@@ -358,16 +365,9 @@ pub fn multi_model() -> Vec<Expected> {
     let apim = format!("{rg_id}/providers/Microsoft.ApiManagement/service/contoso-multi-gateway");
     let principal = format!("ref:{apim}:identity.principalId");
     let mut v = vec![
-        e(
-            rg_id.clone(),
-            "Microsoft.Resources/resourceGroups",
-            "2021-04-01",
-            vec![("location", json!("eastus2"))],
-        ),
-        e(
-            apim.clone(),
-            "Microsoft.ApiManagement/service",
-            "2024-05-01",
+        resource_group(&rg_id, vec![("location", json!("eastus2"))]),
+        apim_service(
+            &apim,
             vec![
                 ("sku.name", json!("Developer")),
                 ("sku.capacity", json!(1)),
