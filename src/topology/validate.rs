@@ -1185,3 +1185,7 @@ fn check_key_vault_secret(uri: &str) -> Result<(), String> {
         _ => Err("is not a secret URI".into()),
     }
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;
