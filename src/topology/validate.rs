@@ -60,16 +60,6 @@ impl Checker<'_> {
         self.emit(Diagnostic::error(code, msg), path);
     }
 
-    /// An error about the key at `path` (a name), located at the key.
-    fn key_error(&mut self, code: &'static str, path: &str, msg: impl Into<String>) {
-        let d = Diagnostic::error(code, msg).at_path(path);
-        let d = match self.locs.key(path) {
-            Some(loc) => d.at(loc),
-            None => d,
-        };
-        self.report.push(d);
-    }
-
     fn error_help(
         &mut self,
         code: &'static str,
@@ -1183,6 +1173,18 @@ fn check_key_vault_secret(uri: &str) -> Result<(), String> {
     match (it.next(), it.next()) {
         (Some("secrets"), Some(name)) if !name.is_empty() => Ok(()),
         _ => Err("is not a secret URI".into()),
+    }
+}
+
+impl Checker<'_> {
+    /// An error about the key at `path` (a name), located at the key.
+    fn key_error(&mut self, code: &'static str, path: &str, msg: impl Into<String>) {
+        let d = Diagnostic::error(code, msg).at_path(path);
+        let d = match self.locs.key(path) {
+            Some(loc) => d.at(loc),
+            None => d,
+        };
+        self.report.push(d);
     }
 }
 
