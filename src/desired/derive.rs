@@ -773,6 +773,7 @@ mod tests {
         assert_eq!(pool_weight(2, 3), 67);
         assert_eq!(pool_weight(50, 300), 17);
         assert_eq!(pool_weight(150, 300), 50);
+        assert_eq!(pool_weight(1, 6), 17);
         // Never 0 (APIM's minimum is 1), never above 100.
         assert_eq!(pool_weight(0, 7), 1);
         assert_eq!(pool_weight(9, 7), 100);

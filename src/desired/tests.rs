@@ -484,6 +484,25 @@ fn pool_mode_has_a_breaker_backend_per_backend_and_a_pool_per_model() {
 }
 
 #[test]
+fn pool_weights_are_scaled_within_each_priority() {
+    let d = derived("examples/ptu-spillover.yaml", Some(Mode::Pool));
+    let services = &d.get("pool[gpt-4o]").unwrap().body["properties"]["pool"]["services"];
+    let got: Vec<(u64, u64)> = services
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["priority"].as_u64().unwrap(),
+                s["weight"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // Capacities 50 | 150, 300 | 450: each against the largest of its priority.
+    assert_eq!(got, [(1, 100), (2, 50), (2, 100), (3, 100)]);
+}
+
+#[test]
 fn user_assigned_identity_and_unequal_weights() {
     let d = derived("examples/ptu-spillover.yaml", None);
     let rg = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-openai-ptu";
