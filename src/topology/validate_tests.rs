@@ -54,6 +54,17 @@ fn codes(yaml: &str) -> Vec<String> {
     findings(yaml).into_iter().map(|(c, _)| c).collect()
 }
 
+/// The message of the only finding.
+#[track_caller]
+fn message(yaml: &str) -> String {
+    let report = match topology::load(Source::new("t.yaml", yaml)) {
+        Ok(loaded) => loaded.report,
+        Err(invalid) => invalid.report,
+    };
+    assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+    report.diagnostics[0].message.clone()
+}
+
 #[track_caller]
 fn clean(yaml: &str) {
     assert_eq!(findings(yaml), Vec::<(String, String)>::new(), "{yaml}");
@@ -388,6 +399,10 @@ fn load_balancing_limits() {
         "invalid-status",
         "load_balancing.trip_status_codes[1]",
     );
+    // Outside HTTP's statuses, or inside but below 400: two different errors.
+    assert!(message(&trip("429, 99")).contains("is not a range of HTTP statuses"));
+    assert!(message(&trip("429, 100")).contains("includes successful or redirect statuses"));
+    assert!(message(&trip("429, 599-600")).contains("is not a range of HTTP statuses"));
     // 429 must trip, inside a range or alone.
     assert_eq!(codes(&trip("400-428, 430-599")), ["no-429"]);
     assert_eq!(codes(&trip("")), ["invalid-value"]);
