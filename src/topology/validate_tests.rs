@@ -631,6 +631,8 @@ fn https_urls() {
         "https://a.b/<x>",
         "https://a.b/{x}",
         "https://a.b/\\x",
+        "https://a.b/x y",
+        "https://a.b/x\ty",
     ] {
         assert!(check_https_url(bad).is_err(), "{bad}");
     }
