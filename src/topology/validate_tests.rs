@@ -106,10 +106,11 @@ fn subscription_and_tags() {
         )])
     };
     clean(&tags("k".repeat(512), "v".repeat(256)));
-    finds(
-        &tags("k".repeat(513), "v".into()),
-        "invalid-tag",
-        &format!("tags.{}", "k".repeat(513)),
+    // (The path of so long a key is shortened for display.)
+    let long = findings(&tags("k".repeat(513), "v".into()));
+    assert!(
+        matches!(&long[..], [(c, p)] if c == "invalid-tag" && p.starts_with("tags.kkk")),
+        "{long:?}"
     );
     finds(&tags("k".into(), "v".repeat(257)), "invalid-tag", "tags.k");
     finds(&tags(String::new(), "v".into()), "invalid-tag", "tags.");
