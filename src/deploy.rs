@@ -355,15 +355,19 @@ async fn apply_one(
             };
         }
     }
-    let caches = cache_connections(client, r, &notify).await?;
-    let body = plan::resolve_body(r, live, inputs, Secrets::Read(&caches), false)
-        .map_err(|e| format!("{e:#}"))?;
+    // Compared as `plan` compares (secrets are never compared), so secrets
+    // are read, and cache keys listed, only for a resource that is written.
     if let Some(l) = &current {
+        let body = plan::resolve_body(r, live, inputs, Secrets::Redact, false)
+            .map_err(|e| format!("{e:#}"))?;
         let failed = provisioning_state(l).is_some_and(|s| !s.eq_ignore_ascii_case("Succeeded"));
         if !failed && plan::diff(&body, l, &r.write_only).is_empty() {
             return Ok(("no-op", current));
         }
     }
+    let caches = cache_connections(client, r, &notify).await?;
+    let body = plan::resolve_body(r, live, inputs, Secrets::Read(&caches), false)
+        .map_err(|e| format!("{e:#}"))?;
     let action = if current.is_some() {
         "update"
     } else {

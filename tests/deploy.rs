@@ -13,7 +13,14 @@ use serde_json::Value;
 
 const SUB: &str = "00000000-0000-0000-0000-000000000001";
 const PARTNER_KEY: &str = "partner-secret-key-value";
-const EXAMPLES: &[&str] = &["seed", "multi-model", "ptu-spillover"];
+const EXAMPLES: &[&str] = &[
+    "seed",
+    "multi-model",
+    "ptu-spillover",
+    "two-apis",
+    "multi-region",
+    "foundry",
+];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

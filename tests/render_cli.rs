@@ -15,6 +15,10 @@ const TOPOLOGIES: &[&str] = &[
     "examples/multi-model.yaml",
     "tests/render/pool-api-keys.yaml",
     "tests/render/existing-accounts.yaml",
+    "examples/multi-region.yaml",
+    "examples/foundry.yaml",
+    "tests/render/per-region-cache.yaml",
+    "tests/render/existing-cache.yaml",
 ];
 
 fn oailb() -> Command {
@@ -112,8 +116,9 @@ fn snapshots_of_every_topology_target_and_mode() {
                     .output()
                     .unwrap();
                 let name = format!("{target}__{stem}__{mode}");
-                if stem == "multi-model" && mode == "pool" {
-                    // Mixed auth and a per-backend deployment name cannot be a pool.
+                if matches!(stem.as_str(), "multi-model" | "foundry") && mode == "pool" {
+                    // Mixed auth (and in multi-model a per-backend deployment
+                    // name) cannot be a pool.
                     assert_eq!(res.status.code(), Some(2));
                     assert!(!out.exists(), "nothing is written for an invalid topology");
                     insta::assert_snapshot!(name, String::from_utf8(res.stderr).unwrap());

@@ -7,7 +7,13 @@ use std::path::Path;
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-const EXAMPLES: &[&str] = &["seed", "ptu-spillover", "multi-model"];
+const EXAMPLES: &[&str] = &[
+    "seed",
+    "ptu-spillover",
+    "multi-model",
+    "multi-region",
+    "foundry",
+];
 
 fn oailb() -> Command {
     let mut c = Command::cargo_bin("oailb").unwrap();
@@ -33,10 +39,16 @@ fn snapshots_every_example_in_both_modes() {
         for mode in ["policy", "pool"] {
             let file = format!("examples/{ex}.yaml");
             let (code, xml, err) = render(&["-q", "-f", &file, "--mode", mode]);
-            if *ex == "multi-model" && mode == "pool" {
-                // Mixed auth and a per-backend deployment name cannot be a pool.
+            if matches!(*ex, "multi-model" | "foundry") && mode == "pool" {
+                // Mixed auth (and in multi-model a per-backend deployment
+                // name) cannot be a pool.
                 assert_eq!(code, 2, "{err}");
-                assert!(err.contains("pool-deployment-name"), "{err}");
+                let code = if *ex == "foundry" {
+                    "pool-mixed-auth"
+                } else {
+                    "pool-deployment-name"
+                };
+                assert!(err.contains(code), "{err}");
                 assert!(xml.is_empty());
                 continue;
             }
