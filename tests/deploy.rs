@@ -1637,3 +1637,203 @@ fn fake_apim_rejects_malformed_policies() {
     assert!(policy_xml::store("<policies><x a=\"@(1 < 2\" /></policies>", "rawxml").is_err());
     assert!(policy_xml::store("<policies />", "xml").is_ok());
 }
+
+/// Index of the first successful PUT of `id` among the recorded requests.
+fn put_index(fake: &FakeArm, id: &str) -> usize {
+    fake.requests()
+        .iter()
+        .position(|r| r.method == "PUT" && r.status < 300 && r.path.eq_ignore_ascii_case(id))
+        .unwrap_or_else(|| panic!("no PUT of {id}"))
+}
+
+fn lists_keys(fake: &FakeArm) -> bool {
+    fake.requests()
+        .iter()
+        .any(|r| r.method == "POST" && r.path.to_ascii_lowercase().ends_with("/listkeys"))
+}
+
+/// The external cache (examples/multi-region.yaml): Azure Managed Redis,
+/// then its database, then the secret named value with the connection
+/// string built from what ARM returns (host, port, listKeys), then APIM's
+/// `caches` entity that names it. The key is never printed. A later change
+/// elsewhere neither lists the key again nor rewrites the named value; a
+/// failed cache creation is reported and a re-run converges; destroy
+/// removes it all.
+#[test]
+fn external_cache_is_created_in_order_with_the_key_read_from_arm() {
+    let fake = fake();
+    let ws = Workspace::example("multi-region");
+    let d = ws.desired();
+    let id = |address: &str| d.get(address).unwrap().id.clone();
+    // The cluster's creation fails once (Azure-AsyncOperation: Failed).
+    fake.fail_operation(
+        "/redisenterprise/contoso-mr-gateway-cache",
+        OperationEnd::Failed,
+        "ResourceQuotaExceeded",
+        "The subscription has reached its quota of Azure Managed Redis instances",
+    );
+    let out = ws.run(&fake, &["deploy", "--yes"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        text(&out).contains("ResourceQuotaExceeded"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !lists_keys(&fake),
+        "no key is read while the cache is missing"
+    );
+    fake.clear_requests();
+    let out = ws.run(&fake, &["deploy", "--yes"]);
+    assert_ok(&out);
+    assert_converged(&ws, &fake);
+    assert!(
+        !text(&out).contains("fake-redis-primary-key"),
+        "{}",
+        text(&out)
+    );
+    let cluster = id("cache[default]");
+    let database = id("cache_database[default]");
+    let named_value = id("named_value[oailb-cache-default]");
+    let apim_cache = id("apim_cache[default]");
+    assert!(put_index(&fake, &cluster) < put_index(&fake, &database));
+    assert!(put_index(&fake, &database) < put_index(&fake, &named_value));
+    assert!(put_index(&fake, &named_value) < put_index(&fake, &apim_cache));
+    let stored = fake.resource(&named_value).unwrap();
+    assert_eq!(stored["properties"]["secret"], true);
+    assert_eq!(
+        stored["properties"]["value"],
+        "contoso-mr-gateway-cache.swedencentral.redis.azure.net:10000,password=fake-redis-primary-key,ssl=True,abortConnect=False"
+    );
+    let entity = fake.resource(&apim_cache).unwrap();
+    assert_eq!(
+        entity["properties"]["connectionString"],
+        "{{oailb-cache-default}}"
+    );
+    assert_eq!(entity["properties"]["useFromLocation"], "default");
+    let db = fake.resource(&database).unwrap();
+    assert_eq!(db["properties"]["accessKeysAuthentication"], "Enabled");
+    assert_eq!(db["properties"]["clientProtocol"], "Encrypted");
+    let apim = fake.resource(&id("apim")).unwrap();
+    assert_eq!(
+        apim["properties"]["additionalLocations"],
+        serde_json::json!([{"location": "westeurope", "sku": {"name": "Premium", "capacity": 2}, "zones": ["1", "2"]}])
+    );
+
+    // A capacity change: the deployment is updated, the cache left alone.
+    fake.clear_requests();
+    ws.edit("capacity: 200", "capacity: 250");
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    let written: Vec<String> = fake
+        .writes()
+        .iter()
+        .map(|w| w.path.to_ascii_lowercase())
+        .collect();
+    assert!(
+        written.contains(&id("deployment[sweden/gpt-5-mini]").to_ascii_lowercase()),
+        "{written:#?}"
+    );
+    assert!(
+        !written
+            .iter()
+            .any(|p| p.contains("/redisenterprise/") || p.contains("oailb-cache-")),
+        "{written:#?}"
+    );
+    assert!(!lists_keys(&fake));
+
+    let out = ws.run(&fake, &["destroy", "--yes", "--purge-soft-deleted"]);
+    assert_ok(&out);
+    assert!(fake.ids().is_empty(), "{:#?}", fake.ids());
+}
+
+/// `scope: per-region`: one cache per gateway region, each named after its
+/// region and used from it only; a re-run writes nothing.
+#[test]
+fn per_region_caches_are_one_per_gateway_region() {
+    let fake = fake();
+    let text_ = std::fs::read_to_string(root().join("tests/render/per-region-cache.yaml")).unwrap();
+    let ws = Workspace::from_text(&text_);
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    assert_converged(&ws, &fake);
+    let d = ws.desired();
+    for region in ["eastus2", "centralus"] {
+        let cluster = fake
+            .resource(&d.get(&format!("cache[{region}]")).unwrap().id)
+            .unwrap();
+        assert_eq!(cluster["location"], region);
+        assert_eq!(cluster["properties"]["highAvailability"], "Disabled");
+        let nv = fake
+            .resource(
+                &d.get(&format!("named_value[oailb-cache-{region}]"))
+                    .unwrap()
+                    .id,
+            )
+            .unwrap();
+        assert!(
+            nv["properties"]["value"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!(
+                    "contoso-lb-state-{region}.{region}.redis.azure.net:10000,"
+                )),
+            "{nv}"
+        );
+        let entity = fake
+            .resource(&d.get(&format!("apim_cache[{region}]")).unwrap().id)
+            .unwrap();
+        assert_eq!(entity["properties"]["useFromLocation"], region);
+    }
+    assert!(d.get("cache[default]").is_none());
+    fake.clear_requests();
+    let again = ws.run(&fake, &["deploy", "--yes"]);
+    assert_ok(&again);
+    assert_eq!(fake.writes().len(), 0, "{:#?}", fake.writes());
+}
+
+/// `cache: {existing: id}` in another subscription: nothing is created
+/// under Microsoft.Cache, the connection string comes from that cache; a
+/// database with access keys off is refused with the reason.
+#[test]
+fn an_existing_cache_is_used_and_needs_access_keys() {
+    let cluster = "/subscriptions/00000000-0000-0000-0000-0000000ca5e0/resourceGroups/rg-shared-cache/providers/Microsoft.Cache/redisEnterprise/contoso-shared-redis";
+    let database = format!("{cluster}/databases/default");
+    let text_ = std::fs::read_to_string(root().join("tests/render/existing-cache.yaml")).unwrap();
+    for keys in ["Enabled", "Disabled"] {
+        let fake = fake();
+        fake.add_foreign(
+            cluster,
+            serde_json::json!({"location": "westeurope", "sku": {"name": "Balanced_B1"}, "properties": {"highAvailability": "Enabled", "publicNetworkAccess": "Enabled"}}),
+        );
+        fake.add_foreign(
+            &database,
+            serde_json::json!({"properties": {"clientProtocol": "Encrypted", "accessKeysAuthentication": keys}}),
+        );
+        let ws = Workspace::from_text(&text_);
+        let out = ws.run(&fake, &["deploy", "--yes"]);
+        assert!(!fake
+            .writes()
+            .iter()
+            .any(|w| w.method == "PUT" && w.path.to_ascii_lowercase().contains("microsoft.cache")));
+        let d = ws.desired();
+        let nv = &d.get("named_value[oailb-cache-default]").unwrap().id;
+        if keys == "Enabled" {
+            assert_ok(&out);
+            let stored = fake.resource(nv).unwrap();
+            assert!(
+                stored["properties"]["value"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("contoso-shared-redis.westeurope.redis.azure.net:10000,password=fake-redis-primary-key,"),
+                "{stored}"
+            );
+        } else {
+            assert_eq!(code(&out), 1, "{}", text(&out));
+            assert!(
+                text(&out).contains("AccessKeysAuthenticationDisabled"),
+                "{}",
+                text(&out)
+            );
+            assert!(fake.resource(nv).is_none());
+        }
+    }
+}

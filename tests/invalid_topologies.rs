@@ -1,8 +1,10 @@
-//! Every file in tests/invalid/ is a topology that must be rejected, and
-//! every file in tests/warnings/ one that validates with a warning. The
-//! header says which finding:
+//! Every file in tests/invalid/ is a topology that must be rejected, every
+//! file in tests/warnings/ one that validates with a warning, and every
+//! file in tests/notes/ one that validates with a note. The header says
+//! which finding:
 //!   # expect: <code> at <line>:<column>            (tests/invalid: an error)
 //!   # expect-warning: <code> at <line>:<column>    (tests/warnings: a warning)
+//!   # expect-note: <code> at <line>:<column>       (tests/notes: a note)
 //!   # message: <text the message contains>
 //!   # help: <text the help contains>        (optional)
 //! Invalid files must exit 2, valid ones 0; the JSON report must name the
@@ -32,6 +34,7 @@ fn expectation(path: &Path) -> Expectation {
     };
     let expect = field("expect")
         .or_else(|| field("expect-warning"))
+        .or_else(|| field("expect-note"))
         .unwrap_or_else(|| panic!("{} has no `# expect:` line", path.display()));
     let (code, at) = match expect.split_once(" at ") {
         Some((code, at)) => {
@@ -91,6 +94,30 @@ fn each_invalid_topology_is_rejected_with_its_diagnostic() {
 #[test]
 fn each_warning_topology_validates_with_its_warning() {
     check_corpus("warnings", 0, "warning");
+}
+
+#[test]
+fn each_note_topology_validates_with_its_note() {
+    check_corpus("notes", 0, "note");
+}
+
+/// Every registered code has a topology in the corpora that produces it,
+/// except the two no small file can: `io` (the file cannot be read) and
+/// `too-large` (alias expansion beyond its bounds; unit tests in
+/// src/topology/source.rs build those documents).
+#[test]
+fn every_code_has_a_topology_in_the_corpora() {
+    let covered: std::collections::BTreeSet<String> = ["invalid", "warnings", "notes"]
+        .iter()
+        .flat_map(|dir| corpus(dir))
+        .map(|p| expectation(&p).code)
+        .collect();
+    let missing: Vec<&str> = oailb::topology::codes::RULES
+        .iter()
+        .map(|r| r.code)
+        .filter(|c| !matches!(*c, "io" | "too-large") && !covered.contains(*c))
+        .collect();
+    assert!(missing.is_empty(), "no corpus topology for {missing:?}");
 }
 
 fn check_corpus(dir: &str, exit_code: i32, severity: &str) {
