@@ -73,13 +73,18 @@ fn rg(name: &str) -> String {
 }
 
 fn account(rg_id: &str, name: &str, location: &str) -> Expected {
+    account_of_kind(rg_id, name, location, "OpenAI")
+}
+
+/// `kind`: `OpenAI`, or `AIServices` for a Foundry resource.
+fn account_of_kind(rg_id: &str, name: &str, location: &str, kind: &str) -> Expected {
     e(
         format!("{rg_id}/providers/Microsoft.CognitiveServices/accounts/{name}"),
         "Microsoft.CognitiveServices/accounts",
         "2025-09-01",
         vec![
             ("location", json!(location)),
-            ("kind", json!("OpenAI")),
+            ("kind", json!(kind)),
             ("sku.name", json!("S0")),
             ("identity.type", json!("SystemAssigned")),
             // Entra ID (token) authentication needs a custom subdomain.
@@ -441,6 +446,163 @@ pub fn multi_model() -> Vec<Expected> {
     v
 }
 
+/// examples/multi-region.yaml: APIM Premium in Sweden Central with a
+/// second gateway region (West Europe, 2 units over zones 1 and 2), and one
+/// Azure Managed Redis cache every gateway region uses (APIM `caches` id and
+/// `useFromLocation` both `default`), connected through a secret named
+/// value. Azure Managed Redis 2025-07-01: the first stable API version with
+/// the Balanced SKUs; its one database is always named `default`.
+pub fn multi_region() -> Vec<Expected> {
+    let rg_id = rg("rg-openai-multiregion");
+    let apim = format!("{rg_id}/providers/Microsoft.ApiManagement/service/contoso-mr-gateway");
+    let principal = format!("ref:{apim}:identity.principalId");
+    let cache =
+        format!("{rg_id}/providers/Microsoft.Cache/redisEnterprise/contoso-mr-gateway-cache");
+    let mut v = vec![
+        resource_group(
+            &rg_id,
+            vec![
+                ("location", json!("swedencentral")),
+                ("tags", json!({"workload": "openai-gateway"})),
+            ],
+        ),
+        apim_service(
+            &apim,
+            vec![
+                ("location", json!("swedencentral")),
+                ("sku.name", json!("Premium")),
+                ("sku.capacity", json!(1)),
+                ("identity.type", json!("SystemAssigned")),
+                (
+                    "properties.additionalLocations",
+                    json!([{"location": "westeurope", "sku": {"name": "Premium", "capacity": 2}, "zones": ["1", "2"]}]),
+                ),
+            ],
+        ),
+        e(
+            cache.clone(),
+            "Microsoft.Cache/redisEnterprise",
+            "2025-07-01",
+            vec![
+                ("location", json!("swedencentral")),
+                ("sku.name", json!("Balanced_B1")),
+                ("properties.highAvailability", json!("Enabled")),
+            ],
+        ),
+        e(
+            format!("{cache}/databases/default"),
+            "Microsoft.Cache/redisEnterprise/databases",
+            "2025-07-01",
+            vec![
+                // APIM's client speaks TLS and is not cluster-aware, and it
+                // authenticates with an access key only.
+                ("properties.clientProtocol", json!("Encrypted")),
+                ("properties.clusteringPolicy", json!("EnterpriseCluster")),
+                ("properties.accessKeysAuthentication", json!("Enabled")),
+            ],
+        ),
+        apim_child(
+            &apim,
+            "namedValues/oailb-cache-default",
+            "Microsoft.ApiManagement/service/namedValues",
+            vec![("properties.secret", json!(true))],
+        ),
+        apim_child(
+            &apim,
+            "caches/default",
+            "Microsoft.ApiManagement/service/caches",
+            vec![
+                ("properties.useFromLocation", json!("default")),
+                (
+                    "properties.connectionString",
+                    json!("{{oailb-cache-default}}"),
+                ),
+            ],
+        ),
+    ];
+    for (backend, location, sku, capacity) in [
+        ("sweden", "swedencentral", "DataZoneStandard", 200),
+        ("westeurope", "westeurope", "DataZoneStandard", 200),
+        ("global", "germanywestcentral", "GlobalStandard", 500),
+    ] {
+        let name = format!("contoso-mr-gateway-{backend}");
+        v.push(account(&rg_id, &name, location));
+        v.push(deployment(
+            &rg_id,
+            &name,
+            "gpt-5-mini",
+            "gpt-5-mini",
+            "2025-08-07",
+            sku,
+            capacity,
+        ));
+        v.push(role(&rg_id, &name, &principal));
+    }
+    v
+}
+
+/// examples/foundry.yaml: a Foundry resource (`kind: AIServices`) whose
+/// global provisioned gpt-5.1 deployment spills over to a GlobalStandard
+/// one (`spilloverDeploymentName`, Cognitive Services 2025-09-01), named
+/// `<deployment>-spillover` by default; an existing Foundry endpoint with
+/// its key in Key Vault.
+pub fn foundry() -> Vec<Expected> {
+    let rg_id = rg("rg-openai-foundry");
+    let apim = format!("{rg_id}/providers/Microsoft.ApiManagement/service/contoso-foundry-gateway");
+    let principal = format!("ref:{apim}:identity.principalId");
+    let name = "contoso-foundry-gateway-eastus2";
+    let mut provisioned = deployment(
+        &rg_id,
+        name,
+        "gpt-5.1",
+        "gpt-5.1",
+        "2025-11-13",
+        "GlobalProvisionedManaged",
+        15,
+    );
+    provisioned.values.push((
+        "properties.spilloverDeploymentName",
+        json!("gpt-5.1-spillover"),
+    ));
+    vec![
+        resource_group(&rg_id, vec![("location", json!("eastus2"))]),
+        apim_service(
+            &apim,
+            vec![
+                ("location", json!("eastus2")),
+                ("sku.name", json!("BasicV2")),
+                ("sku.capacity", json!(1)),
+            ],
+        ),
+        account_of_kind(&rg_id, name, "eastus2", "AIServices"),
+        deployment(
+            &rg_id,
+            name,
+            "gpt-5.1-spillover",
+            "gpt-5.1",
+            "2025-11-13",
+            "GlobalStandard",
+            200,
+        ),
+        provisioned,
+        role(&rg_id, name, &principal),
+        apim_child(
+            &apim,
+            "namedValues/research-api-key",
+            "Microsoft.ApiManagement/service/namedValues",
+            vec![
+                ("properties.secret", json!(true)),
+                (
+                    "properties.keyVault.secretIdentifier",
+                    json!(
+                        "https://contoso-platform-kv.vault.azure.net/secrets/research-foundry-key"
+                    ),
+                ),
+            ],
+        ),
+    ]
+}
+
 /// The API version the azurerm provider (the rendered `~> 4.55`) uses for
 /// each resource type oailb writes with it, as its documentation states it
 /// ("API Providers" in the resource's page), or "" where no source at hand
@@ -510,5 +672,17 @@ pub const AZURERM: &[(&str, &str, &str)] = &[
         "Microsoft.ApiManagement/service/loggers",
         "",
         "provider's choice",
+    ),
+    // azurerm_managed_redis: the cluster and, inside it, its database.
+    ("Microsoft.Cache/redisEnterprise", "2025-07-01", ""),
+    (
+        "Microsoft.Cache/redisEnterprise/databases",
+        "2025-07-01",
+        "",
+    ),
+    (
+        "Microsoft.ApiManagement/service/caches",
+        "",
+        "provider's choice; connection string, location and description only",
     ),
 ];

@@ -255,6 +255,8 @@ fn expectations(case: &str) -> Option<Vec<expected::Expected>> {
         "examples/seed.yaml" => Some(expected::seed()),
         "examples/ptu-spillover.yaml" => Some(expected::ptu_spillover()),
         "examples/multi-model.yaml" => Some(expected::multi_model()),
+        "examples/multi-region.yaml" => Some(expected::multi_region()),
+        "examples/foundry.yaml" => Some(expected::foundry()),
         _ => None,
     }
 }
@@ -442,7 +444,7 @@ fn terraform_bicep_and_desired_state_describe_the_same_resources() {
         "every example and fixture in both modes, but multi-model and foundry in pool mode"
     );
     assert_eq!(
-        hand_checked, 5,
-        "the three examples, multi-model in policy mode only"
+        hand_checked, 8,
+        "five examples, multi-model and foundry in policy mode only"
     );
 }
