@@ -88,6 +88,23 @@ done
 echo "validators: check-terraform passed on ${#tf_dirs[@]} Terraform modules" >&2
 "$VALIDATORS/bicep/check-bicep" "${bicep_dirs[@]}"
 echo "validators: check-bicep passed on ${#bicep_dirs[@]} Bicep deployments" >&2
+VALIDATORS_CACHE="${OAILB_VALIDATORS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/oailb-validators}"
+
+# Security scanner: checkov from PyPI (pinned, in a venv outside the
+# repository) on the same Terraform and Bicep, with the OpenAPI files and
+# the secrets scan. Each finding is fixed or skipped in the templates with
+# its reason (README "Scanner findings"), so any failed check fails the run.
+CHECKOV_VERSION=3.3.30
+CHECKOV="$VALIDATORS_CACHE/checkov-$CHECKOV_VERSION"
+if [ ! -x "$CHECKOV/bin/checkov" ]; then
+  python3 -m venv "$CHECKOV"
+  "$CHECKOV/bin/pip" install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION" >&2
+fi
+scan=()
+for d in "${tf_dirs[@]}"; do scan+=(-d "$(dirname "$d")"); done
+"$CHECKOV/bin/checkov" "${scan[@]}" --quiet --compact --skip-download \
+  --framework terraform bicep secrets openapi >&2
+echo "validators: checkov $CHECKOV_VERSION found nothing unexplained in ${#tf_dirs[@]} renders" >&2
 
 # Deploy request bodies: `oailb deploy` of every example in both modes
 # against the fake ARM (tests/fake_arm, as a process that records every PUT),
@@ -126,7 +143,6 @@ for topo in examples/*.yaml; do
     records+=("$work/puts.jsonl")
   done
 done
-VALIDATORS_CACHE="${OAILB_VALIDATORS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/oailb-validators}"
 # SDK models of types the validators do not map (Azure Managed Redis), pinned
 # to the API version oailb uses (azure-mgmt-redisenterprise 3.1.0: 2025-07-01).
 MODELS="$VALIDATORS_CACHE/oailb-models"

@@ -546,7 +546,7 @@ fn named_values_in_policies_survive_rendering() {
     .success());
     let apim = std::fs::read_to_string(out.join("terraform/apim.tf")).unwrap();
     assert!(
-        apim.contains(r#""api-key" = ["{{${each.value.api_key_named_value}}}"]"#),
+        apim.contains(r#""api-key" = ["{{${each.value.key_named_value}}}"]"#),
         "{apim}"
     );
     let gw = std::fs::read_to_string(out.join("bicep/modules/gateway.bicep")).unwrap();

@@ -150,7 +150,7 @@ fn context(m: &Model) -> anyhow::Result<Value> {
             }
             let mut o = json!({"name": b.name, "description": b.description, "url": b.url});
             if let Some(nv) = &b.api_key_named_value {
-                o["api_key_named_value"] = json!(nv);
+                o["key_named_value"] = json!(nv);
             }
             pool_backends.insert(b.key.clone(), o);
         }
@@ -178,7 +178,7 @@ fn context(m: &Model) -> anyhow::Result<Value> {
             let for_each = if with_key.is_empty() {
                 "var.pool_backends".to_string()
             } else {
-                "{ for k, b in var.pool_backends : k => b if b.api_key_named_value == null }"
+                "{ for k, b in var.pool_backends : k => b if b.key_named_value == null }"
                     .to_string()
             };
             backend_variants.push(json!({"resource": "pool_backend", "for_each": for_each, "api_key": false, "depends_on": []}));
@@ -188,7 +188,7 @@ fn context(m: &Model) -> anyhow::Result<Value> {
             let for_each = if managed == 0 {
                 "var.pool_backends".to_string()
             } else {
-                "{ for k, b in var.pool_backends : k => b if b.api_key_named_value != null }"
+                "{ for k, b in var.pool_backends : k => b if b.key_named_value != null }"
                     .to_string()
             };
             let mut deps: Vec<String> = with_key
