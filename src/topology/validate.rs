@@ -1553,7 +1553,9 @@ pub(crate) fn check_https_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_account_id(id: &str) -> Result<(), String> {
+/// The (type, name) of a top-level resource id in a resource group of the
+/// provider `namespace`: `/subscriptions/<guid>/resourceGroups/<rg>/providers/<namespace>/<type>/<name>`.
+fn resource_in_group<'a>(id: &'a str, namespace: &str) -> Option<(&'a str, &'a str)> {
     let parts: Vec<&str> = id.trim_end_matches('/').split('/').collect();
     let ok = parts.len() == 9
         && parts[0].is_empty()
@@ -1562,33 +1564,29 @@ fn check_account_id(id: &str) -> Result<(), String> {
         && parts[3].eq_ignore_ascii_case("resourceGroups")
         && !parts[4].is_empty()
         && parts[5].eq_ignore_ascii_case("providers")
-        && parts[6].eq_ignore_ascii_case("Microsoft.CognitiveServices")
-        && parts[7].eq_ignore_ascii_case("accounts");
-    if !ok {
-        return Err("is not the resource id of a Cognitive Services account".into());
+        && parts[6].eq_ignore_ascii_case(namespace);
+    ok.then(|| (parts[7], parts[8]))
+}
+
+fn check_account_id(id: &str) -> Result<(), String> {
+    match resource_in_group(id, "Microsoft.CognitiveServices") {
+        Some((t, name)) if t.eq_ignore_ascii_case("accounts") => {
+            naming::check(NameKind::CognitiveAccount, name)
+        }
+        _ => Err("is not the resource id of a Cognitive Services account".into()),
     }
-    naming::check(NameKind::CognitiveAccount, parts[8])
 }
 
 /// An Azure Managed Redis (or Redis Enterprise) instance:
 /// `/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Cache/redisEnterprise/<name>`.
 fn check_cache_id(id: &str) -> Result<(), String> {
-    let parts: Vec<&str> = id.trim_end_matches('/').split('/').collect();
-    let ok = parts.len() == 9
-        && parts[0].is_empty()
-        && parts[1].eq_ignore_ascii_case("subscriptions")
-        && naming::is_guid(parts[2])
-        && parts[3].eq_ignore_ascii_case("resourceGroups")
-        && !parts[4].is_empty()
-        && parts[5].eq_ignore_ascii_case("providers")
-        && parts[6].eq_ignore_ascii_case("Microsoft.Cache");
-    if ok && parts[7].eq_ignore_ascii_case("redis") {
-        return Err("is an Azure Cache for Redis instance, which Azure retires (Basic, Standard and Premium on 2028-09-30); oailb connects Azure Managed Redis (`redisEnterprise`) instances".into());
+    match resource_in_group(id, "Microsoft.Cache") {
+        Some((t, _)) if t.eq_ignore_ascii_case("redis") => Err("is an Azure Cache for Redis instance, which Azure retires (Basic, Standard and Premium on 2028-09-30); oailb connects Azure Managed Redis (`redisEnterprise`) instances".into()),
+        Some((t, name)) if t.eq_ignore_ascii_case("redisEnterprise") => {
+            naming::check(NameKind::RedisCache, name)
+        }
+        _ => Err("is not the resource id of an Azure Managed Redis instance".into()),
     }
-    if !ok || !parts[7].eq_ignore_ascii_case("redisEnterprise") {
-        return Err("is not the resource id of an Azure Managed Redis instance".into());
-    }
-    naming::check(NameKind::RedisCache, parts[8])
 }
 
 fn check_key_vault_secret(uri: &str) -> Result<(), String> {

@@ -242,6 +242,26 @@ fn parse_type(path: &str) -> Option<(String, Vec<String>)> {
     Some((kind, names))
 }
 
+/// APIM's answer when `text` names a `{{named value}}` that `service`
+/// (lowercase id) does not have.
+fn missing_named_value(st: &State, service: &str, text: &str) -> Option<Reply> {
+    referenced(text, "{{", "}}")
+        .into_iter()
+        .find(|nv| {
+            !st.resources.contains_key(&format!(
+                "{service}/namedvalues/{}",
+                nv.to_ascii_lowercase()
+            ))
+        })
+        .map(|nv| {
+            arm_error(
+                400,
+                "ValidationError",
+                &format!("Cannot find a property '{nv}'"),
+            )
+        })
+}
+
 /// Every `open…close` enclosed name in `text`.
 fn referenced(text: &str, open: &str, close: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -1308,20 +1328,8 @@ fn put(
             if let Err(m) = policy_xml::store(xml, format) {
                 return (arm_error(400, "ValidationError", &m), Duration::ZERO);
             }
-            for nv in referenced(xml, "{{", "}}") {
-                if !st.resources.contains_key(&format!(
-                    "{service}/namedvalues/{}",
-                    nv.to_ascii_lowercase()
-                )) {
-                    return (
-                        arm_error(
-                            400,
-                            "ValidationError",
-                            &format!("Cannot find a property '{nv}'"),
-                        ),
-                        Duration::ZERO,
-                    );
-                }
+            if let Some(e) = missing_named_value(st, &service, xml) {
+                return (e, Duration::ZERO);
             }
             for b in referenced(xml, "backend-id=\"", "\"") {
                 if !b.contains('@')
@@ -1340,17 +1348,17 @@ fn put(
                 }
             }
         }
-        "microsoft.cache/redisenterprise/databases" => {
-            if key.rsplit('/').next() != Some("default") {
-                return (
-                    arm_error(
-                        400,
-                        "InvalidRequestContent",
-                        "the database of an Azure Managed Redis instance is named `default`",
-                    ),
-                    Duration::ZERO,
-                );
-            }
+        "microsoft.cache/redisenterprise/databases"
+            if key.rsplit('/').next() != Some("default") =>
+        {
+            return (
+                arm_error(
+                    400,
+                    "InvalidRequestContent",
+                    "the database of an Azure Managed Redis instance is named `default`",
+                ),
+                Duration::ZERO,
+            );
         }
         "microsoft.apimanagement/service/caches" => {
             // APIM resolves the named value the connection string refers to.
@@ -1358,20 +1366,8 @@ fn put(
             let conn = get(body, "properties.connectionString")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            for nv in referenced(conn, "{{", "}}") {
-                if !st.resources.contains_key(&format!(
-                    "{service}/namedvalues/{}",
-                    nv.to_ascii_lowercase()
-                )) {
-                    return (
-                        arm_error(
-                            400,
-                            "ValidationError",
-                            &format!("Cannot find a property '{nv}'"),
-                        ),
-                        Duration::ZERO,
-                    );
-                }
+            if let Some(e) = missing_named_value(st, &service, conn) {
+                return (e, Duration::ZERO);
             }
             let from = get(body, "properties.useFromLocation")
                 .and_then(Value::as_str)
