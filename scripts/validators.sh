@@ -119,7 +119,13 @@ for topo in examples/*.yaml; do
   for mode in policy pool; do
     work="$OUT/deploy/$name-$mode"
     mkdir -p "$work"
-    sed "s/^  mode: .*/  mode: $mode/" "$topo" > "$work/oailb.yaml"
+    # The topology with `load_balancing.mode: $mode` (block-style examples).
+    if grep -q '^load_balancing:' "$topo"; then
+      sed -e '/^  mode: /d' -e "s/^load_balancing:\$/load_balancing:\n  mode: $mode/" "$topo"
+    else
+      cat "$topo"
+      printf 'load_balancing:\n  mode: %s\n' "$mode"
+    fi > "$work/oailb.yaml"
     if ! "$OAILB" validate -q --color never -f "$work/oailb.yaml" >/dev/null 2>&1; then
       echo "validators: $topo cannot use $mode mode, deploy check skipped" >&2
       continue
