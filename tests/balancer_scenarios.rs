@@ -116,6 +116,8 @@ struct Req {
     answers: Value,
     expect: Value,
     repeat_of: usize,
+    /// The gateway instance that serves it (`gateway`, default `a`).
+    gateway: String,
 }
 
 struct PolicyDoc {
@@ -145,6 +147,9 @@ struct Scenario {
     overlap: Option<[usize; 2]>,
     /// Cache keys that hold backend state at the end, if the table says.
     cache_keys: Option<Value>,
+    /// Whether each gateway instance keeps its own cache (`gateway_caches:
+    /// own`) instead of all sharing one (an external cache).
+    own_caches: bool,
     reqs: Vec<Req>,
 }
 
@@ -223,6 +228,7 @@ fn plan() -> Plan {
                     answers: step.get("answers").cloned().unwrap_or(json!({})),
                     expect: step["expect"].clone(),
                     repeat_of: repeat,
+                    gateway: step["gateway"].as_str().unwrap_or("a").to_string(),
                 });
             }
         }
@@ -249,6 +255,11 @@ fn plan() -> Plan {
             propagate: sc["forward_failures"].as_str() == Some("propagate"),
             overlap,
             cache_keys: sc.get("cache_keys").cloned(),
+            own_caches: match sc["gateway_caches"].as_str() {
+                Some("own") => true,
+                Some("shared") | None => false,
+                Some(other) => panic!("{name}: gateway_caches {other}"),
+            },
             name,
             reqs,
         });
@@ -320,13 +331,43 @@ fn reply_for(answers: &Value, backend: &str) -> Reply {
     }
 }
 
+/// The cache a request's gateway uses: its own (`own_caches`), else the
+/// one every instance shares (named ``).
+fn cache_owner<'a>(sc: &Scenario, r: &'a Req) -> &'a str {
+    if sc.own_caches {
+        &r.gateway
+    } else {
+        ""
+    }
+}
+
+/// Every cache's entries as one map: with own caches each key is prefixed
+/// by its gateway (`a/oailb:...`), a shared cache's keys stand alone.
+fn merged<V>(caches: BTreeMap<String, BTreeMap<String, V>>) -> BTreeMap<String, V> {
+    caches
+        .into_iter()
+        .flat_map(|(owner, c)| {
+            c.into_iter().map(move |(k, v)| {
+                let key = if owner.is_empty() {
+                    k
+                } else {
+                    format!("{owner}/{k}")
+                };
+                (key, v)
+            })
+        })
+        .collect()
+}
+
 /// Plays one scenario on the Rust balancer; returns what each request did
-/// and the cache at the end.
-fn run_rust(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>) {
-    let mut cache = Cache::default();
+/// and the cache (or, with own caches, every gateway's) at the end.
+fn run_rust(plan: &Plan, sc: &Scenario) -> (Vec<Seen>, BTreeMap<String, String>) {
+    let reqs = &sc.reqs;
+    let mut caches: BTreeMap<String, Cache> = BTreeMap::new();
     let seen = reqs
         .iter()
         .map(|r| {
+            let cache = caches.entry(cache_owner(sc, r).to_string()).or_default();
             let doc = &plan.policies[r.policy];
             let p = doc.policy();
             let Some(route) = p.routes.iter().find(|x| x.model == r.deployment) else {
@@ -339,7 +380,7 @@ fn run_rust(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>) 
             let cost = balancer::estimate(rest, r.body.as_bytes(), &settings.estimate);
             let mut urls = Vec::new();
             let out = balancer::handle(
-                &mut cache,
+                cache,
                 &rt,
                 &cost,
                 r.now_ms,
@@ -366,7 +407,11 @@ fn run_rust(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>) 
         })
         .collect();
     let end = reqs.iter().map(|r| r.now_ms).max().unwrap_or(BASE_MS);
-    (seen, cache.snapshot(end))
+    let snapshots = caches
+        .into_iter()
+        .map(|(owner, c)| (owner, c.snapshot(end)))
+        .collect();
+    (seen, merged(snapshots))
 }
 
 /// Checks `seen` against the table's expectations for one step (`served`
@@ -470,7 +515,7 @@ fn rust_balancer_meets_the_scenario_table() {
     let plan = plan();
     let mut bad = Vec::new();
     for sc in plan.scenarios.iter().filter(|s| s.rust) {
-        let (seen, cache) = run_rust(&plan, &sc.reqs);
+        let (seen, cache) = run_rust(&plan, sc);
         bad.extend(check_all(sc, &seen, false, ""));
         let cache = cache.into_iter().map(|(k, v)| (k, json!(v))).collect();
         bad.extend(check_cache_keys(
@@ -678,6 +723,7 @@ fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Variant>> {
                     let sep = if r.path.contains('?') { '&' } else { '?' };
                     json!({
                         "policy": r.policy,
+                        "gateway": r.gateway,
                         "now_ms": r.now_ms,
                         "body": r.body,
                         "draws": r.draws,
@@ -695,6 +741,7 @@ fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Variant>> {
                 "requests": requests,
                 "propagate_forward_failures": sc.propagate,
                 "overlap": sc.overlap,
+                "own_caches": sc.own_caches,
             })
         })
         .collect();
@@ -849,7 +896,7 @@ fn executed_policy_meets_the_scenario_table_and_matches_the_balancer() {
             ));
             // Only the serial play is compared with the Rust balancer.
             if sc.rust && vi == 0 {
-                let (rust_seen, rust_cache) = run_rust(&plan, &sc.reqs);
+                let (rust_seen, rust_cache) = run_rust(&plan, sc);
                 let rust_cache = rust_cache.into_iter().map(|(k, v)| (k, json!(v))).collect();
                 // The same integer arithmetic leaves the same state behind.
                 if states(&v.cache) != states(&rust_cache) {

@@ -147,10 +147,12 @@ namespace OailbHarness
             return ctx;
         }
 
-        /// Runs request `index` of the run; `step` is the interleaving's hook.
-        static JObject Request(Run run, Gateway gw, int index, Action<string> step)
+        /// Runs request `index` of the run on its gateway instance; `step` is
+        /// the interleaving's hook.
+        static JObject Request(Run run, IDictionary<string, Gateway> gateways, int index, Action<string> step)
         {
             var req = (JObject)run.Spec["requests"][index];
+            var gw = gateways[GatewayOf(req)];
             int p = (int)req["policy"];
             var pol = (JObject)run.PolicySpecs[p];
             var backends = new MockBackends { Answers = (JObject)req["answers"] ?? new JObject() };
@@ -162,6 +164,8 @@ namespace OailbHarness
             result["attempts"] = backends.Attempts;
             return result;
         }
+
+        static string GatewayOf(JToken req) { return (string)req["gateway"] ?? "a"; }
 
         static Gateway NewGateway(Run run)
         {
@@ -178,10 +182,33 @@ namespace OailbHarness
             return gw;
         }
 
+        /// The gateway instances the run's requests name, each with its own
+        /// breakers; one cache for all (an external cache) unless the run
+        /// gives each its own (`own_caches`).
+        static SortedDictionary<string, Gateway> NewGateways(Run run)
+        {
+            var gateways = new SortedDictionary<string, Gateway>(StringComparer.Ordinal);
+            bool own = (bool?)run.Spec["own_caches"] ?? false;
+            ICache shared = null;
+            foreach (var req in (JArray)run.Spec["requests"])
+            {
+                string name = GatewayOf(req);
+                if (gateways.ContainsKey(name)) { continue; }
+                var gw = NewGateway(run);
+                if (!own)
+                {
+                    shared = shared ?? gw.Cache;
+                    gw.Cache = shared;
+                }
+                gateways[name] = gw;
+            }
+            return gateways;
+        }
+
         /// Plays the run once; the overlapping pair (if any) under `segments`.
         static JObject Variant(Run run, int[] overlap, List<Tuple<int, int>> segments, out List<int> trace)
         {
-            var gw = NewGateway(run);
+            var gateways = NewGateways(run);
             var requests = (JArray)run.Spec["requests"];
             var results = new JObject[requests.Count];
             long lastNow = 0;
@@ -192,7 +219,7 @@ namespace OailbHarness
                 if (overlap != null && i == overlap[1]) { continue; }
                 if (overlap == null || i != overlap[0])
                 {
-                    results[i] = Request(run, gw, i, null);
+                    results[i] = Request(run, gateways, i, null);
                     continue;
                 }
                 var il = new Interleaving(2, segments);
@@ -205,7 +232,7 @@ namespace OailbHarness
                         try
                         {
                             il.Enter(actor);
-                            results[overlap[actor]] = Request(run, gw, overlap[actor], s => il.Step(actor));
+                            results[overlap[actor]] = Request(run, gateways, overlap[actor], s => il.Step(actor));
                         }
                         catch (Exception ex)
                         {
@@ -221,11 +248,17 @@ namespace OailbHarness
                 }
                 trace = il.Trace;
             }
+            // Own caches: every gateway's entries, keys prefixed `<gateway>/`.
             var cache = new JObject();
-            foreach (var kv in gw.Cache.Alive(lastNow))
+            bool own = (bool?)run.Spec["own_caches"] ?? false;
+            foreach (var g in own ? (IEnumerable<KeyValuePair<string, Gateway>>)gateways : gateways.Take(1))
             {
-                // A value that is not a string shows its type: the Rust side stores text.
-                cache[kv.Key] = kv.Value is string ? (JToken)(string)kv.Value : new JObject(new JProperty("type", kv.Value == null ? "null" : kv.Value.GetType().FullName), new JProperty("value", Convert.ToString(kv.Value, CultureInfo.InvariantCulture)));
+                string prefix = own ? g.Key + "/" : "";
+                foreach (var kv in g.Value.Cache.Alive(lastNow))
+                {
+                    // A value that is not a string shows its type: the Rust side stores text.
+                    cache[prefix + kv.Key] = kv.Value is string ? (JToken)(string)kv.Value : new JObject(new JProperty("type", kv.Value == null ? "null" : kv.Value.GetType().FullName), new JProperty("value", Convert.ToString(kv.Value, CultureInfo.InvariantCulture)));
+                }
             }
             return new JObject(new JProperty("results", new JArray(results)), new JProperty("cache", cache));
         }
