@@ -341,6 +341,11 @@ pub struct LoadBalancing {
     /// When failing answers (5xx, no answer) take a backend out.
     #[serde(default)]
     pub circuit_breaker: CircuitBreaker,
+    /// Serve each priority from the backends nearest the gateway (its own
+    /// region, then its area) first; default: on when the gateway runs in
+    /// several regions.
+    #[serde(default)]
+    pub prefer_nearby: Option<bool>,
 }
 
 /// Fallbacks of the request-cost estimate (prompt tokens + completion tokens).
@@ -442,6 +447,7 @@ impl Default for LoadBalancing {
             safety_margin_percent: default_safety_margin(),
             estimate: Estimate::default(),
             circuit_breaker: CircuitBreaker::default(),
+            prefer_nearby: None,
         }
     }
 }
