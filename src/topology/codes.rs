@@ -115,6 +115,10 @@ pub const RULES: &[Rule] = &[
         "Every model is served by at least one backend.",
     ),
     e("unknown-model", "Backends and APIs name models that exist."),
+    e(
+        "unknown-name",
+        "Workloads and traces (`oailb simulate`) name deployments, backends and regions of the topology.",
+    ),
     // Backends.
     e(
         "backend-kind",

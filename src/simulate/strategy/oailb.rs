@@ -1,0 +1,141 @@
+//! oailb's own algorithm: exactly `src/balancer` (`Attempts::next` and
+//! `record`, `BackendState::send` and `on_reply`), driven in virtual time
+//! as `serve` drives it: the state changes when a request is sent and when
+//! its answer arrives, and other requests interleave in between.
+
+use std::fmt::Write as _;
+
+use super::{ClientAnswer, Ctx, Instances, Step, Strategy};
+use crate::balancer::{Attempts, BackendState, Cost, Reply, Step as Next, Ticket, Verdict};
+use crate::simulate::arrivals::Request;
+use crate::simulate::backend::Answer;
+use crate::simulate::world::World;
+
+pub struct Oailb {
+    /// Per instance: per route, the state of each backend.
+    states: Instances<Vec<Vec<BackendState>>>,
+    /// Header list reused for every answer: the four headers the backend
+    /// model sends, an empty value where an answer has none (the balancer
+    /// reads an empty header as an absent one).
+    headers: Vec<(String, String)>,
+}
+
+pub struct Flight {
+    run: Attempts,
+    cost: Cost,
+    ticket: Option<Ticket>,
+    last: Option<(usize, Answer)>,
+}
+
+impl Oailb {
+    pub fn new(world: &World, instances: usize, shared: bool, seed: u64) -> Oailb {
+        let initial: Vec<Vec<BackendState>> = world
+            .routes
+            .iter()
+            .map(|r| vec![BackendState::default(); r.backends.len()])
+            .collect();
+        Oailb {
+            states: Instances::new(initial, instances, shared, seed, 1),
+            headers: [
+                "retry-after",
+                "retry-after-ms",
+                "x-ratelimit-remaining-requests",
+                "x-ratelimit-remaining-tokens",
+            ]
+            .iter()
+            .map(|h| (h.to_string(), String::new()))
+            .collect(),
+        }
+    }
+
+    fn next(&mut self, ctx: Ctx, req: &Request, f: &mut Flight) -> Step {
+        let route = &ctx.world.routes[req.route as usize];
+        let s = &ctx.world.settings;
+        let now = ctx.now_ms();
+        let (states, rng) = self.states.get(ctx.instance);
+        let states = &mut states[req.route as usize];
+        match f.run.next(&route.backends, states, &f.cost, now, &mut || rng.next_f64(), s) {
+            Next::Forward(i) => {
+                let q = &route.backends[i].quota;
+                f.ticket = Some(states[i].send(q, f.cost.tokens_on(q), s, now));
+                Step::Send(i)
+            }
+            Next::Reject { wait_ms } => Step::Reply(ClientAnswer::reject(wait_ms.max(1))),
+            Next::PassOn(_) => match &f.last {
+                Some((i, a)) => Step::Reply(ClientAnswer::pass_on(*i, a)),
+                None => Step::Reply(ClientAnswer::status(502)),
+            },
+            Next::BadGateway => Step::Reply(ClientAnswer::status(502)),
+        }
+    }
+
+    /// The backend model's answer as the HTTP answer the balancer reads.
+    fn reply(&mut self, a: &Answer) -> Reply {
+        let Some(status) = a.status() else {
+            return Reply::NoAnswer;
+        };
+        let mut headers = std::mem::take(&mut self.headers);
+        for (_, v) in headers.iter_mut() {
+            v.clear();
+        }
+        if let Some(seconds) = a.retry_after_seconds() {
+            let _ = write!(headers[0].1, "{seconds}");
+            let _ = write!(headers[1].1, "{}", a.retry_after_ms);
+        }
+        if a.has_quota_headers() {
+            if let Some(r) = a.remaining_requests {
+                let _ = write!(headers[2].1, "{r}");
+            }
+            let _ = write!(headers[3].1, "{}", a.remaining_tokens);
+        }
+        Reply::Status { status, headers }
+    }
+}
+
+impl Strategy for Oailb {
+    type Flight = Flight;
+
+    fn arrive(&mut self, ctx: Ctx, req: &Request) -> (Flight, Step) {
+        let mut f = Flight {
+            run: Attempts::new(),
+            cost: Cost {
+                prompt: u64::from(req.prompt),
+                completion: u64::from(req.max_tokens),
+            },
+            ticket: None,
+            last: None,
+        };
+        let step = self.next(ctx, req, &mut f);
+        (f, step)
+    }
+
+    fn answer(
+        &mut self,
+        ctx: Ctx,
+        req: &Request,
+        f: &mut Flight,
+        i: usize,
+        answer: &Answer,
+    ) -> Step {
+        let reply = self.reply(answer);
+        let q = &ctx.world.routes[req.route as usize].backends[i].quota;
+        let ticket = f.ticket.take().expect("an answer follows a send");
+        let (states, _) = self.states.get(ctx.instance);
+        let verdict = states[req.route as usize][i].on_reply(
+            q,
+            &ticket,
+            &reply,
+            &ctx.world.settings,
+            ctx.now_ms(),
+        );
+        if let Reply::Status { headers, .. } = reply {
+            self.headers = headers;
+        }
+        f.run.record(i, verdict, answer.status().is_some());
+        f.last = Some((i, *answer));
+        if verdict == Verdict::Done {
+            return Step::Reply(ClientAnswer::pass_on(i, answer));
+        }
+        self.next(ctx, req, f)
+    }
+}
