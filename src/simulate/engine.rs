@@ -62,7 +62,7 @@ impl<S: Strategy> Engine<'_, S> {
                 let w = u64::from(self.world.backends[g].quota.output_weight);
                 let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * w;
                 let answer = self.backends[g].attempt(now, cost, req.completion);
-                self.metrics.upstream(g, &req, cost, &answer, now);
+                self.metrics.upstream(g, &req, cost, &answer);
                 let slot = InFlight {
                     req,
                     arrived_us,
@@ -91,7 +91,7 @@ impl<S: Strategy> Engine<'_, S> {
                         let g = self.world.routes[req.route as usize].global[i];
                         let w = u64::from(self.world.backends[g].quota.output_weight);
                         let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * w;
-                        self.metrics.served_without_call(g, &req, cost, now);
+                        self.metrics.served_without_call(g, &req, cost);
                     }
                 }
                 self.metrics.client(&a, arrived_us, now);

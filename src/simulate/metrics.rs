@@ -111,6 +111,8 @@ impl Series {
 #[derive(Debug, Clone)]
 pub struct Metrics {
     pub requests: u64,
+    /// Admission cost (prompt + max_tokens) of every arrival.
+    pub demand_cost: u64,
     pub ok: u64,
     pub client_429: u64,
     pub client_429_with_retry_after: u64,
@@ -128,6 +130,7 @@ impl Metrics {
     pub fn new(backends: usize, duration_us: u64) -> Metrics {
         Metrics {
             requests: 0,
+            demand_cost: 0,
             ok: 0,
             client_429: 0,
             client_429_with_retry_after: 0,
@@ -142,13 +145,15 @@ impl Metrics {
 
     pub fn arrival(&mut self, r: &Request) {
         self.requests += 1;
+        self.demand_cost += r.cost();
         let b = self.series.bin(r.at_us);
         self.series.demand[b] += f64::from(r.prompt) + f64::from(r.completion);
     }
 
-    /// An upstream call to backend `g` (global index) sent at `now` with
-    /// `quota_cost` tokens, and its answer.
-    pub fn upstream(&mut self, g: usize, r: &Request, quota_cost: u64, a: &Answer, now: u64) {
+    /// An upstream call to backend `g` (global index) with `quota_cost`
+    /// tokens, and its answer. Served tokens count in the bin of the
+    /// request's arrival, so the plot compares them with the demand.
+    pub fn upstream(&mut self, g: usize, r: &Request, quota_cost: u64, a: &Answer) {
         let c = &mut self.backends[g];
         c.calls += 1;
         match a.outcome {
@@ -157,7 +162,7 @@ impl Metrics {
                 c.quota_used += quota_cost;
                 c.input_tokens += u64::from(r.prompt);
                 c.output_tokens += u64::from(r.completion);
-                let bin = self.series.bin(now + a.latency_us);
+                let bin = self.series.bin(r.at_us);
                 self.series.served[g][bin] += f64::from(r.prompt) + f64::from(r.completion);
             }
             Outcome::Throttled => c.throttled += 1,
@@ -171,14 +176,14 @@ impl Metrics {
     }
 
     /// A request the ideal bound served on backend `g` without a call.
-    pub fn served_without_call(&mut self, g: usize, r: &Request, quota_cost: u64, now: u64) {
+    pub fn served_without_call(&mut self, g: usize, r: &Request, quota_cost: u64) {
         let c = &mut self.backends[g];
         c.calls += 1;
         c.served += 1;
         c.quota_used += quota_cost;
         c.input_tokens += u64::from(r.prompt);
         c.output_tokens += u64::from(r.completion);
-        let bin = self.series.bin(now);
+        let bin = self.series.bin(r.at_us);
         self.series.served[g][bin] += f64::from(r.prompt) + f64::from(r.completion);
     }
 
