@@ -351,7 +351,12 @@ pub enum SimulateFormat {
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Workload file (YAML or JSON): load per deployment, latency, faults.
-    #[arg(long, value_name = "FILE", required_unless_present = "trace", conflicts_with = "trace")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "trace",
+        conflicts_with = "trace"
+    )]
     pub workload: Option<PathBuf>,
     /// Trace to replay: CSV or JSON lines of timestamp, deployment, prompt_tokens, max_tokens[, completion_tokens].
     #[arg(long, value_name = "FILE")]

@@ -226,7 +226,9 @@ mod tests {
         assert!((count(100.0, 150.0) - 250.0).abs() < 50.0);
         assert!((count(150.0, 160.0) - 200.0).abs() < 45.0);
         assert!(reqs.windows(2).all(|p| p[0].at_us <= p[1].at_us));
-        assert!(reqs.iter().all(|r| (10..=20).contains(&r.prompt) && r.completion == 7));
+        assert!(reqs
+            .iter()
+            .all(|r| (10..=20).contains(&r.prompt) && r.completion == 7));
         assert_eq!(Generated::duration(&w), 200.0);
     }
 

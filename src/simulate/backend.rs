@@ -204,8 +204,7 @@ impl BackendSim {
         }
         (answer.remaining_tokens, answer.remaining_requests) = self.remaining();
         let l = &self.latency;
-        let latency =
-            Self::ms((l.base_ms + l.per_token_ms * f64::from(completion)).min(l.max_ms));
+        let latency = Self::ms((l.base_ms + l.per_token_ms * f64::from(completion)).min(l.max_ms));
         match self.reset_between(now, now + latency) {
             // Admitted, then the connection was reset: no answer.
             Some(start) => answer.latency_us = start - now,

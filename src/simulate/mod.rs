@@ -104,16 +104,21 @@ pub fn run_one(
     };
     let (n, shared, seed) = (o.instances, o.shared_state, o.seed);
     let metrics = match kind {
-        StrategyKind::Oailb => {
-            engine::run(world, &mut Oailb::new(world, n, shared, seed), &mut arrivals, &opts)
-        }
+        StrategyKind::Oailb => engine::run(
+            world,
+            &mut Oailb::new(world, n, shared, seed),
+            &mut arrivals,
+            &opts,
+        ),
         StrategyKind::Reference => engine::run(
             world,
             &mut Reference::new(world, n, shared, seed),
             &mut arrivals,
             &opts,
         ),
-        StrategyKind::Pool => engine::run(world, &mut Pool::new(world, n, seed), &mut arrivals, &opts),
+        StrategyKind::Pool => {
+            engine::run(world, &mut Pool::new(world, n, seed), &mut arrivals, &opts)
+        }
         StrategyKind::Ideal => engine::run(world, &mut Ideal::new(world), &mut arrivals, &opts),
     };
     if let Stream::Trace(t) = &arrivals {

@@ -17,6 +17,9 @@ const LEFT: f64 = 70.0;
 const RIGHT: f64 = 60.0;
 const TOP: f64 = 56.0;
 const GAP: f64 = 46.0;
+/// Columns per panel at most: the measured bins are summed into wider
+/// ones, so that short-lived noise does not hide the shape.
+const COLUMNS: usize = 120;
 
 /// Colour families by priority rank (blue, orange, green, purple, grey),
 /// darker to lighter for the backends inside one priority.
@@ -67,8 +70,8 @@ fn trim(v: f64) -> String {
 /// A round step for at most 8 ticks over `span` seconds.
 fn time_step(span: f64) -> f64 {
     const STEPS: [f64; 16] = [
-        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
-        7200.0, 21600.0, 86400.0,
+        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+        21600.0, 86400.0,
     ];
     STEPS
         .iter()
@@ -93,9 +96,25 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
         return String::new();
     };
     let series = &first.series;
-    let bins = series.bins;
-    let bin_s = series.bin_us as f64 / 1e6;
-    let span = bins as f64 * bin_s;
+    let group = series.bins.div_ceil(COLUMNS).max(1);
+    let bins = series.bins.div_ceil(group);
+    let bin_s = series.bin_us as f64 / 1e6 * group as f64;
+    let span = series.bins as f64 * series.bin_us as f64 / 1e6;
+    // Column `k` sums measured bins `k*group ..`; the last may be narrower.
+    let width =
+        |k: usize| ((series.bins - k * group).min(group) as f64) * series.bin_us as f64 / 1e6;
+    let col = |v: &[f64], k: usize| {
+        v[k * group..((k + 1) * group).min(v.len())]
+            .iter()
+            .sum::<f64>()
+            / width(k)
+    };
+    let col_u = |v: &[u64], k: usize| {
+        v[k * group..((k + 1) * group).min(v.len())]
+            .iter()
+            .sum::<u64>() as f64
+            / width(k)
+    };
     // Backends bottom-up: by priority, then topology order.
     let mut order: Vec<usize> = (0..world.backends.len()).collect();
     order.sort_by_key(|g| (world.backends[*g].priority, *g));
@@ -112,14 +131,15 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
             .unwrap_or(0);
         FAMILIES[rank.min(FAMILIES.len() - 1)][within % 4]
     };
-    let rate = |v: f64| v / bin_s;
     let mut ymax: f64 = 0.0;
     let mut rmax: f64 = 0.0;
     for (_, m) in runs {
         for k in 0..bins {
-            let stacked: f64 = (0..world.backends.len()).map(|g| m.series.served[g][k]).sum();
-            ymax = ymax.max(rate(stacked)).max(rate(m.series.demand[k]));
-            rmax = rmax.max(rate(m.series.client_429[k] as f64));
+            let stacked: f64 = (0..world.backends.len())
+                .map(|g| col(&m.series.served[g], k))
+                .sum();
+            ymax = ymax.max(stacked).max(col(&m.series.demand, k));
+            rmax = rmax.max(col_u(&m.series.client_429, k));
         }
     }
     let (ytop, ystep) = nice(ymax * 1.05);
@@ -233,8 +253,11 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
             let mut lower = Vec::with_capacity(bins * 2);
             for k in 0..bins {
                 let lo = base[k];
-                let hi = lo + rate(m.series.served[*g][k]);
-                let (x0, x1) = (x(k as f64 * bin_s), x((k + 1) as f64 * bin_s));
+                let hi = lo + col(&m.series.served[*g], k);
+                let (x0, x1) = (
+                    x(k as f64 * bin_s),
+                    x((k as f64 * bin_s + width(k)).min(span)),
+                );
                 upper.push(format!("{x0:.1},{:.1} {x1:.1},{:.1}", y(hi), y(hi)));
                 lower.push(format!("{x1:.1},{:.1} {x0:.1},{:.1}", y(lo), y(lo)));
                 base[k] = hi;
@@ -251,11 +274,11 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
         // Demand.
         let demand: Vec<String> = (0..bins)
             .map(|k| {
-                let d = y(rate(m.series.demand[k]));
+                let d = y(col(&m.series.demand, k));
                 format!(
                     "{:.1},{d:.1} {:.1},{d:.1}",
                     x(k as f64 * bin_s),
-                    x((k + 1) as f64 * bin_s)
+                    x(k as f64 * bin_s + width(k))
                 )
             })
             .collect();
@@ -267,11 +290,11 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
         // Client 429s.
         let rej: Vec<String> = (0..bins)
             .map(|k| {
-                let r = yr(rate(m.series.client_429[k] as f64));
+                let r = yr(col_u(&m.series.client_429, k));
                 format!(
                     "{:.1},{r:.1} {:.1},{r:.1}",
                     x(k as f64 * bin_s),
-                    x((k + 1) as f64 * bin_s)
+                    x(k as f64 * bin_s + width(k))
                 )
             })
             .collect();

@@ -377,8 +377,12 @@ fn rows(r: &Report) -> Vec<Vec<String>> {
         format!("{} ({})", s.client_429, s.client_429_with_retry_after)
     });
     row("client 5xx", &|s| s.client_5xx.to_string());
-    row("wasted upstream calls /1k", &|s| format!("{:.1}", s.wasted_per_1k));
-    row("upstream calls /request", &|s| format!("{:.2}", s.upstream_per_request));
+    row("wasted upstream calls /1k", &|s| {
+        format!("{:.1}", s.wasted_per_1k)
+    });
+    row("upstream calls /request", &|s| {
+        format!("{:.2}", s.upstream_per_request)
+    });
     row("latency p50 / p95 / p99 ms", &|s| match &s.latency_ms {
         Some(l) => format!("{:.0} / {:.0} / {:.0}", l.p50, l.p95, l.p99),
         None => "-".into(),
@@ -386,7 +390,9 @@ fn rows(r: &Report) -> Vec<Vec<String>> {
     row("first-priority quota used %", &|s| {
         format!("{:.1}", s.first_priority_utilisation_percent)
     });
-    row("calls to lower priorities", &|s| s.calls_to_lower_priorities.to_string());
+    row("calls to lower priorities", &|s| {
+        s.calls_to_lower_priorities.to_string()
+    });
     row("spill (tokens) %", &|s| format!("{:.1}", s.spill_percent));
     for (i, b) in r.backends.iter().enumerate() {
         let label = format!("tokens {} (p{})", b.name, b.priority);
@@ -398,10 +404,14 @@ fn rows(r: &Report) -> Vec<Vec<String>> {
     if let Some(p) = &r.pricing {
         let cur = &p.currency;
         row(&format!("cost {cur}"), &|s| {
-            s.cost.as_ref().map_or("-".into(), |c| format!("{:.2}", c.total))
+            s.cost
+                .as_ref()
+                .map_or("-".into(), |c| format!("{:.2}", c.total))
         });
         row(&format!("cost {cur} / month"), &|s| {
-            s.cost.as_ref().map_or("-".into(), |c| format!("{:.0}", c.per_month))
+            s.cost
+                .as_ref()
+                .map_or("-".into(), |c| format!("{:.0}", c.per_month))
         });
     }
     rows
@@ -435,7 +445,10 @@ fn summary(r: &Report) -> String {
 fn notes(r: &Report) -> Vec<String> {
     let mut out = Vec::new();
     if r.shared_state && r.strategies.iter().any(|s| s.name == "pool") {
-        out.push("pool: APIM keeps breaker state per instance; --shared-state does not apply to it".into());
+        out.push(
+            "pool: APIM keeps breaker state per instance; --shared-state does not apply to it"
+                .into(),
+        );
     }
     if let Some(p) = &r.pricing {
         if let Some(src) = &p.source {

@@ -56,7 +56,11 @@ impl SweepSpec {
         let mut t = t.clone();
         let names: Vec<String> = t.backends().map(|(_, b)| b.name.clone()).collect();
         let served: Vec<String> = {
-            let Some(b) = t.backends().find(|(_, b)| b.name == self.backend).map(|x| x.1) else {
+            let Some(b) = t
+                .backends()
+                .find(|(_, b)| b.name == self.backend)
+                .map(|x| x.1)
+            else {
                 return Err(format!(
                     "the topology has no backend `{}`; backends: {}",
                     self.backend,
@@ -217,7 +221,10 @@ mod tests {
     #[test]
     fn parses_the_flag() {
         let s: SweepSpec = "capacity=ptu:10..200".parse().unwrap();
-        assert_eq!((s.backend.as_str(), s.deployment, s.min, s.max), ("ptu", None, 10, 200));
+        assert_eq!(
+            (s.backend.as_str(), s.deployment, s.min, s.max),
+            ("ptu", None, 10, 200)
+        );
         let s: SweepSpec = "capacity=eastus/gpt-4o:1..5".parse().unwrap();
         assert_eq!(s.deployment.as_deref(), Some("gpt-4o"));
         assert!("capacity=ptu:5..1".parse::<SweepSpec>().is_err());

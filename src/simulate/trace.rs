@@ -85,12 +85,21 @@ impl Trace {
             })
         };
         let file = File::open(path).map_err(|e| {
-            fail(0, 0, "", Diagnostic::error("io", format!("cannot read {name}: {e}")))
+            fail(
+                0,
+                0,
+                "",
+                Diagnostic::error("io", format!("cannot read {name}: {e}")),
+            )
         })?;
         let mut reader = Lines::new(BufReader::new(file));
         let format = match path.extension().and_then(|e| e.to_str()) {
             Some(e) if e.eq_ignore_ascii_case("csv") => Format::Csv,
-            Some(e) if ["jsonl", "ndjson", "json"].iter().any(|x| e.eq_ignore_ascii_case(x)) => {
+            Some(e)
+                if ["jsonl", "ndjson", "json"]
+                    .iter()
+                    .any(|x| e.eq_ignore_ascii_case(x)) =>
+            {
                 Format::JsonLines
             }
             _ => match reader.peek_first_char() {
@@ -109,7 +118,12 @@ impl Trace {
         };
         let mut last = f64::NEG_INFINITY;
         while let Some((n, line)) = reader.next_line().map_err(|e| {
-            fail(0, 0, "", Diagnostic::error("io", format!("cannot read {name}: {e}")))
+            fail(
+                0,
+                0,
+                "",
+                Diagnostic::error("io", format!("cannot read {name}: {e}")),
+            )
         })? {
             if line.trim().is_empty() {
                 continue;
@@ -129,7 +143,10 @@ impl Trace {
             if !trace.names.iter().any(|d| *d == row.deployment) {
                 let col = line.find(&row.deployment).map_or(1, |i| i + 1);
                 let help = match did_you_mean(&row.deployment, deployments.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`? valid names: {}", deployments.join(", ")),
+                    Some(s) => format!(
+                        "did you mean `{s}`? valid names: {}",
+                        deployments.join(", ")
+                    ),
                     None => format!("valid names: {}", deployments.join(", ")),
                 };
                 return Err(fail(
@@ -363,7 +380,11 @@ fn csv_row(line: &str, columns: &[usize]) -> Result<Row, RowError> {
         match fields.get(i) {
             Some((v, col)) => Ok(Some((v.trim(), *col))),
             None => Err((
-                format!("the row has {} fields; `{}` is missing", fields.len(), FIELDS[k]),
+                format!(
+                    "the row has {} fields; `{}` is missing",
+                    fields.len(),
+                    FIELDS[k]
+                ),
                 line.len().max(1),
             )),
         }
@@ -400,8 +421,7 @@ fn json_row(line: &str) -> Result<Row, RowError> {
         return Err((format!("unknown field `{k}`{hint}"), col(k)));
     }
     let field = |k: &str| -> Result<&Value, RowError> {
-        o.get(k)
-            .ok_or_else(|| (format!("missing field `{k}`"), 1))
+        o.get(k).ok_or_else(|| (format!("missing field `{k}`"), 1))
     };
     let text = |k: &str, v: &Value| -> Result<String, RowError> {
         match v {
@@ -419,7 +439,9 @@ fn json_row(line: &str) -> Result<Row, RowError> {
         match o.get(k) {
             None | Some(Value::Null) if k == "completion_tokens" => Ok(None),
             None => Err((format!("missing field `{k}`"), 1)),
-            Some(v) => parse_tokens(&text(k, v)?, k).map(Some).map_err(|m| (m, col(k))),
+            Some(v) => parse_tokens(&text(k, v)?, k)
+                .map(Some)
+                .map_err(|m| (m, col(k))),
         }
     };
     Ok(Row {
@@ -504,9 +526,14 @@ mod tests {
 
         let (_d, p) = write("t.csv", "time,deployment,prompt_tokens,max_tokens\n");
         let e = Trace::scan(&p, &["gpt-4o"]).unwrap_err();
-        assert!(e.diagnostics[0].message.contains("did you mean `timestamp`"));
+        assert!(e.diagnostics[0]
+            .message
+            .contains("did you mean `timestamp`"));
 
-        let (_d, p) = write("t.csv", "timestamp,deployment,prompt_tokens,max_tokens\n1,gpt4o,1,1\n");
+        let (_d, p) = write(
+            "t.csv",
+            "timestamp,deployment,prompt_tokens,max_tokens\n1,gpt4o,1,1\n",
+        );
         let e = Trace::scan(&p, &["gpt-4o"]).unwrap_err();
         assert_eq!(e.diagnostics[0].code, "unknown-name");
         assert_eq!(e.diagnostics[0].column, Some(3));
@@ -516,8 +543,13 @@ mod tests {
         assert_eq!(e.diagnostics[0].line, Some(2));
         assert!(e.diagnostics[0].message.contains("time order"));
 
-        let (_d, p) = write("t.jsonl", "{\"timestamp\": 2, \"deployment\": \"gpt-4o\", \"prompt_tokens\": 1}\n");
+        let (_d, p) = write(
+            "t.jsonl",
+            "{\"timestamp\": 2, \"deployment\": \"gpt-4o\", \"prompt_tokens\": 1}\n",
+        );
         let e = Trace::scan(&p, &["gpt-4o"]).unwrap_err();
-        assert!(e.diagnostics[0].message.contains("missing field `max_tokens`"));
+        assert!(e.diagnostics[0]
+            .message
+            .contains("missing field `max_tokens`"));
     }
 }

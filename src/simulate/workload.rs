@@ -328,9 +328,7 @@ impl DistMap {
         match (self.min, self.max) {
             (Some(min), Some(max)) if min <= max => Ok(Dist::Uniform { min, max }),
             (Some(min), Some(max)) => Err(format!("`min` ({min}) is larger than `max` ({max})")),
-            _ => Err(
-                "expected a number, {min, max}, {choices, weights} or {median, sigma}".into(),
-            ),
+            _ => Err("expected a number, {min, max}, {choices, weights} or {median, sigma}".into()),
         }
     }
 }
@@ -480,7 +478,8 @@ pub fn load(source: Source, names: &Names) -> Result<LoadedWorkload, Box<Invalid
         Ok(w) => w,
         Err(e) => {
             let path = e.path().to_string();
-            let d = crate::topology::serde_diagnostic(&path, &e.into_inner().to_string(), &locations);
+            let d =
+                crate::topology::serde_diagnostic(&path, &e.into_inner().to_string(), &locations);
             return fail(source, vec![d]);
         }
     };
@@ -514,12 +513,18 @@ fn check(w: &Workload, loc: &Locations, names: &Names) -> Vec<Diagnostic> {
     for (name, load) in &w.deployments {
         let base = child_key("deployments", name);
         if load.phases.is_empty() {
-            bad(child_key(&base, "phases"), "a deployment needs at least one phase".into());
+            bad(
+                child_key(&base, "phases"),
+                "a deployment needs at least one phase".into(),
+            );
         }
         for (i, p) in load.phases.iter().enumerate() {
             let path = child_index(&child_key(&base, "phases"), i);
             if p.duration.0 == 0 {
-                bad(child_key(&path, "duration"), "a phase lasts longer than 0 s".into());
+                bad(
+                    child_key(&path, "duration"),
+                    "a phase lasts longer than 0 s".into(),
+                );
             }
             match (p.requests_per_second, p.tokens_per_minute) {
                 (Some(_), Some(_)) => bad(
@@ -545,9 +550,15 @@ fn check(w: &Workload, loc: &Locations, names: &Names) -> Vec<Diagnostic> {
                 if curve.len() != 24 {
                     bad(
                         cpath,
-                        format!("a daily curve has 24 hourly multipliers, not {}", curve.len()),
+                        format!(
+                            "a daily curve has 24 hourly multipliers, not {}",
+                            curve.len()
+                        ),
                     );
-                } else if curve.iter().any(|m| !(m.is_finite() && (0.0..=1000.0).contains(m))) {
+                } else if curve
+                    .iter()
+                    .any(|m| !(m.is_finite() && (0.0..=1000.0).contains(m)))
+                {
                     bad(cpath, "multipliers are between 0 and 1000".into());
                 }
             }
@@ -582,7 +593,11 @@ fn check(w: &Workload, loc: &Locations, names: &Names) -> Vec<Diagnostic> {
         check_outages(&f.outages, &child_key(&base, "outages"), &mut bad);
     }
     for (name, f) in &w.regions {
-        check_outages(&f.outages, &child_key(&child_key("regions", name), "outages"), &mut bad);
+        check_outages(
+            &f.outages,
+            &child_key(&child_key("regions", name), "outages"),
+            &mut bad,
+        );
     }
     let mut unknown = |section: &str, name: &str, valid: &[&str], what: &str| {
         let path = child_key(section, name);
@@ -674,7 +689,10 @@ mod tests {
         assert_eq!(l.phases[0].duration, Seconds(600_000_000));
         assert_eq!(l.phases[1].arrivals, Arrivals::Constant);
         assert_eq!(l.max_tokens.mean(), 87.5);
-        assert_eq!(w.backends["eastus"].outages[0].kind, OutageKind::Unavailable);
+        assert_eq!(
+            w.backends["eastus"].outages[0].kind,
+            OutageKind::Unavailable
+        );
         assert_eq!(w.regions["eastus"].outages[0].kind, OutageKind::Refuse);
         assert_eq!(w.latency, Latency::default());
     }
@@ -707,8 +725,15 @@ mod tests {
     #[test]
     fn semantic_checks_name_the_field() {
         let e = parse("deployments:\n  gpt-4o:\n    phases:\n      - {duration: 10}\n    prompt_tokens: 1\n    max_tokens: 5\nbackends:\n  eastus: {error_rate: 2}\n").unwrap_err();
-        let paths: Vec<_> = e.diagnostics.iter().map(|d| d.path.clone().unwrap()).collect();
-        assert_eq!(paths, ["deployments.gpt-4o.phases[0]", "backends.eastus.error_rate"]);
+        let paths: Vec<_> = e
+            .diagnostics
+            .iter()
+            .map(|d| d.path.clone().unwrap())
+            .collect();
+        assert_eq!(
+            paths,
+            ["deployments.gpt-4o.phases[0]", "backends.eastus.error_rate"]
+        );
         assert_eq!(e.diagnostics[1].line, Some(8));
     }
 }

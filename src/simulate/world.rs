@@ -86,7 +86,10 @@ impl World {
                 global: Vec::new(),
             };
             for rb in &route.backends {
-                let tb = t.backends().find(|(_, b)| b.name == rb.name).map(|(_, b)| b);
+                let tb = t
+                    .backends()
+                    .find(|(_, b)| b.name == rb.name)
+                    .map(|(_, b)| b);
                 let served = tb.and_then(|b| {
                     b.served(t)
                         .into_iter()

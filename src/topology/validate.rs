@@ -530,14 +530,62 @@ impl Checker<'_> {
             );
         }
         let ranges: [(&str, u32, u32, u32, &str); 8] = [
-            ("quota_window_seconds", lb.quota_window_seconds, 1, 60, "Azure evaluates quotas over 1 or 10 s windows"),
-            ("safety_margin_percent", lb.safety_margin_percent, 0, 50, "a larger margin leaves most of the quota unused"),
-            ("estimate.default_max_tokens", lb.estimate.default_max_tokens, 1, 1_000_000, "completion tokens assumed when a request names none"),
-            ("estimate.default_request_tokens", lb.estimate.default_request_tokens, 1, 10_000_000, "cost of a request whose body is not JSON"),
-            ("circuit_breaker.failure_rate_percent", lb.circuit_breaker.failure_rate_percent, 1, 100, "failures per 100 calls"),
-            ("circuit_breaker.min_calls", lb.circuit_breaker.min_calls, 1, 10_000, "calls in the window before the rate counts"),
-            ("circuit_breaker.window_seconds", lb.circuit_breaker.window_seconds, 1, 3600, "the window of the failure rate"),
-            ("circuit_breaker.open_seconds", lb.circuit_breaker.open_seconds, 1, 3600, "how long an open breaker keeps a backend out"),
+            (
+                "quota_window_seconds",
+                lb.quota_window_seconds,
+                1,
+                60,
+                "Azure evaluates quotas over 1 or 10 s windows",
+            ),
+            (
+                "safety_margin_percent",
+                lb.safety_margin_percent,
+                0,
+                50,
+                "a larger margin leaves most of the quota unused",
+            ),
+            (
+                "estimate.default_max_tokens",
+                lb.estimate.default_max_tokens,
+                1,
+                1_000_000,
+                "completion tokens assumed when a request names none",
+            ),
+            (
+                "estimate.default_request_tokens",
+                lb.estimate.default_request_tokens,
+                1,
+                10_000_000,
+                "cost of a request whose body is not JSON",
+            ),
+            (
+                "circuit_breaker.failure_rate_percent",
+                lb.circuit_breaker.failure_rate_percent,
+                1,
+                100,
+                "failures per 100 calls",
+            ),
+            (
+                "circuit_breaker.min_calls",
+                lb.circuit_breaker.min_calls,
+                1,
+                10_000,
+                "calls in the window before the rate counts",
+            ),
+            (
+                "circuit_breaker.window_seconds",
+                lb.circuit_breaker.window_seconds,
+                1,
+                3600,
+                "the window of the failure rate",
+            ),
+            (
+                "circuit_breaker.open_seconds",
+                lb.circuit_breaker.open_seconds,
+                1,
+                3600,
+                "how long an open breaker keeps a backend out",
+            ),
         ];
         for (field, value, min, max, what) in ranges {
             if !(min..=max).contains(&value) {
@@ -1161,7 +1209,10 @@ impl Checker<'_> {
                 self.error_help(
                     "unknown-model",
                     &format!("{path}.model"),
-                    format!("pricing names the model `{}`, which `models` lacks", price.model),
+                    format!(
+                        "pricing names the model `{}`, which `models` lacks",
+                        price.model
+                    ),
                     format!("models: {}", names.join(", ")),
                 );
             }
@@ -1180,15 +1231,29 @@ impl Checker<'_> {
                 }
             }
             match price.sku {
-                Some(sku) if sku.is_provisioned() && price.input_per_million_tokens.or(price.output_per_million_tokens).is_some() => self.error(
-                    "invalid-value",
-                    &path,
-                    format!("{} deployments are paid per PTU and hour, not per token", sku.as_str()),
-                ),
+                Some(sku)
+                    if sku.is_provisioned()
+                        && price
+                            .input_per_million_tokens
+                            .or(price.output_per_million_tokens)
+                            .is_some() =>
+                {
+                    self.error(
+                        "invalid-value",
+                        &path,
+                        format!(
+                            "{} deployments are paid per PTU and hour, not per token",
+                            sku.as_str()
+                        ),
+                    )
+                }
                 Some(sku) if !sku.is_provisioned() && price.ptu_per_hour.is_some() => self.error(
                     "invalid-value",
                     &format!("{path}.ptu_per_hour"),
-                    format!("{} deployments are paid per token, not per PTU", sku.as_str()),
+                    format!(
+                        "{} deployments are paid per token, not per PTU",
+                        sku.as_str()
+                    ),
                 ),
                 _ => {}
             }

@@ -1,14 +1,16 @@
 //! The ideal bound, as lbbench's `report.py` computes it: a fluid balancer
 //! that pools the buckets of every backend of a route, so a request is
 //! served iff the pooled token and request buckets hold it (served =
-//! min(demand, quota) at every instant), with no wasted call. Which
-//! priority serves comes from a perfect *priority* balancer (pooled first
-//! group, then the next); inside a group the backend furthest below its
-//! share takes it. A backend in an outage leaves the pool with its share of
-//! the pooled level, refills alone and rejoins at the end. Service time is
-//! the backend model's latency. Pooling ignores fragmentation, so the bound
-//! is slightly optimistic; on routes that mix provisioned and Standard
-//! deployments the cost is counted with the first group's output weight.
+//! min(demand, quota) at every instant), with no wasted call; success and
+//! latency (the backend model's) come from it. Tokens per backend, the
+//! first priority's use and the calls to lower priorities come from a
+//! perfect *priority* balancer on the same arrivals (pooled first group,
+//! then the next; inside a group the backend furthest below its share takes
+//! it), as report.py's do. A backend in an outage leaves the pool with its
+//! share of the pooled level, refills alone and rejoins at the end. Pooling
+//! ignores fragmentation, so the bound is slightly optimistic. Backends
+//! whose tokens weigh differently (provisioned output tokens) pool apart:
+//! a request is served when any such pool holds its cost there.
 
 use super::{ClientAnswer, Ctx, Step, Strategy};
 use crate::simulate::arrivals::Request;
@@ -105,8 +107,16 @@ impl FluidPool {
             self.advance(te);
             let m = self.members[k].clone();
             if kind == 0 && self.out[k].is_none() {
-                let ft = if self.tcap > 0.0 { m.tcap / self.tcap } else { 0.0 };
-                let fr = if self.rcap > 0.0 { m.rcap / self.rcap } else { 0.0 };
+                let ft = if self.tcap > 0.0 {
+                    m.tcap / self.tcap
+                } else {
+                    0.0
+                };
+                let fr = if self.rcap > 0.0 {
+                    m.rcap / self.rcap
+                } else {
+                    0.0
+                };
                 self.out[k] = Some((self.tl * ft, self.rl * fr, te));
                 self.tl -= self.tl * ft;
                 self.rl -= self.rl * fr;
@@ -158,11 +168,38 @@ impl FluidPool {
     }
 }
 
+/// Pools of backends whose tokens weigh alike, each with that weight.
+type Pools = Vec<(u64, FluidPool)>;
+
+fn pools(members: &[(usize, &BackendSpec)], window_ms: u64) -> Pools {
+    let mut weights: Vec<u32> = members.iter().map(|(_, b)| b.quota.output_weight).collect();
+    weights.sort_unstable();
+    weights.dedup();
+    weights
+        .into_iter()
+        .map(|w| {
+            let same = members
+                .iter()
+                .filter(|(_, b)| b.quota.output_weight == w)
+                .cloned()
+                .collect();
+            (u64::from(w), FluidPool::new(same, window_ms))
+        })
+        .collect()
+}
+
+/// Takes the request from the first pool that holds it; the pool's index.
+fn take(pools: &mut Pools, t: u64, req: &Request) -> Option<usize> {
+    pools.iter_mut().position(|(w, p)| {
+        let cost = (u64::from(req.prompt) + u64::from(req.max_tokens) * *w) as f64;
+        p.take(t, cost)
+    })
+}
+
 struct RoutePools {
-    all: FluidPool,
+    all: Pools,
     /// By priority, lowest number first.
-    levels: Vec<FluidPool>,
-    output_weight: u64,
+    levels: Vec<Pools>,
     /// Tokens assigned per route backend (for the shares).
     served: Vec<f64>,
 }
@@ -186,20 +223,20 @@ impl Ideal {
                 let mut prios: Vec<u32> = specs.iter().map(|(_, b)| b.priority).collect();
                 prios.sort_unstable();
                 prios.dedup();
-                let first = prios.first().copied().unwrap_or(1);
+                let window = world.backend_window_ms;
                 RoutePools {
-                    all: FluidPool::new(specs.clone(), world.backend_window_ms),
+                    all: pools(&specs, window),
                     levels: prios
                         .iter()
                         .map(|p| {
-                            let group = specs.iter().filter(|(_, b)| b.priority == *p).cloned();
-                            FluidPool::new(group.collect(), world.backend_window_ms)
+                            let group: Vec<_> = specs
+                                .iter()
+                                .filter(|(_, b)| b.priority == *p)
+                                .cloned()
+                                .collect();
+                            pools(&group, window)
                         })
                         .collect(),
-                    output_weight: specs
-                        .iter()
-                        .find(|(_, b)| b.priority == first)
-                        .map_or(1, |(_, b)| u64::from(b.quota.output_weight)),
                     served: vec![0.0; specs.len()],
                 }
             })
@@ -214,21 +251,23 @@ impl Strategy for Ideal {
 
     fn arrive(&mut self, ctx: Ctx, req: &Request) -> ((), Step) {
         let r = &mut self.routes[req.route as usize];
-        let cost = (u64::from(req.prompt) + u64::from(req.max_tokens) * r.output_weight) as f64;
-        let served = r.all.take(ctx.now_us, cost);
+        let served = take(&mut r.all, ctx.now_us, req).is_some();
         // The priority cascade runs for every request, as report.py's does.
         let mut by = None;
         for level in &mut r.levels {
-            if level.take(ctx.now_us, cost) {
-                by = Some(level.serving(&r.served));
+            if let Some(k) = take(level, ctx.now_us, req) {
+                let i = level[k].1.serving(&r.served);
+                let w = level[k].0;
+                r.served[i] += (u64::from(req.prompt) + u64::from(req.max_tokens) * w) as f64;
+                by = Some(i);
                 break;
             }
         }
         if !served {
             return ((), Step::Reply(ClientAnswer::reject(1)));
         }
-        let i = by.unwrap_or_else(|| r.levels[0].serving(&r.served));
-        r.served[i] += cost;
+        // Service time of the backend that would serve it.
+        let i = by.unwrap_or(0);
         let b = &ctx.world.backends[ctx.world.routes[req.route as usize].global[i]];
         let l = &b.latency;
         let ms = (l.base_ms + l.per_token_ms * f64::from(req.completion)).min(l.max_ms);
@@ -237,7 +276,7 @@ impl Strategy for Ideal {
             Step::Reply(ClientAnswer {
                 status: 200,
                 retry_after_ms: None,
-                served_by: Some(i),
+                served_by: by,
                 extra_latency_us: (ms * 1000.0).round() as u64,
             }),
         )

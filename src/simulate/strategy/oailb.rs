@@ -54,7 +54,14 @@ impl Oailb {
         let now = ctx.now_ms();
         let (states, rng) = self.states.get(ctx.instance);
         let states = &mut states[req.route as usize];
-        match f.run.next(&route.backends, states, &f.cost, now, &mut || rng.next_f64(), s) {
+        match f.run.next(
+            &route.backends,
+            states,
+            &f.cost,
+            now,
+            &mut || rng.next_f64(),
+            s,
+        ) {
             Next::Forward(i) => {
                 let q = &route.backends[i].quota;
                 f.ticket = Some(states[i].send(q, f.cost.tokens_on(q), s, now));
