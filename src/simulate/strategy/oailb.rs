@@ -146,3 +146,118 @@ impl Strategy for Oailb {
         self.next(ctx, req, f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balancer::{handle, Cache, Route};
+    use crate::simulate::arrivals::Generated;
+    use crate::simulate::backend::{BackendSim, Outcome};
+    use crate::simulate::engine::{self, RunOptions};
+    use crate::simulate::random::Rng;
+    use crate::simulate::workload::{self, Latency, Names};
+    use crate::topology::{self, Source};
+
+    /// With answers that take no time, virtual time has nothing to
+    /// interleave: the simulator's oailb must then decide exactly as
+    /// `balancer::handle`, the synchronous reference driver, does.
+    #[test]
+    fn without_latency_the_strategy_decides_as_handle() {
+        let t = topology::load(Source::new(
+            "spill.yaml",
+            include_str!("../../../tests/simulate/spill.yaml"),
+        ))
+        .unwrap()
+        .topology;
+        let names = Names {
+            deployments: vec!["gpt-4o"],
+            backends: vec!["p1a", "p1b", "p2a"],
+            regions: vec![],
+        };
+        let w = workload::load(
+            Source::new(
+                "w.yaml",
+                "deployments:\n  gpt-4o:\n    phases: [{duration: 20, requests_per_second: 40}]\n    prompt_tokens: {min: 50, max: 350}\n    max_tokens: {choices: [50, 100, 200]}\nbackends:\n  p1b: {error_rate: 0.3}\n",
+            ),
+            &names,
+        )
+        .unwrap()
+        .workload;
+        let mut world = World::new(&t, Some(&w));
+        for b in &mut world.backends {
+            b.latency = Latency {
+                base_ms: 0.0,
+                per_token_ms: 0.0,
+                max_ms: 0.0,
+                rejection_ms: 0.0,
+                error_ms: 0.0,
+            };
+        }
+        let seed = 3;
+        let arrivals = || Generated::new(&w, seed, &|_| 0);
+        let opts = RunOptions {
+            instances: 1,
+            seed,
+            duration_us: 20_000_000,
+        };
+        let m = engine::run(
+            &world,
+            &mut Oailb::new(&world, 1, false, seed),
+            arrivals(),
+            &opts,
+        );
+
+        let mut sims: Vec<BackendSim> = world
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| BackendSim::new(b, world.backend_window_ms, seed, i as u64))
+            .collect();
+        let route = Route {
+            cache_key: "k".into(),
+            backends: world.routes[0].backends.clone(),
+        };
+        let mut store = Cache::default();
+        let mut rng = Rng::new(seed, 1_000);
+        let (mut ok, mut c429, mut calls) = (0u64, 0u64, vec![0u64; 3]);
+        for req in arrivals() {
+            let now = req.at_us;
+            let out = handle(
+                &mut store,
+                &route,
+                &Cost {
+                    prompt: u64::from(req.prompt),
+                    completion: u64::from(req.max_tokens),
+                },
+                now / 1000,
+                &world.settings,
+                &mut || rng.next_f64(),
+                &mut |b| {
+                    let g = route
+                        .backends
+                        .iter()
+                        .position(|x| x.name == b.name)
+                        .unwrap();
+                    calls[g] += 1;
+                    let cost = u64::from(req.prompt) + u64::from(req.max_tokens);
+                    let a = sims[g].attempt(now, cost, req.completion);
+                    let mut o = Oailb::new(&world, 1, false, 0);
+                    match a.outcome {
+                        Outcome::NoAnswer => Reply::NoAnswer,
+                        _ => o.reply(&a),
+                    }
+                },
+            );
+            match out.status {
+                200 => ok += 1,
+                429 => c429 += 1,
+                _ => {}
+            }
+        }
+        assert!(m.requests > 700);
+        assert_eq!((m.ok, m.client_429), (ok, c429));
+        let sim_calls: Vec<u64> = m.backends.iter().map(|b| b.calls).collect();
+        assert_eq!(sim_calls, calls);
+        assert!(m.backends[1].failed > 0, "the faults were exercised");
+    }
+}
