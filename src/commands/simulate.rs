@@ -42,21 +42,30 @@ pub fn run(g: &GlobalArgs, a: &SimulateArgs) -> anyhow::Result<u8> {
         ))
         .into()
     };
-    let (input, file, kind) = match (&a.workload, &a.trace) {
+    // The arrivals, and the workload that sets latency and faults (none
+    // for a bare --trace).
+    let (input, file, kind, wl) = match (&a.workload, &a.trace) {
         (Some(p), _) => {
-            let w = workload::load_file(p, &names).map_err(invalid)?;
-            (Input::Workload(w.workload), p, "workload")
+            let w = workload::load_file(p, &names).map_err(invalid)?.workload;
+            match &w.trace {
+                Some(tp) => {
+                    let tp = p.parent().unwrap_or(std::path::Path::new("")).join(tp);
+                    let mut tr = Trace::scan(&tp, &names.deployments).map_err(invalid)?;
+                    if let Some(d) = w.duration {
+                        tr.duration = tr.duration.max(d.as_f64());
+                    }
+                    (Input::Trace(tr), tp, "trace", Some(w))
+                }
+                None => (Input::Workload(w.clone()), p.clone(), "workload", Some(w)),
+            }
         }
         (None, Some(p)) => {
             let tr = Trace::scan(p, &names.deployments).map_err(invalid)?;
-            (Input::Trace(tr), p, "trace")
+            (Input::Trace(tr), p.clone(), "trace", None)
         }
         (None, None) => return Err(ExitError::usage("give --workload FILE or --trace FILE").into()),
     };
-    let w = match &input {
-        Input::Workload(w) => Some(w),
-        Input::Trace(_) => None,
-    };
+    let w = wl.as_ref();
     let seed = a.seed.or(w.and_then(|w| w.seed)).unwrap_or(DEFAULT_SEED);
     let opts = Options {
         instances: usize::from(a.instances),

@@ -87,7 +87,9 @@ impl<S: Strategy> Engine<'_, S> {
             }
             Step::Reply(a) => {
                 if !S::CALLS_BACKENDS {
-                    if let (200, Some(i)) = (a.status, a.served_by) {
+                    // The ideal bound names the backend its priority
+                    // cascade placed the request on, served or not.
+                    if let Some(i) = a.served_by {
                         let g = self.world.routes[req.route as usize].global[i];
                         let w = u64::from(self.world.backends[g].quota.output_weight);
                         let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * w;

@@ -1,8 +1,8 @@
 //! Traces (`--trace`): recorded requests to replay, as CSV with a header
 //! row or as JSON lines, with the fields `timestamp`, `deployment`,
 //! `prompt_tokens`, `max_tokens` and optionally `completion_tokens`.
-//! `timestamp` is seconds (relative or Unix) or RFC 3339 text; rows are in
-//! time order. A first pass checks every row (errors name the line and
+//! `timestamp` is seconds from the start (numbers below 10⁹), Unix seconds
+//! or RFC 3339 text (then the first row is time 0); rows are in time order. A first pass checks every row (errors name the line and
 //! column) and measures the trace; each strategy then streams the file
 //! again, so a trace of any length takes constant memory.
 
@@ -20,6 +20,10 @@ use super::workload::InvalidFile;
 use crate::topology::diagnostic::did_you_mean;
 use crate::topology::source::Loc;
 use crate::topology::{Diagnostic, Source};
+
+/// Numeric timestamps below this are seconds from the start; at or above
+/// it they are Unix time (2001 onwards).
+const RELATIVE_BELOW: f64 = 1e9;
 
 const FIELDS: [&str; 5] = [
     "timestamp",
@@ -42,10 +46,11 @@ pub struct Trace {
     format: Format,
     /// Route index per deployment name, in `names` order.
     names: Vec<String>,
-    /// Seconds of the first row's timestamp: time 0 of the simulation.
+    /// Time 0 of the simulation, in the timestamps' seconds: 0 for
+    /// relative timestamps, else the first row's.
     t0: f64,
     pub requests: u64,
-    /// Seconds from the first row to the last.
+    /// Seconds from time 0 to the last row.
     pub duration: f64,
 }
 
@@ -172,7 +177,7 @@ impl Trace {
                     .with_help("sort the trace by timestamp (KQL: `| order by TimeGenerated asc`)"),
                 ));
             }
-            if trace.requests == 0 {
+            if trace.requests == 0 && row.seconds >= RELATIVE_BELOW {
                 trace.t0 = row.seconds;
             }
             last = row.seconds;
@@ -491,7 +496,7 @@ mod tests {
         );
         let (_d2, jsonl) = write(
             "t.jsonl",
-            "{\"timestamp\": 1000.0, \"deployment\": \"gpt-4o\", \"prompt_tokens\": 100, \"max_tokens\": 50}\n\n{\"timestamp\": \"1000.5\", \"deployment\": \"gpt-4o\", \"prompt_tokens\": 200, \"max_tokens\": 60, \"completion_tokens\": 30}\n",
+            "{\"timestamp\": 1700000000.0, \"deployment\": \"gpt-4o\", \"prompt_tokens\": 100, \"max_tokens\": 50}\n\n{\"timestamp\": \"1700000000.5\", \"deployment\": \"gpt-4o\", \"prompt_tokens\": 200, \"max_tokens\": 60, \"completion_tokens\": 30}\n",
         );
         let mut all = Vec::new();
         for p in [&csv, &jsonl] {

@@ -25,7 +25,17 @@ pub struct Workload {
     #[serde(default)]
     pub seed: Option<u64>,
     /// Load per client-facing deployment name (the topology's `models[].name`).
+    #[serde(default)]
     pub deployments: BTreeMap<String, Load>,
+    /// Instead of `deployments`: a trace to replay (path relative to the
+    /// workload file), with this file's latency and faults.
+    #[serde(default)]
+    pub trace: Option<String>,
+    /// With `trace`: the span simulated, when the load went on after the
+    /// last request (utilisation and cost are per span); default up to the
+    /// last request.
+    #[serde(default)]
+    pub duration: Option<Seconds>,
     /// Backend latency, for every backend that does not set its own.
     #[serde(default)]
     pub latency: Latency,
@@ -500,8 +510,22 @@ fn check(w: &Workload, loc: &Locations, names: &Names) -> Vec<Diagnostic> {
         }
         out.push(d);
     };
-    if w.deployments.is_empty() {
-        bad("deployments".into(), "no deployment has any load".into());
+    match (&w.trace, w.deployments.is_empty()) {
+        (Some(_), false) => bad(
+            "trace".into(),
+            "give either `deployments` or `trace`, not both".into(),
+        ),
+        (None, true) => bad(
+            "deployments".into(),
+            "no deployment has any load (give `deployments` or `trace`)".into(),
+        ),
+        _ => {}
+    }
+    if w.duration.is_some() && w.trace.is_none() {
+        bad(
+            "duration".into(),
+            "`duration` goes with `trace` (phases give a workload's span)".into(),
+        );
     }
     if let Some(0) = w.quota_window_seconds {
         bad(

@@ -264,7 +264,15 @@ impl Strategy for Ideal {
             }
         }
         if !served {
-            return ((), Step::Reply(ClientAnswer::reject(1)));
+            // The cascade's placement still counts toward the per-backend
+            // figures, as report.py's does.
+            return (
+                (),
+                Step::Reply(ClientAnswer {
+                    served_by: by,
+                    ..ClientAnswer::reject(1)
+                }),
+            );
         }
         // Service time of the backend that would serve it.
         let i = by.unwrap_or(0);
