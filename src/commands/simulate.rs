@@ -13,7 +13,7 @@ use crate::simulate::report::{self, Header, InputInfo};
 use crate::simulate::trace::Trace;
 use crate::simulate::workload::{self, InvalidFile, Names};
 use crate::simulate::world::World;
-use crate::simulate::{plot, run_one, sweep, Input, Options, StrategyKind};
+use crate::simulate::{self, plot, sweep, Input, Options, StrategyKind};
 
 /// Seed when neither `--seed` nor the workload gives one.
 const DEFAULT_SEED: u64 = 1;
@@ -76,10 +76,11 @@ pub fn run(g: &GlobalArgs, a: &SimulateArgs) -> anyhow::Result<u8> {
     kinds.sort();
     kinds.dedup();
     let world = World::new(t, w);
-    let mut runs = Vec::new();
-    for k in &kinds {
-        runs.push((*k, run_one(&world, &input, *k, &opts)?));
-    }
+    let runs: Vec<_> = kinds
+        .iter()
+        .copied()
+        .zip(simulate::run(&world, &input, &kinds, &opts)?)
+        .collect();
     let header = Header {
         topology: loaded.source.display_name().to_string(),
         input: InputInfo {
@@ -102,7 +103,9 @@ pub fn run(g: &GlobalArgs, a: &SimulateArgs) -> anyhow::Result<u8> {
         spec.apply(t, spec.min).map_err(ExitError::usage)?;
         let mut success = |capacity: u32| -> anyhow::Result<f64> {
             let t2 = spec.apply(t, capacity).map_err(ExitError::usage)?;
-            let m = run_one(&World::new(&t2, w), &input, k, &opts)?;
+            let m = simulate::run(&World::new(&t2, w), &input, &[k], &opts)?
+                .pop()
+                .expect("one run");
             Ok(if m.requests == 0 {
                 100.0
             } else {

@@ -39,6 +39,8 @@ struct Generator {
     phase_rates: Vec<f64>,
     timing: Rng,
     sizes: Rng,
+    /// (rate, next change, phase) in force until the next change.
+    current: Option<(f64, f64, usize)>,
 }
 
 impl Generator {
@@ -64,6 +66,7 @@ impl Generator {
             phase_rates,
             timing: Rng::new(seed, 2 * stream),
             sizes: Rng::new(seed, 2 * stream + 1),
+            current: None,
         }
     }
 
@@ -71,8 +74,8 @@ impl Generator {
         self.phase_ends.iter().position(|end| t < *end)
     }
 
-    /// The rate at `t` and the next instant it may change.
-    fn rate_at(&self, t: f64) -> Option<(f64, f64)> {
+    /// The rate at `t`, the next instant it may change and the phase.
+    fn rate_at(&self, t: f64) -> Option<(f64, f64, usize)> {
         let i = self.phase_at(t)?;
         let mut rate = self.phase_rates[i];
         let mut next = self.phase_ends[i];
@@ -90,17 +93,23 @@ impl Generator {
                 next = next.min(start);
             }
         }
-        Some((rate, next))
+        Some((rate, next, i))
     }
 
     fn next(&mut self) -> Option<Request> {
         loop {
-            let (rate, brk) = self.rate_at(self.t)?;
+            let (rate, brk, i) = match self.current {
+                Some(c) if self.t < c.1 => c,
+                _ => {
+                    let c = self.rate_at(self.t)?;
+                    self.current = Some(c);
+                    c
+                }
+            };
             if rate <= 0.0 {
                 self.t = brk;
                 continue;
             }
-            let i = self.phase_at(self.t)?;
             let gap = match self.load.phases[i].arrivals {
                 Arrivals::Poisson => self.timing.exponential(rate),
                 Arrivals::Constant => 1.0 / rate,

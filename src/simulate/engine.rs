@@ -32,8 +32,12 @@ struct InFlight<F> {
     flight: F,
 }
 
-struct Engine<'w, S: Strategy> {
+/// One strategy's run: its backends, requests in flight and measurements.
+pub struct Engine<'w, S: Strategy> {
     world: &'w World,
+    strategy: S,
+    instances: usize,
+    arrived: usize,
     backends: Vec<BackendSim>,
     slab: Vec<Option<InFlight<S::Flight>>>,
     free: Vec<usize>,
@@ -102,7 +106,7 @@ impl<S: Strategy> Engine<'_, S> {
     }
 
     /// Delivers every answer due at or before `until`.
-    fn deliver_until(&mut self, strategy: &mut S, until: u64) {
+    fn deliver_until(&mut self, until: u64) {
         while let Some(Reverse((t, _, k))) = self.heap.peek().copied() {
             if t > until {
                 break;
@@ -117,47 +121,88 @@ impl<S: Strategy> Engine<'_, S> {
                 now_us: t,
                 instance: f.instance,
             };
-            let step = strategy.answer(ctx, &f.req, &mut f.flight, f.backend, &f.answer);
+            let step = self
+                .strategy
+                .answer(ctx, &f.req, &mut f.flight, f.backend, &f.answer);
             self.step(step, f.req, f.arrived_us, f.instance, f.flight, t);
         }
     }
 }
 
-/// Runs `strategy` over `arrivals` and returns what it measured.
-pub fn run<S: Strategy>(
-    world: &World,
-    strategy: &mut S,
-    arrivals: impl Iterator<Item = Request>,
-    opts: &RunOptions,
-) -> Metrics {
-    let backends = world
-        .backends
-        .iter()
-        .enumerate()
-        .map(|(i, b)| BackendSim::new(b, world.backend_window_ms, opts.seed, i as u64))
-        .collect();
-    let mut e: Engine<S> = Engine {
-        world,
-        backends,
-        slab: Vec::new(),
-        free: Vec::new(),
-        heap: BinaryHeap::new(),
-        seq: 0,
-        metrics: Metrics::new(world.backends.len(), opts.duration_us),
-    };
-    let instances = opts.instances.max(1);
-    for (n, req) in arrivals.enumerate() {
-        e.deliver_until(strategy, req.at_us);
-        e.metrics.arrival(&req);
-        let instance = n % instances;
-        let ctx = Ctx {
+impl<'w, S: Strategy> Engine<'w, S> {
+    pub fn new(world: &'w World, strategy: S, opts: &RunOptions) -> Self {
+        let backends = world
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| BackendSim::new(b, world.backend_window_ms, opts.seed, i as u64))
+            .collect();
+        Engine {
             world,
+            strategy,
+            instances: opts.instances.max(1),
+            arrived: 0,
+            backends,
+            slab: Vec::new(),
+            free: Vec::new(),
+            heap: BinaryHeap::new(),
+            seq: 0,
+            metrics: Metrics::new(world.backends.len(), opts.duration_us),
+        }
+    }
+}
+
+/// A run of any strategy, as [`run_all`] drives it.
+pub trait Run {
+    /// The next request arrives (requests come in time order).
+    fn arrive(&mut self, req: Request);
+    /// Delivers the answers still in flight and hands over the measurements.
+    fn finish(self: Box<Self>) -> Metrics;
+}
+
+impl<S: Strategy> Run for Engine<'_, S> {
+    fn arrive(&mut self, req: Request) {
+        self.deliver_until(req.at_us);
+        self.metrics.arrival(&req);
+        let instance = self.arrived % self.instances;
+        self.arrived += 1;
+        let ctx = Ctx {
+            world: self.world,
             now_us: req.at_us,
             instance,
         };
-        let (flight, step) = strategy.arrive(ctx, &req);
-        e.step(step, req, req.at_us, instance, flight, req.at_us);
+        let (flight, step) = self.strategy.arrive(ctx, &req);
+        self.step(step, req, req.at_us, instance, flight, req.at_us);
     }
-    e.deliver_until(strategy, u64::MAX);
-    e.metrics
+
+    fn finish(mut self: Box<Self>) -> Metrics {
+        self.deliver_until(u64::MAX);
+        self.metrics
+    }
+}
+
+/// Feeds one stream of arrivals to every run, so that they see the same
+/// requests and the arrivals are drawn once.
+pub fn run_all<'w>(
+    runs: Vec<Box<dyn Run + 'w>>,
+    arrivals: impl Iterator<Item = Request>,
+) -> Vec<Metrics> {
+    let mut runs = runs;
+    for req in arrivals {
+        for r in runs.iter_mut() {
+            r.arrive(req);
+        }
+    }
+    runs.into_iter().map(|r| r.finish()).collect()
+}
+
+/// Runs `strategy` over `arrivals` and returns what it measured.
+pub fn run<S: Strategy>(
+    world: &World,
+    strategy: S,
+    arrivals: impl Iterator<Item = Request>,
+    opts: &RunOptions,
+) -> Metrics {
+    let engine: Box<dyn Run + '_> = Box::new(Engine::new(world, strategy, opts));
+    run_all(vec![engine], arrivals).pop().expect("one run")
 }

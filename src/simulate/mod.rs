@@ -22,7 +22,7 @@ pub mod workload;
 pub mod world;
 
 use arrivals::{Generated, Stream};
-use engine::RunOptions;
+use engine::{Engine, RunOptions};
 use metrics::Metrics;
 use strategy::{Ideal, Oailb, Pool, Reference};
 use trace::Trace;
@@ -89,13 +89,14 @@ pub struct Options {
     pub seed: u64,
 }
 
-/// Runs one strategy over the input.
-pub fn run_one(
+/// Runs the strategies over the same arrivals, drawn once; the
+/// measurements come back in the order of `kinds`.
+pub fn run(
     world: &World,
     input: &Input,
-    kind: StrategyKind,
+    kinds: &[StrategyKind],
     o: &Options,
-) -> anyhow::Result<Metrics> {
+) -> anyhow::Result<Vec<Metrics>> {
     let mut arrivals = input.stream(world, o.seed)?;
     let opts = RunOptions {
         instances: o.instances,
@@ -103,24 +104,28 @@ pub fn run_one(
         duration_us: (input.duration() * 1e6) as u64,
     };
     let (n, shared, seed) = (o.instances, o.shared_state, o.seed);
-    let metrics = match kind {
-        StrategyKind::Oailb => engine::run(
-            world,
-            &mut Oailb::new(world, n, shared, seed),
-            &mut arrivals,
-            &opts,
-        ),
-        StrategyKind::Reference => engine::run(
-            world,
-            &mut Reference::new(world, n, shared, seed),
-            &mut arrivals,
-            &opts,
-        ),
-        StrategyKind::Pool => {
-            engine::run(world, &mut Pool::new(world, n, seed), &mut arrivals, &opts)
-        }
-        StrategyKind::Ideal => engine::run(world, &mut Ideal::new(world), &mut arrivals, &opts),
-    };
+    let runs: Vec<Box<dyn engine::Run + '_>> = kinds
+        .iter()
+        .map(|k| -> Box<dyn engine::Run + '_> {
+            match k {
+                StrategyKind::Oailb => Box::new(Engine::new(
+                    world,
+                    Oailb::new(world, n, shared, seed),
+                    &opts,
+                )),
+                StrategyKind::Reference => Box::new(Engine::new(
+                    world,
+                    Reference::new(world, n, shared, seed),
+                    &opts,
+                )),
+                StrategyKind::Pool => {
+                    Box::new(Engine::new(world, Pool::new(world, n, seed), &opts))
+                }
+                StrategyKind::Ideal => Box::new(Engine::new(world, Ideal::new(world), &opts)),
+            }
+        })
+        .collect();
+    let metrics = engine::run_all(runs, &mut arrivals);
     if let Stream::Trace(t) = &arrivals {
         if let Some(e) = &t.failed {
             anyhow::bail!("{e}");

@@ -202,7 +202,7 @@ mod tests {
         };
         let m = engine::run(
             &world,
-            &mut Oailb::new(&world, 1, false, seed),
+            Oailb::new(&world, 1, false, seed),
             arrivals(),
             &opts,
         );
