@@ -146,25 +146,18 @@ impl FluidPool {
         false
     }
 
-    /// The member furthest below its share of what this pool served.
+    /// The member furthest below its share of what this pool served (a
+    /// member that is up, when any is).
     fn serving(&self, served: &[f64]) -> usize {
-        let up = |k: &usize| self.out[*k].is_none();
-        let ks: Vec<usize> = (0..self.members.len()).filter(up).collect();
-        let ks = if ks.is_empty() {
-            (0..self.members.len()).collect()
-        } else {
-            ks
-        };
-        let ratio = |k: &usize| {
-            let m = &self.members[*k];
-            served[m.route_index] / m.trate.max(f64::MIN_POSITIVE)
-        };
-        let best = ks
-            .iter()
-            .copied()
-            .min_by(|a, b| ratio(a).total_cmp(&ratio(b)))
-            .unwrap_or(0);
-        self.members[best].route_index
+        let ratio = |m: &Member| served[m.route_index] / m.trate.max(f64::MIN_POSITIVE);
+        let mut best: Option<(bool, f64, usize)> = None;
+        for (k, m) in self.members.iter().enumerate() {
+            let key = (self.out[k].is_some(), ratio(m));
+            if best.is_none_or(|(down, r, _)| key < (down, r)) {
+                best = Some((key.0, key.1, m.route_index));
+            }
+        }
+        best.map_or(0, |b| b.2)
     }
 }
 

@@ -3,8 +3,6 @@
 //! as `serve` drives it: the state changes when a request is sent and when
 //! its answer arrives, and other requests interleave in between.
 
-use std::fmt::Write as _;
-
 use super::{ClientAnswer, Ctx, Instances, Step, Strategy};
 use crate::balancer::{Attempts, BackendState, Cost, Reply, Step as Next, Ticket, Verdict};
 use crate::simulate::arrivals::Request;
@@ -86,16 +84,34 @@ impl Oailb {
             v.clear();
         }
         if let Some(seconds) = a.retry_after_seconds() {
-            let _ = write!(headers[0].1, "{seconds}");
-            let _ = write!(headers[1].1, "{}", a.retry_after_ms);
+            push_number(&mut headers[0].1, seconds);
+            push_number(&mut headers[1].1, a.retry_after_ms);
         }
         if a.has_quota_headers() {
             if let Some(r) = a.remaining_requests {
-                let _ = write!(headers[2].1, "{r}");
+                push_number(&mut headers[2].1, r);
             }
-            let _ = write!(headers[3].1, "{}", a.remaining_tokens);
+            push_number(&mut headers[3].1, a.remaining_tokens);
         }
         Reply::Status { status, headers }
+    }
+}
+
+/// Appends the decimal digits of `n` (the formatter's machinery costs more
+/// than the rest of an answer's handling).
+fn push_number(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for d in &digits[i..] {
+        out.push(char::from(*d));
     }
 }
 
@@ -157,6 +173,15 @@ mod tests {
     use crate::simulate::random::Rng;
     use crate::simulate::workload::{self, Latency, Names};
     use crate::topology::{self, Source};
+
+    #[test]
+    fn numbers_print_as_decimal() {
+        for n in [0, 7, 10, 1500, u64::MAX] {
+            let mut s = String::from("x");
+            push_number(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
+    }
 
     /// With answers that take no time, virtual time has nothing to
     /// interleave: the simulator's oailb must then decide exactly as
