@@ -251,8 +251,8 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
         for g in &order {
             let mut upper = Vec::with_capacity(bins * 2);
             let mut lower = Vec::with_capacity(bins * 2);
-            for k in 0..bins {
-                let lo = base[k];
+            for (k, level) in base.iter_mut().enumerate() {
+                let lo = *level;
                 let hi = lo + col(&m.series.served[*g], k);
                 let (x0, x1) = (
                     x(k as f64 * bin_s),
@@ -260,7 +260,7 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
                 );
                 upper.push(format!("{x0:.1},{:.1} {x1:.1},{:.1}", y(hi), y(hi)));
                 lower.push(format!("{x1:.1},{:.1} {x0:.1},{:.1}", y(lo), y(lo)));
-                base[k] = hi;
+                *level = hi;
             }
             lower.reverse();
             let _ = writeln!(

@@ -145,7 +145,7 @@ impl Trace {
                 Format::JsonLines => json_row(&line),
             }
             .map_err(bad)?;
-            if !trace.names.iter().any(|d| *d == row.deployment) {
+            if !trace.names.contains(&row.deployment) {
                 let col = line.find(&row.deployment).map_or(1, |i| i + 1);
                 let help = match did_you_mean(&row.deployment, deployments.iter().copied()) {
                     Some(s) => format!(

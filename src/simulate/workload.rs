@@ -318,7 +318,7 @@ impl DistMap {
             return Err("`weights` needs `choices`".into());
         }
         if let (Some(median), Some(sigma)) = (self.median, self.sigma) {
-            if !(median.is_finite() && median >= 1.0) || !(sigma.is_finite() && sigma >= 0.0) {
+            if !(median.is_finite() && median >= 1.0 && sigma.is_finite() && sigma >= 0.0) {
                 return Err("`median` must be at least 1 and `sigma` not negative".into());
             }
             let (min, max) = (self.min.unwrap_or(1), self.max.unwrap_or(1_000_000));
