@@ -15,7 +15,8 @@ Each scenario JSON becomes, in --out (default: a temporary folder):
                  scenario's seed, imported from the lbbench folder): same offsets, same sizes;
   workload.yaml  `trace: arrivals.csv` plus each backend's latency, error rate and outages;
   poisson.yaml   the same load as Poisson phases drawn by oailb (--arrivals poisson uses it).
-then `oailb simulate --format json` runs all four strategies and the table below is printed in
+then `oailb simulate --format json` runs all four strategies (with `--instances` from the
+scenario's `gateway_instances`, each instance with its own state) and the table below is printed in
 the columns of lbbench's results.md. The ideal row of lbbench's report.py, computed here on the
 same arrivals with report.py's own code, is printed next to the simulator's ideal bound as a check
 of the quota model. With --measured (lbbench's metrics.json) each simulated strategy is compared
@@ -141,9 +142,10 @@ def lbbench_ideal(lbbench, scn, reqs):
             "p1_util": 100.0 * idl["p1_tokens"] / q1 if q1 else 0.0, "p2_calls": idl["p2_calls"]}
 
 
-def run(oailb, folder, workload):
+def run(oailb, folder, workload, instances):
     out = subprocess.run([str(oailb), "simulate", "--color", "never", "-f", str(folder / "topology.yaml"),
-                          "--workload", str(folder / workload), "--format", "json"],
+                          "--workload", str(folder / workload), "--format", "json",
+                          "--instances", str(instances)],
                          capture_output=True, text=True)
     if out.returncode != 0:
         fail(f"oailb simulate failed in {folder}:\n{out.stderr}")
@@ -210,7 +212,9 @@ def main():
             "trace: arrivals.csv\n"
             f"duration: {sum(p['duration_s'] for p in scn['load']['phases'])}\n" + faults_yaml(scn))
         (folder / "poisson.yaml").write_text(poisson_yaml(scn))
-        rep = run(a.oailb, folder, "workload.yaml" if a.arrivals == "lbbench" else "poisson.yaml")
+        # Several gateway instances, each with its own state, take requests in turn.
+        instances = int(scn.get("gateway_instances", 1))
+        rep = run(a.oailb, folder, "workload.yaml" if a.arrivals == "lbbench" else "poisson.yaml", instances)
         (folder / "report.json").write_text(json.dumps(rep, indent=1))
         for s in rep["strategies"]:
             table.append(row(scn["name"], s))
