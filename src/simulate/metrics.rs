@@ -157,14 +157,7 @@ impl Metrics {
         let c = &mut self.backends[g];
         c.calls += 1;
         match a.outcome {
-            Outcome::Served => {
-                c.served += 1;
-                c.quota_used += quota_cost;
-                c.input_tokens += u64::from(r.prompt);
-                c.output_tokens += u64::from(r.completion);
-                let bin = self.series.bin(r.at_us);
-                self.series.served[g][bin] += f64::from(r.prompt) + f64::from(r.completion);
-            }
+            Outcome::Served => self.served(g, r, quota_cost),
             Outcome::Throttled => c.throttled += 1,
             Outcome::Failed(_) => {
                 c.failed += 1;
@@ -177,8 +170,12 @@ impl Metrics {
 
     /// A request the ideal bound served on backend `g` without a call.
     pub fn served_without_call(&mut self, g: usize, r: &Request, quota_cost: u64) {
+        self.backends[g].calls += 1;
+        self.served(g, r, quota_cost);
+    }
+
+    fn served(&mut self, g: usize, r: &Request, quota_cost: u64) {
         let c = &mut self.backends[g];
-        c.calls += 1;
         c.served += 1;
         c.quota_used += quota_cost;
         c.input_tokens += u64::from(r.prompt);

@@ -271,37 +271,26 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
                 lower.join(" ")
             );
         }
-        // Demand.
-        let demand: Vec<String> = (0..bins)
-            .map(|k| {
-                let d = y(col(&m.series.demand, k));
-                format!(
-                    "{:.1},{d:.1} {:.1},{d:.1}",
-                    x(k as f64 * bin_s),
-                    x(k as f64 * bin_s + width(k))
-                )
-            })
-            .collect();
+        // Demand, and client 429s on the right axis.
+        let steps = |f: &dyn Fn(usize) -> f64| -> String {
+            (0..bins)
+                .map(|k| {
+                    let v = f(k);
+                    let (x0, x1) = (x(k as f64 * bin_s), x(k as f64 * bin_s + width(k)));
+                    format!("{x0:.1},{v:.1} {x1:.1},{v:.1}")
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         let _ = writeln!(
             o,
             r#"<polyline fill="none" stroke="black" stroke-width="1.5" stroke-dasharray="6 3" points="{}"/>"#,
-            demand.join(" ")
+            steps(&|k| y(col(&m.series.demand, k)))
         );
-        // Client 429s.
-        let rej: Vec<String> = (0..bins)
-            .map(|k| {
-                let r = yr(col_u(&m.series.client_429, k));
-                format!(
-                    "{:.1},{r:.1} {:.1},{r:.1}",
-                    x(k as f64 * bin_s),
-                    x(k as f64 * bin_s + width(k))
-                )
-            })
-            .collect();
         let _ = writeln!(
             o,
             r##"<polyline fill="none" stroke="#d62728" stroke-width="1.5" points="{}"/>"##,
-            rej.join(" ")
+            steps(&|k| yr(col_u(&m.series.client_429, k)))
         );
         // Frame and time axis.
         let _ = writeln!(

@@ -430,30 +430,13 @@ pub struct InvalidFile {
 }
 
 pub fn load_file(path: &Path, names: &Names) -> Result<LoadedWorkload, Box<InvalidFile>> {
-    let source = read_source(path).map_err(|d| {
+    let source = Source::read_file(path).map_err(|d| {
         Box::new(InvalidFile {
             source: Source::new(path.display().to_string(), ""),
             diagnostics: vec![d],
         })
     })?;
     load(source, names)
-}
-
-/// Reads a text file as a [`Source`] (UTF-8), with a diagnostic that names it.
-pub fn read_source(path: &Path) -> Result<Source, Diagnostic> {
-    let name = path.display().to_string();
-    let bytes = std::fs::read(path)
-        .map_err(|e| Diagnostic::error("io", format!("cannot read {name}: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        Diagnostic::error(
-            "encoding",
-            format!(
-                "{name} is not valid UTF-8 (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ),
-        )
-    })?;
-    Ok(Source::new(name, text))
 }
 
 pub fn load(source: Source, names: &Names) -> Result<LoadedWorkload, Box<InvalidFile>> {
