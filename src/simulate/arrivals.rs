@@ -129,7 +129,7 @@ impl Generator {
                 None => max_tokens,
             };
             return Some(Request {
-                at_us: (self.t * 1e6).round() as u64,
+                at_us: (self.t * 1e6 + 0.5) as u64,
                 route: self.route,
                 prompt,
                 max_tokens,

@@ -145,7 +145,8 @@ impl BackendSim {
     }
 
     fn ms(v: f64) -> u64 {
-        (v * 1000.0).round() as u64
+        // Non-negative: truncating v + 0.5 rounds without a libm call.
+        (v * 1000.0 + 0.5) as u64
     }
 
     fn remaining(&self) -> (u64, Option<u64>) {

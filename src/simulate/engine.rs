@@ -22,6 +22,13 @@ pub struct RunOptions {
     pub duration_us: u64,
 }
 
+/// One comparable number per event, time (µs) then slab index: a single
+/// integer keeps the heap cheap, and answers due at the same microsecond
+/// come in slab order, which is as deterministic as the rest.
+fn event_key(t_us: u64, slot: usize) -> u128 {
+    (u128::from(t_us) << 64) | slot as u128
+}
+
 struct InFlight<F> {
     req: Request,
     arrived_us: u64,
@@ -41,9 +48,8 @@ pub struct Engine<'w, S: Strategy> {
     backends: Vec<BackendSim>,
     slab: Vec<Option<InFlight<S::Flight>>>,
     free: Vec<usize>,
-    /// (answer time, sequence, slab index): ties in send order.
-    heap: BinaryHeap<Reverse<(u64, u64, usize)>>,
-    seq: u64,
+    /// Answers due, as [`event_key`]s.
+    heap: BinaryHeap<Reverse<u128>>,
     metrics: Metrics,
 }
 
@@ -85,9 +91,8 @@ impl<S: Strategy> Engine<'_, S> {
                         self.slab.len() - 1
                     }
                 };
-                self.seq += 1;
                 self.heap
-                    .push(Reverse((now + answer.latency_us, self.seq, k)));
+                    .push(Reverse(event_key(now + answer.latency_us, k)));
             }
             Step::Reply(a) => {
                 if !S::CALLS_BACKENDS {
@@ -107,7 +112,8 @@ impl<S: Strategy> Engine<'_, S> {
 
     /// Delivers every answer due at or before `until`.
     fn deliver_until(&mut self, until: u64) {
-        while let Some(Reverse((t, _, k))) = self.heap.peek().copied() {
+        while let Some(Reverse(key)) = self.heap.peek().copied() {
+            let (t, k) = ((key >> 64) as u64, key as u64 as usize);
             if t > until {
                 break;
             }
@@ -146,7 +152,6 @@ impl<'w, S: Strategy> Engine<'w, S> {
             slab: Vec::new(),
             free: Vec::new(),
             heap: BinaryHeap::new(),
-            seq: 0,
             metrics: Metrics::new(world.backends.len(), opts.duration_us),
         }
     }

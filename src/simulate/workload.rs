@@ -401,8 +401,8 @@ impl Dist {
                 min,
                 max,
             } => {
-                let v = (median.ln() + sigma * rng.normal()).exp().round();
-                (v.clamp(f64::from(*min), f64::from(*max))) as u32
+                let v = (median.ln() + sigma * rng.normal()).exp() + 0.5;
+                (v.floor().clamp(f64::from(*min), f64::from(*max))) as u32
             }
         }
     }

@@ -278,7 +278,7 @@ impl Strategy for Ideal {
                 status: 200,
                 retry_after_ms: None,
                 served_by: by,
-                extra_latency_us: (ms * 1000.0).round() as u64,
+                extra_latency_us: (ms * 1000.0 + 0.5) as u64,
             }),
         )
     }
