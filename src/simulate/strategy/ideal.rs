@@ -20,6 +20,8 @@ use crate::simulate::world::{BackendSpec, World};
 #[derive(Debug, Clone)]
 struct Member {
     route_index: usize,
+    /// Outage windows (µs).
+    down: Vec<(u64, u64)>,
     tcap: f64,
     trate: f64,
     rcap: f64,
@@ -61,6 +63,7 @@ impl FluidPool {
                 let w = window_ms as f64 / 60_000.0;
                 Member {
                     route_index,
+                    down: b.outages.iter().map(|(s, e, _)| (*s, *e)).collect(),
                     tcap: q.tokens_per_minute as f64 * w,
                     trate: q.tokens_per_minute as f64 / 60e6,
                     rcap: (q.requests_per_minute as f64 * w).max(1.0),
@@ -146,10 +149,19 @@ impl FluidPool {
         false
     }
 
-    /// The member furthest below its share of what this pool served (a
-    /// member that is up, when any is).
-    fn serving(&self, served: &[f64]) -> usize {
-        let ratio = |m: &Member| served[m.route_index] / m.trate.max(f64::MIN_POSITIVE);
+    /// The member furthest below its share of what this pool served at `t`
+    /// (a member that is up, when any is).
+    fn serving(&self, served: &[f64], t: u64) -> usize {
+        // Served so far against what the member offered while up.
+        let ratio = |m: &Member| {
+            let down: u64 = m
+                .down
+                .iter()
+                .map(|(s, e)| (*e).min(t).saturating_sub(*s))
+                .sum();
+            let offered = m.tcap + m.trate * t.saturating_sub(down) as f64;
+            served[m.route_index] / offered.max(f64::MIN_POSITIVE)
+        };
         let mut best: Option<(bool, f64, usize)> = None;
         for (k, m) in self.members.iter().enumerate() {
             let key = (self.out[k].is_some(), ratio(m));
@@ -249,7 +261,7 @@ impl Strategy for Ideal {
         let mut by = None;
         for level in &mut r.levels {
             if let Some(k) = take(level, ctx.now_us, req) {
-                let i = level[k].1.serving(&r.served);
+                let i = level[k].1.serving(&r.served, ctx.now_us);
                 let w = level[k].0;
                 r.served[i] += (u64::from(req.prompt) + u64::from(req.max_tokens) * w) as f64;
                 by = Some(i);
