@@ -115,10 +115,6 @@ pub const RULES: &[Rule] = &[
         "Every model is served by at least one backend.",
     ),
     e("unknown-model", "Backends and APIs name models that exist."),
-    e(
-        "unknown-name",
-        "Workloads and traces (`oailb simulate`) name deployments, backends and regions of the topology.",
-    ),
     // Backends.
     e(
         "backend-kind",
@@ -201,6 +197,12 @@ pub const RULES: &[Rule] = &[
     w(
         "unused-setting",
         "Every setting has an effect in the chosen mode.",
+    ),
+    // Workload and trace files (`oailb simulate`); last, so that the
+    // SARIF rule indexes of the topology rules stay as they were.
+    e(
+        "unknown-name",
+        "Workloads and traces (`oailb simulate`) name deployments, backends and regions of the topology.",
     ),
 ];
 
