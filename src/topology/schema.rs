@@ -417,6 +417,9 @@ impl Default for Estimate {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CircuitBreaker {
+    /// Failing answers in a row (5xx, no answer) that open the breaker; 0: off.
+    #[serde(default = "default_consecutive_failures")]
+    pub consecutive_failures: u32,
     /// Failures (5xx, no answer) per 100 calls that open the breaker.
     #[serde(default = "default_failure_rate")]
     pub failure_rate_percent: u32,
@@ -434,6 +437,7 @@ pub struct CircuitBreaker {
 impl Default for CircuitBreaker {
     fn default() -> Self {
         CircuitBreaker {
+            consecutive_failures: default_consecutive_failures(),
             failure_rate_percent: default_failure_rate(),
             min_calls: default_min_calls(),
             window_seconds: default_breaker_window(),
@@ -446,7 +450,7 @@ fn default_quota_window() -> u32 {
     10
 }
 fn default_safety_margin() -> u32 {
-    0
+    10
 }
 fn default_max_tokens() -> u32 {
     4096
@@ -454,8 +458,11 @@ fn default_max_tokens() -> u32 {
 fn default_request_tokens() -> u32 {
     1000
 }
+fn default_consecutive_failures() -> u32 {
+    5
+}
 fn default_failure_rate() -> u32 {
-    50
+    75
 }
 fn default_min_calls() -> u32 {
     10
@@ -464,7 +471,7 @@ fn default_breaker_window() -> u32 {
     10
 }
 fn default_open_seconds() -> u32 {
-    10
+    2
 }
 
 impl Default for LoadBalancing {

@@ -146,7 +146,7 @@ impl Checker<'_> {
         for (k, v) in &t.tags {
             let path = format!("tags.{k}");
             if k.is_empty() || k.len() > 512 || k.contains(['<', '>', '%', '&', '\\', '?', '/']) {
-                self.error(
+                self.key_error(
                     "invalid-tag",
                     &path,
                     format!("tag name `{k}` must be 1 to 512 characters without < > % & \\ ? /"),
@@ -529,7 +529,7 @@ impl Checker<'_> {
                 "add 429",
             );
         }
-        let ranges: [(&str, u32, u32, u32, &str); 8] = [
+        let ranges: [(&str, u32, u32, u32, &str); 9] = [
             (
                 "quota_window_seconds",
                 lb.quota_window_seconds,
@@ -557,6 +557,13 @@ impl Checker<'_> {
                 1,
                 10_000_000,
                 "cost of a request whose body is not JSON",
+            ),
+            (
+                "circuit_breaker.consecutive_failures",
+                lb.circuit_breaker.consecutive_failures,
+                0,
+                1000,
+                "failing answers in a row; 0 turns the rule off",
             ),
             (
                 "circuit_breaker.failure_rate_percent",
@@ -1342,3 +1349,19 @@ fn check_key_vault_secret(uri: &str) -> Result<(), String> {
         _ => Err("is not a secret URI".into()),
     }
 }
+
+impl Checker<'_> {
+    /// An error about the key at `path` (a name), located at the key.
+    fn key_error(&mut self, code: &'static str, path: &str, msg: impl Into<String>) {
+        let d = Diagnostic::error(code, msg).at_path(path);
+        let d = match self.locs.key(path) {
+            Some(loc) => d.at(loc),
+            None => d,
+        };
+        self.report.push(d);
+    }
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;
