@@ -10,7 +10,8 @@ use super::placeholder::{reference, Placeholder};
 use super::*;
 use crate::balancer::Quota;
 use crate::topology::{
-    ApiKeySource, AuthKind, Backend, DeploymentSku, IdentityKind, Operations, Topology,
+    ApiKeySource, AuthKind, Backend, DeploymentSku, IdentityKind, LoadBalancing, Operations,
+    Topology,
 };
 
 /// Request/response headers the API diagnostic logs. Never a key or token.
@@ -836,6 +837,10 @@ impl Builder<'_> {
                                     url: b.openai_base_url(&t.apim, t.cloud),
                                     deployment: s.deployment.clone(),
                                     quota: route_quota(&s),
+                                    region: b
+                                        .region
+                                        .as_deref()
+                                        .map(crate::balancer::region::normalize),
                                     auth: match b.auth {
                                         AuthKind::ManagedIdentity => RouteAuth::ManagedIdentity,
                                         AuthKind::ApiKey => RouteAuth::ApiKey {
@@ -854,7 +859,10 @@ impl Builder<'_> {
                     address: address::api_policy(&api.name),
                     api_id: self.apim_child(&format!("apis/{}", api.name)),
                     mode: t.load_balancing.mode,
-                    settings: t.load_balancing.clone(),
+                    settings: LoadBalancing {
+                        prefer_nearby: Some(t.prefers_nearby()),
+                        ..t.load_balancing.clone()
+                    },
                     audience: t.cloud.cognitive_services_audience().to_string(),
                     identity_client_id_named_value: identity_nv.clone(),
                     subscription_key_header: api.subscription_key_header.clone(),

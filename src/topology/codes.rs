@@ -235,6 +235,12 @@ pub const RULES: &[Rule] = &[
         "unknown-model-version",
         "The model version is in oailb's catalog (others are deployed as written).",
     ),
+    // Workload and trace files (`oailb simulate`); last, so that the
+    // SARIF rule indexes of the topology rules stay as they were.
+    e(
+        "unknown-name",
+        "Workloads and traces (`oailb simulate`) name deployments, backends and regions of the topology.",
+    ),
 ];
 
 pub fn lookup(code: &str) -> Option<&'static Rule> {

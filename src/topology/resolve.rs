@@ -111,6 +111,15 @@ impl Topology {
         }
     }
 
+    /// Whether each priority is served from the backends nearest the
+    /// gateway first (`load_balancing.prefer_nearby`; unset: on when the
+    /// service has gateways in several regions).
+    pub fn prefers_nearby(&self) -> bool {
+        self.load_balancing
+            .prefer_nearby
+            .unwrap_or(self.gateway_regions().len() > 1)
+    }
+
     pub fn gateway_url(&self) -> String {
         format!("https://{}.{}", self.apim.name, self.cloud.apim_domain())
     }
