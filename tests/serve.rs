@@ -674,3 +674,74 @@ fn bad_flags_and_serve_sections_exit_2_with_positions() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no backend `nope`"));
 }
+
+/// A Key Vault on loopback: one secret, for the test token only.
+async fn fake_key_vault() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            let mut buf = vec![0u8; 8192];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let line = req.lines().next().unwrap_or_default().to_string();
+            let authorized = req.lines().any(|l| l.eq_ignore_ascii_case(&format!("authorization: Bearer {TOKEN}")));
+            seen2.lock().unwrap().push(line.clone());
+            let (status, body) = if authorized && line.starts_with("GET /secrets/partner-key?api-version=7.4 ") {
+                ("200 OK", r#"{"value":"kv-partner-secret"}"#)
+            } else {
+                ("403 Forbidden", r#"{"error":{"code":"Forbidden","message":"no"}}"#)
+            };
+            let resp = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let _ = s.write_all(resp.as_bytes()).await;
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_key_backends_get_their_key_from_the_environment_or_key_vault() {
+    let multi = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/multi-model.yaml")).unwrap();
+    let (vault, vault_seen) = fake_key_vault().await;
+    for (source, env, expected) in [
+        ("env: PARTNER_OPENAI_KEY", vec![("PARTNER_OPENAI_KEY", "env-partner-secret")], "env-partner-secret"),
+        ("key_vault_secret: https://contoso-kv.vault.azure.net/secrets/partner-key", vec![], "kv-partner-secret"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let topo = dir.path().join("multi.yaml");
+        std::fs::write(&topo, multi.replace("env: PARTNER_OPENAI_KEY", source)).unwrap();
+        let names = ["eastus2", "westus3", "swedencentral", "partner"];
+        let mut backends = Vec::new();
+        let mut args = vec!["--key-vault-endpoint".to_string(), vault.clone()];
+        for n in names {
+            let b = Backend::start(n).await;
+            args.push("--upstream".into());
+            args.push(format!("{n}={}", b.url()));
+            backends.push(b);
+        }
+        let busy = Answer::Status(429, vec![("retry-after".into(), "30".into())]);
+        backends[0].always(busy.clone());
+        backends[1].always(busy);
+        let serve = ServeProcess::start(&topo, &args, &env);
+        let r = client()
+            .post(serve.url("/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"))
+            .json(&json!({"messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let partner = backends[3].seen();
+        assert_eq!(partner.len(), 1);
+        assert_eq!(partner[0].path_and_query, "/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21");
+        assert_eq!(partner[0].header("api-key"), Some(expected));
+        assert_eq!(partner[0].header("authorization"), None);
+        assert_eq!(backends[0].seen()[0].header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
+        let logs = format!("{:?}{:?}", serve.stdout.lock().unwrap(), serve.stderr.lock().unwrap());
+        assert!(!logs.contains(expected), "a backend key reached the log");
+    }
+    assert_eq!(vault_seen.lock().unwrap().len(), 1);
+}
