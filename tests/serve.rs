@@ -684,18 +684,26 @@ async fn fake_key_vault() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String
     let seen2 = seen.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = listener.accept().await else { return };
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
             let mut buf = vec![0u8; 8192];
             let n = s.read(&mut buf).await.unwrap_or(0);
             let req = String::from_utf8_lossy(&buf[..n]).to_string();
             let line = req.lines().next().unwrap_or_default().to_string();
-            let authorized = req.lines().any(|l| l.eq_ignore_ascii_case(&format!("authorization: Bearer {TOKEN}")));
+            let authorized = req
+                .lines()
+                .any(|l| l.eq_ignore_ascii_case(&format!("authorization: Bearer {TOKEN}")));
             seen2.lock().unwrap().push(line.clone());
-            let (status, body) = if authorized && line.starts_with("GET /secrets/partner-key?api-version=7.4 ") {
-                ("200 OK", r#"{"value":"kv-partner-secret"}"#)
-            } else {
-                ("403 Forbidden", r#"{"error":{"code":"Forbidden","message":"no"}}"#)
-            };
+            let (status, body) =
+                if authorized && line.starts_with("GET /secrets/partner-key?api-version=7.4 ") {
+                    ("200 OK", r#"{"value":"kv-partner-secret"}"#)
+                } else {
+                    (
+                        "403 Forbidden",
+                        r#"{"error":{"code":"Forbidden","message":"no"}}"#,
+                    )
+                };
             let resp = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
             let _ = s.write_all(resp.as_bytes()).await;
         }
@@ -705,11 +713,23 @@ async fn fake_key_vault() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String
 
 #[tokio::test(flavor = "multi_thread")]
 async fn api_key_backends_get_their_key_from_the_environment_or_key_vault() {
-    let multi = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/multi-model.yaml")).unwrap();
+    let multi = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/multi-model.yaml"
+    ))
+    .unwrap();
     let (vault, vault_seen) = fake_key_vault().await;
     for (source, env, expected) in [
-        ("env: PARTNER_OPENAI_KEY", vec![("PARTNER_OPENAI_KEY", "env-partner-secret")], "env-partner-secret"),
-        ("key_vault_secret: https://contoso-kv.vault.azure.net/secrets/partner-key", vec![], "kv-partner-secret"),
+        (
+            "env: PARTNER_OPENAI_KEY",
+            vec![("PARTNER_OPENAI_KEY", "env-partner-secret")],
+            "env-partner-secret",
+        ),
+        (
+            "key_vault_secret: https://contoso-kv.vault.azure.net/secrets/partner-key",
+            vec![],
+            "kv-partner-secret",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let topo = dir.path().join("multi.yaml");
@@ -736,11 +756,21 @@ async fn api_key_backends_get_their_key_from_the_environment_or_key_vault() {
         assert_eq!(r.status(), 200);
         let partner = backends[3].seen();
         assert_eq!(partner.len(), 1);
-        assert_eq!(partner[0].path_and_query, "/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21");
+        assert_eq!(
+            partner[0].path_and_query,
+            "/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21"
+        );
         assert_eq!(partner[0].header("api-key"), Some(expected));
         assert_eq!(partner[0].header("authorization"), None);
-        assert_eq!(backends[0].seen()[0].header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
-        let logs = format!("{:?}{:?}", serve.stdout.lock().unwrap(), serve.stderr.lock().unwrap());
+        assert_eq!(
+            backends[0].seen()[0].header("authorization"),
+            Some(format!("Bearer {TOKEN}").as_str())
+        );
+        let logs = format!(
+            "{:?}{:?}",
+            serve.stdout.lock().unwrap(),
+            serve.stderr.lock().unwrap()
+        );
         assert!(!logs.contains(expected), "a backend key reached the log");
     }
     assert_eq!(vault_seen.lock().unwrap().len(), 1);

@@ -13,7 +13,8 @@ use serde_json::json;
 use support::mock_aoai::{Answer, Backend};
 use support::serve_process::{seed_topology, ServeProcess};
 
-const CHAT: &str = "/smart-api/openai/deployments/gpt-35-turbo/chat/completions?api-version=2024-10-21";
+const CHAT: &str =
+    "/smart-api/openai/deployments/gpt-35-turbo/chat/completions?api-version=2024-10-21";
 
 struct Redis {
     child: Child,
@@ -23,14 +24,26 @@ struct Redis {
 impl Redis {
     fn start(port: u16) -> Redis {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed (scripts/test-deps.sh)");
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(10), "redis-server did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Redis { child, port }
@@ -48,7 +61,11 @@ impl Redis {
     async fn states(&self) -> Vec<(String, BackendState)> {
         let client = redis::Client::open(self.url()).unwrap();
         let mut c = client.get_multiplexed_async_connection().await.unwrap();
-        let keys: Vec<String> = redis::cmd("KEYS").arg("oailb:*").query_async(&mut c).await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("oailb:*")
+            .query_async(&mut c)
+            .await
+            .unwrap();
         let mut out = Vec::new();
         for k in keys {
             let v: String = redis::cmd("GET").arg(&k).query_async(&mut c).await.unwrap();
@@ -65,7 +82,11 @@ impl Drop for Redis {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn chat(c: &reqwest::Client, s: &ServeProcess) -> u16 {
@@ -124,8 +145,17 @@ async fn two_instances_share_state_and_survive_a_redis_outage() {
     let states = redis.states().await;
     let calls: u32 = states.iter().map(|(_, s)| s.calls).sum();
     let sent: i64 = states.iter().map(|(_, s)| s.sent_requests).sum();
-    assert_eq!((calls, sent), (40, 40), "every instance's every update is in Redis: {states:?}");
-    assert!(states.iter().all(|(k, _)| k.starts_with("oailb:/subscriptions/")), "{states:?}");
+    assert_eq!(
+        (calls, sent),
+        (40, 40),
+        "every instance's every update is in Redis: {states:?}"
+    );
+    assert!(
+        states
+            .iter()
+            .all(|(k, _)| k.starts_with("oailb:/subscriptions/")),
+        "{states:?}"
+    );
 
     // What instance A learns (eastus and eastus2 throttled for 30 s),
     // instance B knows without calling them.
@@ -137,7 +167,11 @@ async fn two_instances_share_state_and_survive_a_redis_outage() {
     for _ in 0..5 {
         assert_eq!(chat(&c, &b).await, 200);
     }
-    assert_eq!(e1.count() + e2.count(), before, "instance B called a backend A had seen throttled");
+    assert_eq!(
+        e1.count() + e2.count(),
+        before,
+        "instance B called a backend A had seen throttled"
+    );
 
     // Redis goes away: both instances go on with their own state.
     redis.stop();
@@ -146,7 +180,14 @@ async fn two_instances_share_state_and_survive_a_redis_outage() {
         assert_eq!(chat(&c, &b).await, 200);
     }
     a.wait_for_log("state_store_unreachable", Duration::from_secs(5));
-    let m = c.get(a.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let m = c
+        .get(a.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(m.contains("oailb_state_store_up 0"), "{m}");
     assert!(!m.contains("oailb_state_store_errors_total 0\n"), "{m}");
     // And find it again when it is back.
@@ -154,12 +195,24 @@ async fn two_instances_share_state_and_survive_a_redis_outage() {
     let start = Instant::now();
     loop {
         assert_eq!(chat(&c, &a).await, 200);
-        if a.stderr.lock().unwrap().iter().any(|l| l.contains("state_store_recovered")) {
+        if a.stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("state_store_recovered"))
+        {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(15), "no reconnect");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let m = c.get(a.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let m = c
+        .get(a.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(m.contains("oailb_state_store_up 1"), "{m}");
 }
