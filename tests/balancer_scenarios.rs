@@ -16,6 +16,8 @@ use serde_json::{json, Value};
 
 const BASE_MS: u64 = 1_700_000_000_000;
 const DEFAULT_PATH: &str = "/chat/completions?api-version=2024-10-21";
+/// One chat message "Hi" with max_tokens 100: 1 + 100 = 101 tokens.
+const DEFAULT_BODY: &str = r#"{"messages":[{"role":"user","content":"Hi"}],"max_tokens":100}"#;
 /// The client's subscription key: it must never reach a backend.
 const CLIENT_KEY: &str = "client-subscription-secret";
 
@@ -71,6 +73,7 @@ struct Req {
     policy: usize,
     deployment: String,
     path: String,
+    body: String,
     now_ms: u64,
     draws: Vec<f64>,
     answers: Value,
@@ -97,12 +100,17 @@ struct Plan {
     policies: Vec<PolicyDoc>,
     /// Per scenario: its name, whether the Rust balancer applies, its requests.
     runs: Vec<(String, bool, Vec<Req>)>,
+    /// Per scenario: whether a forward without an answer leaves the retry
+    /// loop for on-error (the alternative APIM semantics) instead of
+    /// being retried.
+    propagate: Vec<bool>,
 }
 
 fn plan() -> Plan {
     let t = table();
     let mut policies: Vec<PolicyDoc> = Vec::new();
     let mut runs = Vec::new();
+    let mut propagate = Vec::new();
     for sc in t["scenarios"].as_array().unwrap() {
         let name = sc["name"].as_str().unwrap().to_string();
         let mode = match sc["mode"].as_str() {
@@ -159,6 +167,7 @@ fn plan() -> Plan {
                     policy: idx,
                     deployment: deployment.clone(),
                     path: step["path"].as_str().unwrap_or(DEFAULT_PATH).to_string(),
+                    body: step["body"].as_str().unwrap_or(DEFAULT_BODY).to_string(),
                     now_ms: BASE_MS + step["at"].as_u64().unwrap(),
                     draws,
                     answers: step.get("answers").cloned().unwrap_or(json!({})),
@@ -167,9 +176,15 @@ fn plan() -> Plan {
                 });
             }
         }
-        runs.push((name, mode.is_none(), reqs));
+        let rust = mode.is_none() && sc["only"].as_str() != Some("policy");
+        propagate.push(sc["forward_failures"].as_str() == Some("propagate"));
+        runs.push((name, rust, reqs));
     }
-    Plan { policies, runs }
+    Plan {
+        policies,
+        runs,
+        propagate,
+    }
 }
 
 /// What one request did, the same shape for both implementations.
@@ -178,15 +193,21 @@ struct Seen {
     attempts: Vec<String>,
     status: u16,
     retry_after: Option<u64>,
+    retry_after_ms: Option<u64>,
     served_by: Option<String>,
-    /// Executed policy only.
+    /// Executed policy only: `error.code` of a JSON error body.
+    error_code: Option<String>,
     urls: Vec<String>,
     auth: Vec<String>,
     headers: BTreeMap<String, String>,
 }
 
 fn reply_for(answers: &Value, backend: &str) -> Reply {
-    match &answers[backend] {
+    let answer = match answers.get(backend) {
+        Some(a) => a,
+        None => &answers["*"],
+    };
+    match answer {
         Value::String(s) if s == "no-answer" => Reply::NoAnswer,
         Value::Object(o) => Reply::Status {
             status: o["status"].as_u64().unwrap() as u16,
@@ -207,10 +228,12 @@ fn reply_for(answers: &Value, backend: &str) -> Reply {
     }
 }
 
-/// Plays one scenario on the Rust balancer.
-fn run_rust(plan: &Plan, reqs: &[Req]) -> Vec<Seen> {
+/// Plays one scenario on the Rust balancer; returns what each request did
+/// and the cache at the end.
+fn run_rust(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>) {
     let mut cache = Cache::default();
-    reqs.iter()
+    let seen = reqs
+        .iter()
         .map(|r| {
             let doc = &plan.policies[r.policy];
             let p = doc.policy();
@@ -219,7 +242,9 @@ fn run_rust(plan: &Plan, reqs: &[Req]) -> Vec<Seen> {
                     attempts: vec![],
                     status: 404,
                     retry_after: None,
+                    retry_after_ms: None,
                     served_by: None,
+                    error_code: None,
                     urls: vec![],
                     auth: vec![],
                     headers: BTreeMap::new(),
@@ -229,10 +254,12 @@ fn run_rust(plan: &Plan, reqs: &[Req]) -> Vec<Seen> {
             let settings = Settings::from(&p.settings);
             let mut draws = r.draws.clone().into_iter();
             let rest = r.path.split('?').next().unwrap();
+            let cost = balancer::estimate(rest, r.body.as_bytes(), &settings.estimate);
             let mut urls = Vec::new();
             let out = balancer::handle(
                 &mut cache,
                 &rt,
+                &cost,
                 r.now_ms,
                 &settings,
                 &mut || draws.next().unwrap_or(0.0),
@@ -243,16 +270,20 @@ fn run_rust(plan: &Plan, reqs: &[Req]) -> Vec<Seen> {
                 },
             );
             Seen {
+                retry_after: out.retry_after_seconds(),
+                retry_after_ms: out.retry_after_ms,
                 attempts: out.attempts,
                 status: out.status,
-                retry_after: out.retry_after_seconds,
                 served_by: out.served_by,
+                error_code: None,
                 urls,
                 auth: vec![],
                 headers: BTreeMap::new(),
             }
         })
-        .collect()
+        .collect();
+    let end = reqs.iter().map(|r| r.now_ms).max().unwrap_or(BASE_MS);
+    (seen, cache.snapshot(end))
 }
 
 /// Checks `seen` against the table's expectations for one step (`served`
@@ -269,10 +300,12 @@ fn check(label: &str, seen: &Seen, expect: &Value, executed: bool) -> Vec<String
     cmp("attempts", json!(seen.attempts));
     cmp("status", json!(seen.status));
     cmp("retry_after", json!(seen.retry_after));
+    cmp("retry_after_ms", json!(seen.retry_after_ms));
     cmp("served_by", json!(seen.served_by));
     cmp("urls", json!(seen.urls));
     if executed {
         cmp("auth", json!(seen.auth));
+        cmp("error_code", json!(seen.error_code));
         if let Some(h) = expect.get("headers").and_then(Value::as_object) {
             for (k, v) in h {
                 let got = seen.headers.get(&k.to_ascii_lowercase());
@@ -313,7 +346,14 @@ fn check_all(plan: &Plan, reqs: &[Req], seen: &[Seen], executed: bool) -> Vec<St
                 }
             }
         } else {
-            bad.extend(check(&label, &group[0], &r.expect, executed));
+            for (k, s) in group.iter().enumerate() {
+                let label = if group.len() > 1 {
+                    format!("{label} (request {k})")
+                } else {
+                    label.clone()
+                };
+                bad.extend(check(&label, s, &r.expect, executed));
+            }
         }
         let _ = plan;
         i += r.repeat_of;
@@ -327,7 +367,7 @@ fn rust_balancer_meets_the_scenario_table() {
     let mut bad = Vec::new();
     for (_, rust, reqs) in &plan.runs {
         if *rust {
-            let seen = run_rust(&plan, reqs);
+            let (seen, _) = run_rust(&plan, reqs);
             bad.extend(check_all(&plan, reqs, &seen, false));
         }
     }
@@ -383,8 +423,8 @@ fn mcs(dir: &Path, args: &[&str]) {
 }
 
 /// Runs every scenario through the executed policies; returns per run the
-/// harness's JSON results.
-fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Value>> {
+/// harness's JSON results and its cache at the end.
+fn run_harness(plan: &Plan, dir: &Path) -> Vec<(Vec<Value>, BTreeMap<String, String>)> {
     let src = root().join("tests/harness/PolicyHarness.cs");
     mcs(
         dir,
@@ -427,7 +467,8 @@ fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Value>> {
     let runs: Vec<Value> = plan
         .runs
         .iter()
-        .map(|(_, _, reqs)| {
+        .zip(&plan.propagate)
+        .map(|((_, _, reqs), propagate)| {
             let requests: Vec<Value> = reqs
                 .iter()
                 .map(|r| {
@@ -436,6 +477,7 @@ fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Value>> {
                     json!({
                         "policy": r.policy,
                         "now_ms": r.now_ms,
+                        "body": r.body,
                         "draws": r.draws,
                         "answers": r.answers,
                         "url": format!("{}/{}/deployments/{}{}{sep}subscription-key={CLIENT_KEY}",
@@ -447,7 +489,7 @@ fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Value>> {
                     })
                 })
                 .collect();
-            json!({ "requests": requests })
+            json!({ "requests": requests, "propagate_forward_failures": propagate })
         })
         .collect();
     let plan_file = dir.join("plan.json");
@@ -464,7 +506,15 @@ fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Value>> {
     out.as_array()
         .unwrap()
         .iter()
-        .map(|r| r.as_array().unwrap().clone())
+        .map(|r| {
+            let cache = r["cache"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+            (r["results"].as_array().unwrap().clone(), cache)
+        })
         .collect()
 }
 
@@ -507,7 +557,17 @@ fn seen_from_harness(label: &str, v: &Value, bad: &mut Vec<String>) -> Seen {
         .map(|(k, x)| (k.clone(), x.as_str().unwrap().to_string()))
         .collect();
     let from_policy = v["origin"] == "policy";
+    let error_code = v["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str::<Value>(b).ok())
+        .and_then(|b| b["error"]["code"].as_str().map(str::to_string));
     Seen {
+        retry_after_ms: if from_policy {
+            headers.get("retry-after-ms").and_then(|s| s.parse().ok())
+        } else {
+            None
+        },
+        error_code,
         attempts: attempts
             .iter()
             .map(|a| a["backend"].as_str().unwrap().to_string())
@@ -540,7 +600,7 @@ fn executed_policy_meets_the_scenario_table_and_matches_the_balancer() {
     let dir = tempfile::tempdir().unwrap();
     let results = run_harness(&plan, dir.path());
     let mut bad = Vec::new();
-    for ((name, rust, reqs), res) in plan.runs.iter().zip(&results) {
+    for ((name, rust, reqs), (res, cache)) in plan.runs.iter().zip(&results) {
         let seen: Vec<Seen> = reqs
             .iter()
             .zip(res)
@@ -550,12 +610,28 @@ fn executed_policy_meets_the_scenario_table_and_matches_the_balancer() {
             .collect();
         bad.extend(check_all(&plan, reqs, &seen, true));
         if *rust {
-            for ((r, a), b) in reqs.iter().zip(&seen).zip(run_rust(&plan, reqs)) {
+            let (rust_seen, rust_cache) = run_rust(&plan, reqs);
+            // The same integer arithmetic leaves the same state behind.
+            let states = |c: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+                c.iter()
+                    .filter(|(_, v)| v.starts_with("q1|"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+            if states(cache) != states(&rust_cache) {
+                bad.push(format!(
+                    "{name}: cached state differs:\n  policy:   {:?}\n  balancer: {:?}",
+                    states(cache),
+                    states(&rust_cache)
+                ));
+            }
+            for ((r, a), b) in reqs.iter().zip(&seen).zip(rust_seen) {
                 let pick = |s: &Seen| {
                     (
                         s.attempts.clone(),
                         s.status,
                         s.retry_after,
+                        s.retry_after_ms,
                         s.served_by.clone(),
                         s.urls.clone(),
                     )

@@ -207,11 +207,12 @@ fn fresh_deploy_of_every_example_converges_and_rerun_writes_nothing() {
 }
 
 #[test]
-fn changed_capacity_is_exactly_one_update() {
+fn changed_capacity_updates_the_deployment_and_the_policy_quota() {
     let fake = fake();
     let ws = Workspace::example("seed");
-    // An explicit weight keeps the policy independent of the capacity, so
-    // the capacity is the only change (otherwise the policy's weights move too).
+    // An explicit weight keeps the weights independent of the capacity; the
+    // policy still changes, because it carries each backend's quota
+    // (tokens per minute) for the balancer.
     ws.edit(
         "        account_name: can-aoai-smart-21",
         "        account_name: can-aoai-smart-21\n        weight: 1",
@@ -222,7 +223,7 @@ fn changed_capacity_is_exactly_one_update() {
     assert_eq!(code(&plan), 2, "{}", text(&plan));
     let v: Value = serde_json::from_slice(&plan.stdout).unwrap();
     assert_eq!(v["schema_version"], 1);
-    assert_eq!(v["summary"]["update"], 1);
+    assert_eq!(v["summary"]["update"], 2);
     assert_eq!(v["summary"]["create"], 0);
     let upd: Vec<&Value> = v["resources"]
         .as_array()
@@ -235,13 +236,23 @@ fn changed_capacity_is_exactly_one_update() {
         upd[0]["changes"],
         serde_json::json!([{"path": "sku.capacity", "before": 120, "after": 240}])
     );
+    assert_eq!(upd[1]["address"], "api_policy[aoai-smart-api]");
+    let policy = upd[1]["changes"][0]["after"].as_str().unwrap();
+    assert!(
+        policy.contains("'name': 'canadaeast', 'priority': 2, 'weight': 1,"),
+        "{policy}"
+    );
+    assert!(policy.contains("'tpm': 240000, 'rpm': 1440"), "{policy}");
 
     fake.clear_requests();
     assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
     let writes = fake.writes();
-    assert_eq!(writes.len(), 1, "{writes:#?}");
-    assert!(writes[0].path.ends_with("/deployments/gpt-35-turbo"));
-    assert!(writes[0].path.contains("can-aoai-smart-21"));
+    assert_eq!(writes.len(), 2, "{writes:#?}");
+    assert!(writes
+        .iter()
+        .any(|w| w.path.ends_with("/deployments/gpt-35-turbo")
+            && w.path.contains("can-aoai-smart-21")));
+    assert!(writes.iter().any(|w| w.path.ends_with("/policies/policy")));
 }
 
 #[test]

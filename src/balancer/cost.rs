@@ -27,10 +27,19 @@ pub struct Cost {
     pub completion: u64,
 }
 
+/// No request is estimated above this (a billion tokens): keeps every
+/// product of the quota model within 64 bits.
+pub const MAX_TOKENS: u64 = 1_000_000_000;
+
 impl Cost {
     /// Tokens this request takes from `quota`'s bucket at admission.
     pub fn tokens_on(&self, quota: &Quota) -> u64 {
-        self.prompt + self.completion * u64::from(quota.output_weight)
+        self.prompt
+            .saturating_add(
+                self.completion
+                    .saturating_mul(u64::from(quota.output_weight)),
+            )
+            .min(MAX_TOKENS)
     }
 }
 
@@ -88,8 +97,11 @@ pub fn estimate(operation: &str, body: &[u8], s: &EstimateSettings) -> Cost {
         .unwrap_or(1)
         .clamp(1, 128);
     Cost {
-        prompt,
-        completion: completion.saturating_mul(choices),
+        prompt: prompt.min(MAX_TOKENS),
+        completion: completion
+            .min(MAX_TOKENS)
+            .saturating_mul(choices)
+            .min(MAX_TOKENS),
     }
 }
 

@@ -226,6 +226,15 @@ impl Cache {
         self.entries
             .insert(key.to_string(), (value, now_ms + seconds * 1000));
     }
+
+    /// The entries still alive at `now_ms`, sorted by key.
+    pub fn snapshot(&self, now_ms: u64) -> std::collections::BTreeMap<String, String> {
+        self.entries
+            .iter()
+            .filter(|(_, (_, expires))| *expires > now_ms)
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect()
+    }
 }
 
 impl Store for Cache {

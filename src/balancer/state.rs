@@ -21,6 +21,11 @@ use super::delay::announced_delay_ms;
 use super::quota::Quota;
 use super::{Reply, Settings};
 
+/// Refill is computed over at most this long: enough to fill any bucket
+/// from any level an estimate reaches, small enough that no product
+/// overflows.
+pub const MAX_REFILL_MS: u64 = 600_000;
+
 /// Format marker of [`BackendState::encode`]: state written by another
 /// format reads as "nothing known" instead of being misread.
 const FORMAT: &str = "q1";
@@ -98,7 +103,7 @@ impl BackendState {
                 request_cap,
             };
         }
-        let dt = now.saturating_sub(self.at_ms).min(s.window_ms);
+        let dt = now.saturating_sub(self.at_ms).min(MAX_REFILL_MS);
         Buckets {
             tokens: refill(self.tokens, q.token_refill(dt), token_cap),
             requests: refill(self.requests, q.request_refill(dt), request_cap),
@@ -214,20 +219,20 @@ impl BackendState {
             return;
         }
         self.settle(q, s, now);
-        let dt = now.saturating_sub(t.sent_ms).min(s.window_ms);
+        let dt = now.saturating_sub(t.sent_ms).min(MAX_REFILL_MS);
         if let Some(r) = tokens {
             let own = if admitted { t.tokens } else { 0 };
             let later = (self.sent_tokens - (t.sent_tokens - t.tokens) - own).max(0);
-            let r = r.saturating_mul(1000);
+            let r = r * 1000;
             let cap = q.token_cap(s.window_ms).max(r);
-            self.tokens = (r.saturating_add(q.token_refill(dt))).min(cap) - later * 1000;
+            self.tokens = (r + q.token_refill(dt)).min(cap) - later * 1000;
         }
         if let (Some(r), true) = (requests, q.limits_requests()) {
             let own = i64::from(admitted);
             let later = (self.sent_requests - (t.sent_requests - 1) - own).max(0);
-            let r = r.saturating_mul(1_000_000);
+            let r = r * 1_000_000;
             let cap = q.request_cap(s.window_ms).max(r);
-            self.requests = (r.saturating_add(q.request_refill(dt))).min(cap) - later * 1_000_000;
+            self.requests = (r + q.request_refill(dt)).min(cap) - later * 1_000_000;
         }
         self.seen_ms = t.sent_ms;
     }
@@ -396,20 +401,22 @@ fn refill(level: i64, add: i64, cap: i64) -> i64 {
 }
 
 fn permille(level: i64, cap: i64) -> u64 {
-    if cap <= 0 {
-        return 1000;
+    if level >= cap {
+        1000
+    } else {
+        (level.max(0) * 1000 / cap) as u64
     }
-    (level.max(0) * 1000 / cap).clamp(0, 1000) as u64
 }
 
-/// A header that holds a whole number (digits only).
+/// A header that holds a whole number: 1 to 12 digits (a bound that keeps
+/// every product of the model within 64 bits).
 fn header_number(headers: &[(String, String)], name: &str) -> Option<i64> {
     let v = headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))?
         .1
         .trim();
-    if v.is_empty() || v.len() > 15 || !v.bytes().all(|b| b.is_ascii_digit()) {
+    if v.is_empty() || v.len() > 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     v.parse().ok()

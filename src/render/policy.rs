@@ -24,7 +24,10 @@ use super::Templates;
 use crate::desired::{ApiPolicy, Desired, Route, RouteAuth, RouteBackend};
 use crate::topology::{Mode, WhenAllBusy};
 
-/// A mark never lasts less than this (see `balancer::MIN_DEFAULT_DELAY_MS`).
+use crate::balancer::state::MAX_REFILL_MS;
+use crate::balancer::Settings;
+
+/// A delay nobody announced is never shorter than this.
 const MIN_DELAY_MS: u64 = crate::balancer::MIN_DEFAULT_DELAY_MS;
 
 /// The template that renders `mode`.
@@ -89,12 +92,15 @@ fn backends_literal(route: &Route) -> String {
         .iter()
         .map(|b| {
             format!(
-                "{{'name': {}, 'priority': {}, 'weight': {}, 'url': {}, 'deployment': {}}}",
+                "{{'name': {}, 'priority': {}, 'weight': {}, 'url': {}, 'deployment': {}, 'tpm': {}, 'rpm': {}, 'ow': {}}}",
                 json_str(&b.name),
                 b.priority,
                 b.weight.max(1),
                 json_str(&b.url),
-                json_str(&b.deployment)
+                json_str(&b.deployment),
+                b.quota.tokens_per_minute,
+                b.quota.requests_per_minute,
+                b.quota.output_weight
             )
         })
         .collect();
@@ -149,6 +155,90 @@ pub fn runtime_route(api_id: &str, route: &Route) -> crate::balancer::Route {
     }
 }
 
+/// The same document in APIM's `xml` format: inside every policy expression
+/// that starts an attribute value or an element's text, `&`, `<` and `>`
+/// become entities. The rendered policy is `rawxml` (its one generic call,
+/// `Body.As<string>`, needs a `<`); XML tools read it through this.
+pub fn to_escaped_xml(raw: &str) -> String {
+    let b = raw.as_bytes();
+    let mut out = String::with_capacity(raw.len() + 64);
+    let mut i = 0;
+    let mut copied = 0;
+    while i + 1 < b.len() {
+        if b[i] == b'@' && (b[i + 1] == b'(' || b[i + 1] == b'{') && starts_value(b, i) {
+            if let Some(end) = closing_bracket(b, i + 1) {
+                out.push_str(&raw[copied..i + 2]);
+                for c in raw[i + 2..end].chars() {
+                    match c {
+                        '&' => out.push_str("&amp;"),
+                        '<' => out.push_str("&lt;"),
+                        '>' => out.push_str("&gt;"),
+                        c => out.push(c),
+                    }
+                }
+                copied = end;
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&raw[copied..]);
+    out
+}
+
+/// Whether the `@` at `at` starts an attribute value (`='@`, `="@`) or an
+/// element's text (`>` and white space before it).
+fn starts_value(b: &[u8], at: usize) -> bool {
+    if at >= 2 && matches!(b[at - 1], b'\'' | b'"') {
+        return b[at - 2] == b'=';
+    }
+    b[..at]
+        .iter()
+        .rev()
+        .find(|c| !c.is_ascii_whitespace())
+        .is_some_and(|c| *c == b'>')
+}
+
+/// The index of the bracket closing the one at `open`, skipping C# string
+/// literals (regular and verbatim).
+fn closing_bracket(b: &[u8], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut k = open;
+    while k < b.len() {
+        match b[k] {
+            b'"' => {
+                let verbatim = k > 0 && b[k - 1] == b'@';
+                k += 1;
+                while k < b.len() {
+                    if verbatim && b[k] == b'"' {
+                        if b.get(k + 1) == Some(&b'"') {
+                            k += 1;
+                        } else {
+                            break;
+                        }
+                    } else if !verbatim && b[k] == b'\\' {
+                        k += 1;
+                    } else if !verbatim && b[k] == b'"' {
+                        break;
+                    }
+                    k += 1;
+                }
+            }
+            b'(' | b'{' => depth += 1,
+            b')' | b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(k);
+                }
+            }
+            _ => {}
+        }
+        k += 1;
+    }
+    None
+}
+
 /// C# condition over the int `s`: is status `s` a tripping status? Written
 /// without `&&` and `<` (see the module comment).
 fn trip_condition(ranges: &[(u16, u16)]) -> String {
@@ -200,6 +290,7 @@ fn context(p: &ApiPolicy) -> Value {
                 "model": r.model,
                 "fingerprint": route_fingerprint(r),
                 "backends_literal": backends_literal(r),
+                "backends": ordered(r).iter().map(|b| b.name.as_str()).collect::<Vec<_>>(),
                 "summary": summary,
                 "pool_id": r.pool_id,
                 "managed_identity": auths.contains(&true),
@@ -232,6 +323,7 @@ fn context(p: &ApiPolicy) -> Value {
         .unwrap_or(1)
         .clamp(1, 50);
     let max_ms = u64::from(lb.max_retry_after_seconds) * 1000;
+    let algo = Settings::from(lb);
     json!({
         "api": p.api,
         "mode": p.mode.as_str(),
@@ -256,6 +348,17 @@ fn context(p: &ApiPolicy) -> Value {
         "trip_condition": trip_condition(&lb.trip_ranges()),
         "trip_statuses": lb.trip_status_codes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         "backend_header": lb.backend_header,
+        // The quota-aware algorithm (src/balancer), in its own units.
+        "window_ms": algo.window_ms,
+        "max_refill_ms": MAX_REFILL_MS,
+        "margin_percent": algo.margin_percent,
+        "breaker_rate": algo.breaker.failure_rate_percent,
+        "breaker_min_calls": algo.breaker.min_calls,
+        "breaker_window_ms": algo.breaker.window_ms,
+        "breaker_open_ms": algo.breaker.open_ms,
+        "default_max_tokens": algo.estimate.default_max_tokens,
+        "default_request_tokens": algo.estimate.default_request_tokens,
+        "state_seconds": algo.cache_seconds(),
     })
 }
 

@@ -41,8 +41,12 @@ namespace OailbHarness
         public int Next(int max)
         {
             if (max <= 0) { throw new ArgumentOutOfRangeException("max"); }
-            double d = Draws.Count > 0 ? Draws.Dequeue() : 0.0;
-            return Math.Min(max - 1, (int)(d * max));
+            return Math.Min(max - 1, (int)(NextDouble() * max));
+        }
+
+        public double NextDouble()
+        {
+            return Draws.Count > 0 ? Draws.Dequeue() : 0.0;
         }
     }
 
@@ -99,12 +103,35 @@ namespace OailbHarness
         }
     }
 
+    /// A message body as APIM exposes it: As<T> reads it as text, JSON or
+    /// bytes; without preserveContent it can be read only once.
+    public class MessageBody
+    {
+        public string Text = "";
+        bool consumed;
+
+        public T As<T>(bool preserveContent = false)
+        {
+            if (consumed) { throw new InvalidOperationException("the body was read before without preserveContent"); }
+            if (!preserveContent) { consumed = true; }
+            object v;
+            if (typeof(T) == typeof(string)) { v = Text; }
+            else if (typeof(T) == typeof(JObject)) { v = JObject.Parse(Text); }
+            else if (typeof(T) == typeof(JToken)) { v = JToken.Parse(Text); }
+            else if (typeof(T) == typeof(JArray)) { v = JArray.Parse(Text); }
+            else if (typeof(T) == typeof(byte[])) { v = Encoding.UTF8.GetBytes(Text); }
+            else { throw new NotSupportedException("Body.As<" + typeof(T).Name + ">"); }
+            return (T)v;
+        }
+    }
+
     public class Request
     {
         public string Method = "POST";
         public Url OriginalUrl;
         public Url Url;
         public Headers Headers = new Headers();
+        public MessageBody Body = new MessageBody();
     }
 
     public class Response
@@ -136,6 +163,8 @@ namespace OailbHarness
         public Response Response;
         public Variables Variables = new Variables();
         public DateTime Timestamp;
+        /// Time since Timestamp (APIM: "current time minus Timestamp").
+        public TimeSpan Elapsed = TimeSpan.Zero;
         public LastError LastError;
     }
 
@@ -178,12 +207,83 @@ namespace OailbHarness
             return new Expr { Node = node, Code = v.Substring(2, v.Length - 3), Block = v[1] == '{' };
         }
 
-        /// Named values become visible placeholders: {{x}} -> nv(x).
+        /// Named values become visible placeholders: {{x}} -> nv(x). The
+        /// document is APIM "rawxml": expressions may hold `<` and `&` as
+        /// written; they are escaped first, as APIM does, so the rest parses
+        /// as XML.
         public static XDocument Load(string path)
         {
             string text = File.ReadAllText(path);
             text = Regex.Replace(text, "[{][{]([A-Za-z0-9._-]+)[}][}]", "nv($1)");
-            return XDocument.Parse(text);
+            return XDocument.Parse(RawXml.Escape(text));
+        }
+    }
+
+    /// rawxml to XML: inside every expression that starts an attribute value
+    /// (`='@(`, `="@{`) or an element's text (`>@(` after optional white
+    /// space), `&`, `<` and `>` become entities. The end of an expression is
+    /// found by matching brackets, skipping C# string and char literals.
+    public static class RawXml
+    {
+        public static string Escape(string text)
+        {
+            var sb = new StringBuilder(text.Length + 64);
+            int i = 0;
+            while (i < text.Length)
+            {
+                if (text[i] == '@' && i + 1 < text.Length && (text[i + 1] == '(' || text[i + 1] == '{') && StartsValue(text, i))
+                {
+                    int end = MatchBracket(text, i + 1);
+                    sb.Append(text, i, 2);
+                    for (int k = i + 2; k < end; k++)
+                    {
+                        char c = text[k];
+                        if (c == '&') { sb.Append("&amp;"); }
+                        else if (c == '<') { sb.Append("&lt;"); }
+                        else if (c == '>') { sb.Append("&gt;"); }
+                        else { sb.Append(c); }
+                    }
+                    if (end < text.Length) { sb.Append(text[end]); }
+                    i = end + 1;
+                    continue;
+                }
+                sb.Append(text[i]);
+                i++;
+            }
+            return sb.ToString();
+        }
+
+        /// Whether the `@` at `at` starts an attribute value or element text.
+        static bool StartsValue(string text, int at)
+        {
+            if (at > 0 && (text[at - 1] == '\'' || text[at - 1] == '"')) { return at > 1 && text[at - 2] == '='; }
+            int k = at - 1;
+            while (k >= 0 && char.IsWhiteSpace(text[k])) { k--; }
+            return k >= 0 && text[k] == '>';
+        }
+
+        /// Index of the bracket closing the one at `open`.
+        static int MatchBracket(string text, int open)
+        {
+            int depth = 0;
+            for (int k = open; k < text.Length; k++)
+            {
+                char c = text[k];
+                if (c == '"')
+                {
+                    bool verbatim = k > 0 && text[k - 1] == '@';
+                    for (k++; k < text.Length; k++)
+                    {
+                        if (verbatim) { if (text[k] == '"') { if (k + 1 < text.Length && text[k + 1] == '"') { k++; } else { break; } } }
+                        else if (text[k] == '\\') { k++; }
+                        else if (text[k] == '"') { break; }
+                    }
+                    continue;
+                }
+                if (c == '(' || c == '{') { depth++; }
+                else if (c == ')' || c == '}') { depth--; if (depth == 0) { return k; } }
+            }
+            throw new FormatException("unclosed expression at offset " + open);
         }
     }
 
@@ -223,7 +323,7 @@ namespace OailbHarness
             foreach (var kv in req.Headers.OrderBy(k => k.Key, StringComparer.OrdinalIgnoreCase)) { sent[kv.Key.ToLowerInvariant()] = string.Join(",", kv.Value); }
             attempt["headers"] = sent;
             Attempts.Add(attempt);
-            JToken a = Answers[name];
+            JToken a = Answers[name] ?? Answers["*"];
             if (a != null && a.Type == JTokenType.String && (string)a == "no-answer")
             {
                 throw new BackendUnreachable(name);
@@ -245,6 +345,9 @@ namespace OailbHarness
         readonly XDocument doc;
         public Dictionary<string, Tuple<string, long>> Cache;
         public Backends Backends;
+        /// A forward without an answer ends the retry loop (on-error runs)
+        /// instead of being retried: the alternative APIM semantics.
+        public bool PropagateForwardFailures;
         Ctx ctx;
         string backendBase;
         string backendId;
@@ -490,7 +593,11 @@ namespace OailbHarness
             {
                 Exception failure = null;
                 try { Block(e); }
-                catch (BackendUnreachable ex) { failure = ex; }
+                catch (BackendUnreachable ex)
+                {
+                    if (PropagateForwardFailures) { throw; }
+                    failure = ex;
+                }
                 bool again = attempt < count && Truth(AttrValue(e, "condition"));
                 if (!again)
                 {
@@ -573,6 +680,7 @@ namespace OailbHarness
                 // One cache per run: a scenario is one gateway.
                 var cache = new Dictionary<string, Tuple<string, long>>();
                 var runResults = new JArray();
+                long lastNow = 0;
                 foreach (JObject req in (JArray)run["requests"])
                 {
                     var pol = (JObject)policies[(int)req["policy"]];
@@ -581,6 +689,8 @@ namespace OailbHarness
                     foreach (var p in ((JObject)pol["hosts"]).Properties()) { backends.HostToName[p.Name] = (string)p.Value; }
                     interp.Cache = cache;
                     interp.Backends = backends;
+                    interp.PropagateForwardFailures = (bool?)run["propagate_forward_failures"] ?? false;
+                    lastNow = Math.Max(lastNow, (long)req["now_ms"]);
                     Random.Draws = new Queue<double>(((JArray)req["draws"]).Select(d => (double)d));
                     var ctx = new Ctx
                     {
@@ -589,12 +699,15 @@ namespace OailbHarness
                     };
                     string url = (string)req["url"];
                     ctx.Request = new Request { OriginalUrl = Url.Parse(url), Url = Url.Parse(url) };
+                    ctx.Request.Body.Text = (string)req["body"] ?? "";
                     foreach (var p in ((JObject)req["headers"]).Properties()) { ctx.Request.Headers[p.Name] = new[] { (string)p.Value }; }
                     var result = interp.Run(ctx);
                     result["attempts"] = backends.Attempts;
                     runResults.Add(result);
                 }
-                results.Add(runResults);
+                var left = new JObject();
+                foreach (var kv in cache.Where(kv => kv.Value.Item2 > lastNow).OrderBy(kv => kv.Key, StringComparer.Ordinal)) { left[kv.Key] = kv.Value.Item1; }
+                results.Add(new JObject(new JProperty("results", runResults), new JProperty("cache", left)));
             }
             return results;
         }
