@@ -700,3 +700,254 @@ fn hostile_values_still_compile() {
         ],
     );
 }
+
+// ---------------------------------------------------------------------------
+// The serve column: every policy-mode scenario through `oailb serve`
+// (src/serve) over real sockets, with the step's time on a manual clock,
+// its draws scripted, and one mock backend per topology backend on loopback
+// answering as the step says.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use oailb::serve::clock::{ManualClock, ScriptedDraws};
+use oailb::serve::config::{Credentials, Options, Runtime};
+use oailb::serve::metrics::Metrics;
+use oailb::serve::store::MemoryStore;
+use oailb::serve::{server, Gateway};
+use support::mock_aoai::{Answer, Backend as MockBackend, Journal};
+
+const SERVE_TOKEN: &str = "scenario-entra-token";
+
+fn loaded_for(table: &Value, key: &str, mode: Option<Mode>) -> topology::Loaded {
+    let spec = &table["topologies"][key];
+    let text = std::fs::read_to_string(root().join(spec["file"].as_str().unwrap())).unwrap();
+    let (mut value, _) = topology::source::load(&text).unwrap();
+    if let Some(patch) = spec.get("patch") {
+        merge(&mut value, patch);
+    }
+    let src = Source::new(
+        format!("{key}.json"),
+        serde_json::to_string(&value).unwrap(),
+    );
+    let loaded = topology::load(src).unwrap();
+    match mode {
+        Some(m) => topology::with_mode(&loaded, m).unwrap(),
+        None => loaded,
+    }
+}
+
+fn mock_answer(answers: &Value, backend: &str) -> Answer {
+    match reply_for(answers, backend) {
+        Reply::NoAnswer => Answer::Drop,
+        Reply::Status { status, headers } => Answer::Status(status, headers),
+    }
+}
+
+/// Plays one scenario through serve; returns what each request did and the
+/// state store at the end.
+fn run_serve(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let t = table();
+        let clock = Arc::new(ManualClock::new(BASE_MS));
+        let draws = Arc::new(ScriptedDraws::default());
+        let store = Arc::new(MemoryStore::default());
+        let journal: Journal = Arc::new(Mutex::new(Vec::new()));
+        let mut mocks: BTreeMap<String, MockBackend> = BTreeMap::new();
+        // One gateway per policy document the scenario uses, all on one
+        // store, clock and draw source.
+        let mut gateways: BTreeMap<usize, (std::net::SocketAddr, BTreeMap<String, String>)> =
+            BTreeMap::new();
+        let mut seen = Vec::new();
+        for r in reqs {
+            let doc = &plan.policies[r.policy];
+            if !gateways.contains_key(&r.policy) {
+                let topo = doc.key.split('/').next().unwrap();
+                let mode = if doc.key.ends_with("Some(Pool)") {
+                    Some(Mode::Pool)
+                } else {
+                    None
+                };
+                let loaded = loaded_for(&t, topo, mode);
+                let mut upstreams = BTreeMap::new();
+                let mut roots = BTreeMap::new();
+                for (_, b) in loaded.topology.backends() {
+                    if !mocks.contains_key(&b.name) {
+                        let m = MockBackend::start_journaled(&b.name, Some(journal.clone())).await;
+                        mocks.insert(b.name.clone(), m);
+                    }
+                    upstreams.insert(
+                        b.name.clone(),
+                        url::Url::parse(&mocks[&b.name].url()).unwrap(),
+                    );
+                    if let Some(oailb::topology::ApiKeySource::Env(var)) = &b.api_key {
+                        // The tests of this binary read no other variable.
+                        std::env::set_var(var, format!("key-of-{}", b.name));
+                    }
+                }
+                for rb in doc.policy().routes.iter().flat_map(|r| &r.backends) {
+                    roots.insert(
+                        rb.name.clone(),
+                        rb.url.trim_end_matches("/openai").to_string(),
+                    );
+                }
+                let options = Options {
+                    credentials: Credentials::Fixed(SERVE_TOKEN.into()),
+                    upstreams,
+                    api: Some(doc.api.clone()),
+                    key_vault_endpoint: None,
+                };
+                let runtime = Runtime::build(&loaded, &options).await.unwrap();
+                let gw = Arc::new(Gateway::new(
+                    runtime,
+                    store.clone(),
+                    clock.clone(),
+                    draws.clone(),
+                    Arc::new(Metrics::new()),
+                ));
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                tokio::spawn(server::serve(gw, listener, std::future::pending()));
+                gateways.insert(r.policy, (addr, roots));
+            }
+            let (addr, roots) = &gateways[&r.policy];
+            clock.set(r.now_ms);
+            draws.set(&r.draws);
+            for (name, m) in &mocks {
+                m.clear();
+                m.always(mock_answer(&r.answers, name));
+            }
+            journal.lock().unwrap().clear();
+            let key_header = doc.policy().subscription_key_header.clone();
+            let res = reqwest::Client::new()
+                .post(format!(
+                    "http://{addr}/{}/deployments/{}{}",
+                    doc.api_path, r.deployment, r.path
+                ))
+                .header(key_header.as_str(), CLIENT_KEY)
+                .header("content-type", "application/json")
+                .body(r.body.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let headers: BTreeMap<String, String> = res
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        v.to_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            let calls = journal.lock().unwrap().clone();
+            let served_by = headers.get("x-mock-backend").cloned();
+            let from_gateway = served_by.is_none();
+            let named_values: BTreeMap<String, String> = doc
+                .policy()
+                .routes
+                .iter()
+                .flat_map(|r| &r.backends)
+                .filter_map(|b| match &b.auth {
+                    desired::RouteAuth::ApiKey { named_value } => {
+                        Some((b.name.clone(), named_value.clone()))
+                    }
+                    desired::RouteAuth::ManagedIdentity => None,
+                })
+                .collect();
+            seen.push(Seen {
+                attempts: calls.iter().map(|(n, _)| n.clone()).collect(),
+                status,
+                retry_after: headers
+                    .get("retry-after")
+                    .filter(|_| from_gateway)
+                    .and_then(|v| v.parse().ok()),
+                retry_after_ms: headers
+                    .get("retry-after-ms")
+                    .filter(|_| from_gateway)
+                    .and_then(|v| v.parse().ok()),
+                served_by,
+                error_code: body["error"]["code"].as_str().map(str::to_string),
+                urls: calls
+                    .iter()
+                    .map(|(n, s)| format!("{}{}", roots[n], s.path_and_query))
+                    .collect(),
+                auth: calls
+                    .iter()
+                    .map(
+                        |(n, s)| match (s.header("authorization"), s.header("api-key")) {
+                            (Some(a), None) if a == format!("Bearer {SERVE_TOKEN}") => {
+                                "managed-identity".to_string()
+                            }
+                            (None, Some(k)) if k == format!("key-of-{n}") => {
+                                format!("api-key:{}", named_values[n])
+                            }
+                            other => format!("{other:?}"),
+                        },
+                    )
+                    .collect(),
+                headers,
+            });
+            for (_, s) in &calls {
+                assert!(
+                    !format!("{s:?}").contains(CLIENT_KEY),
+                    "the client's key reached a backend"
+                );
+            }
+        }
+        let end = reqs.iter().map(|r| r.now_ms).max().unwrap_or(BASE_MS);
+        (seen, store.snapshot(end))
+    })
+}
+
+#[test]
+fn serve_meets_the_scenario_table_and_matches_the_balancer() {
+    let plan = plan();
+    let mut bad = Vec::new();
+    for (name, rust, reqs) in &plan.runs {
+        if !*rust {
+            continue;
+        }
+        let (seen, state) = run_serve(&plan, reqs);
+        bad.extend(
+            check_all(&plan, reqs, &seen, true)
+                .into_iter()
+                .map(|b| b.replacen("[policy]", "[serve]", 1)),
+        );
+        let (rust_seen, rust_cache) = run_rust(&plan, reqs);
+        if state != rust_cache {
+            bad.push(format!(
+                "{name}: state differs:\n  serve:    {state:?}\n  balancer: {rust_cache:?}"
+            ));
+        }
+        for ((r, a), b) in reqs.iter().zip(&seen).zip(rust_seen) {
+            let pick = |s: &Seen| {
+                (
+                    s.attempts.clone(),
+                    s.status,
+                    s.retry_after,
+                    s.retry_after_ms,
+                    s.served_by.clone(),
+                    s.urls.clone(),
+                )
+            };
+            if pick(a) != pick(&b) {
+                bad.push(format!(
+                    "{name} step {}: serve and balancer differ:\n  serve:    {:?}\n  balancer: {:?}",
+                    r.step,
+                    pick(a),
+                    pick(&b)
+                ));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

@@ -271,7 +271,9 @@ impl Runtime {
                 .context("every policy has its API")?;
             let mut routes = Vec::new();
             for r in &p.routes {
-                let mut route = runtime_route(&p.api_id, r);
+                // Keyed by the API's name, as the policy keys its cache by
+                // `context.Api.Id`: serve and APIM sharing one Redis agree.
+                let mut route = runtime_route(&p.api, r);
                 let mut auth = Vec::new();
                 for b in &mut route.backends {
                     if let Some(base) = options.upstreams.get(&b.name) {

@@ -50,6 +50,16 @@ impl MemoryStore {
         map.insert(key.to_string(), (state, now_ms + seconds * 1000));
     }
 
+    /// The entries alive at `now_ms` as the balancer's `Cache` encodes them,
+    /// sorted by key (tests compare the state serve leaves behind).
+    pub fn snapshot(&self, now_ms: u64) -> std::collections::BTreeMap<String, String> {
+        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .filter(|(_, (_, expires))| *expires > now_ms)
+            .map(|(k, (s, _))| (k.clone(), s.encode()))
+            .collect()
+    }
+
     /// Read-modify-write under the lock.
     pub fn apply(&self, key: &str, now_ms: u64, seconds: u64, change: Change<'_>) -> BackendState {
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());

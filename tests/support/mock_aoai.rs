@@ -111,7 +111,12 @@ struct State {
     cancelled: usize,
     /// Streams sent to the end.
     completed: usize,
+    /// Shared by several backends: (backend, path and query) in the order
+    /// requests arrived.
+    journal: Option<Journal>,
 }
+
+pub type Journal = Arc<Mutex<Vec<(String, Seen)>>>;
 
 /// One mock backend.
 #[derive(Clone)]
@@ -124,9 +129,17 @@ pub struct Backend {
 
 impl Backend {
     pub async fn start(name: &str) -> Backend {
+        Self::start_journaled(name, None).await
+    }
+
+    /// A backend that also writes every request into `journal`.
+    pub async fn start_journaled(name: &str, journal: Option<Journal>) -> Backend {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            journal,
+            ..State::default()
+        }));
         let st = state.clone();
         let name2 = name.to_string();
         let task = tokio::spawn(async move {
@@ -240,7 +253,19 @@ fn cost(body: &[u8]) -> f64 {
     (chars as f64 / 4.0).ceil() + v["max_tokens"].as_f64().unwrap_or(16.0)
 }
 
+/// Every answer names its backend in `x-mock-backend`.
 async fn handle(
+    req: Request<hyper::body::Incoming>,
+    st: Arc<Mutex<State>>,
+    name: String,
+) -> Result<Response<Body>, std::io::Error> {
+    let mut r = answer(req, st, name.clone()).await?;
+    r.headers_mut()
+        .insert("x-mock-backend", name.parse().unwrap());
+    Ok(r)
+}
+
+async fn answer(
     req: Request<hyper::body::Incoming>,
     st: Arc<Mutex<State>>,
     name: String,
@@ -267,6 +292,9 @@ async fn handle(
     };
     let (answer, quota) = {
         let mut s = st.lock().unwrap();
+        if let Some(j) = &s.journal {
+            j.lock().unwrap().push((name.clone(), seen.clone()));
+        }
         s.seen.push(seen);
         let answer = s
             .script
