@@ -767,7 +767,7 @@ fn run_serve(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>)
         let mut seen = Vec::new();
         for r in reqs {
             let doc = &plan.policies[r.policy];
-            if !gateways.contains_key(&r.policy) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = gateways.entry(r.policy) {
                 let topo = doc.key.split('/').next().unwrap();
                 let mode = if doc.key.ends_with("Some(Pool)") {
                     Some(Mode::Pool)
@@ -814,7 +814,7 @@ fn run_serve(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>)
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();
                 tokio::spawn(server::serve(gw, listener, std::future::pending()));
-                gateways.insert(r.policy, (addr, roots));
+                slot.insert((addr, roots));
             }
             let (addr, roots) = &gateways[&r.policy];
             clock.set(r.now_ms);

@@ -28,7 +28,7 @@ pub fn presented_key<'a>(
             return Some(token.trim().to_string());
         }
     }
-    query_param(query, &api.key_query).map(|v| percent_decode(v))
+    query_param(query, &api.key_query).map(percent_decode)
 }
 
 /// Whether the request may pass: no keys configured, or a known key.

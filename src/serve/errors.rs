@@ -35,17 +35,17 @@ pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Resp
 /// No backend can take the request now: 429 at once, `Retry-After` in whole
 /// seconds (rounded up, at least 1) and `retry-after-ms`.
 pub fn all_busy(deployment: &str, wait_ms: u64) -> Response<Body> {
-    let seconds = retry_after_seconds(wait_ms);
+    let wait_ms = wait_ms.max(1);
     let mut r = error(
         StatusCode::TOO_MANY_REQUESTS,
         "429",
         format!(
-            "Every backend of deployment {deployment} is throttled or unavailable. Retry after {seconds} seconds."
+            "No backend of deployment {deployment} has quota for this request now. Retry after {wait_ms} ms."
         ),
     );
     let h = r.headers_mut();
-    h.insert(RETRY_AFTER, HeaderValue::from(seconds));
-    h.insert("retry-after-ms", HeaderValue::from(wait_ms.max(1)));
+    h.insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds(wait_ms)));
+    h.insert("retry-after-ms", HeaderValue::from(wait_ms));
     r
 }
 
@@ -68,6 +68,6 @@ pub fn backend_unreachable(deployment: &str) -> Response<Body> {
     error(
         StatusCode::BAD_GATEWAY,
         "BackendUnreachable",
-        format!("The backend of deployment {deployment} did not answer."),
+        format!("No backend of deployment {deployment} answered."),
     )
 }
