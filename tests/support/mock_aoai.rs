@@ -114,6 +114,8 @@ struct State {
     /// Shared by several backends: (backend, path and query) in the order
     /// requests arrived.
     journal: Option<Journal>,
+    /// Keep no log (benchmarks: millions of requests).
+    quiet: bool,
 }
 
 pub type Journal = Arc<Mutex<Vec<(String, Seen)>>>;
@@ -194,6 +196,11 @@ impl Backend {
     /// The answer after the script runs out (default: `Ok`).
     pub fn always(&self, a: Answer) {
         self.state.lock().unwrap().default = Some(a);
+    }
+
+    /// Stop recording requests.
+    pub fn quiet(&self) {
+        self.state.lock().unwrap().quiet = true;
     }
 
     pub fn quota(&self, q: Quota) {
@@ -295,7 +302,9 @@ async fn answer(
         if let Some(j) = &s.journal {
             j.lock().unwrap().push((name.clone(), seen.clone()));
         }
-        s.seen.push(seen);
+        if !s.quiet {
+            s.seen.push(seen);
+        }
         let answer = s
             .script
             .pop_front()
