@@ -202,6 +202,29 @@ struct Seen {
     headers: BTreeMap<String, String>,
 }
 
+/// What every implementation must decide alike, request by request.
+type Decisions = (
+    Vec<String>,
+    u16,
+    Option<u64>,
+    Option<u64>,
+    Option<String>,
+    Vec<String>,
+);
+
+impl Seen {
+    fn decisions(&self) -> Decisions {
+        (
+            self.attempts.clone(),
+            self.status,
+            self.retry_after,
+            self.retry_after_ms,
+            self.served_by.clone(),
+            self.urls.clone(),
+        )
+    }
+}
+
 fn reply_for(answers: &Value, backend: &str) -> Reply {
     let answer = match answers.get(backend) {
         Some(a) => a,
@@ -626,22 +649,12 @@ fn executed_policy_meets_the_scenario_table_and_matches_the_balancer() {
                 ));
             }
             for ((r, a), b) in reqs.iter().zip(&seen).zip(rust_seen) {
-                let pick = |s: &Seen| {
-                    (
-                        s.attempts.clone(),
-                        s.status,
-                        s.retry_after,
-                        s.retry_after_ms,
-                        s.served_by.clone(),
-                        s.urls.clone(),
-                    )
-                };
-                if pick(a) != pick(&b) {
+                if a.decisions() != b.decisions() {
                     bad.push(format!(
                         "{name} step {}: policy and balancer differ:\n  policy:   {:?}\n  balancer: {:?}",
                         r.step,
-                        pick(a),
-                        pick(&b)
+                        a.decisions(),
+                        b.decisions()
                     ));
                 }
             }
@@ -929,22 +942,12 @@ fn serve_meets_the_scenario_table_and_matches_the_balancer() {
             ));
         }
         for ((r, a), b) in reqs.iter().zip(&seen).zip(rust_seen) {
-            let pick = |s: &Seen| {
-                (
-                    s.attempts.clone(),
-                    s.status,
-                    s.retry_after,
-                    s.retry_after_ms,
-                    s.served_by.clone(),
-                    s.urls.clone(),
-                )
-            };
-            if pick(a) != pick(&b) {
+            if a.decisions() != b.decisions() {
                 bad.push(format!(
                     "{name} step {}: serve and balancer differ:\n  serve:    {:?}\n  balancer: {:?}",
                     r.step,
-                    pick(a),
-                    pick(&b)
+                    a.decisions(),
+                    b.decisions()
                 ));
             }
         }

@@ -8,40 +8,35 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::mock_aoai::{Answer, Backend};
 use support::serve_process::{seed_topology, ServeProcess, TOKEN};
+use support::SeedBackends;
 
 const CHAT: &str =
     "/smart-api/openai/deployments/gpt-35-turbo/chat/completions?api-version=2024-10-21";
 
 struct Setup {
     _dir: tempfile::TempDir,
-    eastus: Backend,
-    eastus2: Backend,
-    canadaeast: Backend,
+    backends: SeedBackends,
     serve: ServeProcess,
+}
+
+impl std::ops::Deref for Setup {
+    type Target = SeedBackends;
+    fn deref(&self) -> &SeedBackends {
+        &self.backends
+    }
 }
 
 impl Setup {
     async fn new(extra_yaml: &str, args: &[&str], env: &[(&str, &str)]) -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let eastus = Backend::start("eastus").await;
-        let eastus2 = Backend::start("eastus2").await;
-        let canadaeast = Backend::start("canadaeast").await;
+        let backends = SeedBackends::start().await;
         let topo = seed_topology(dir.path(), extra_yaml);
-        let mut all: Vec<String> = vec![
-            "--upstream".into(),
-            format!("eastus={}", eastus.url()),
-            "--upstream".into(),
-            format!("eastus2={}", eastus2.url()),
-            "--upstream".into(),
-            format!("canadaeast={}", canadaeast.url()),
-        ];
+        let mut all = backends.upstream_args();
         all.extend(args.iter().map(|s| s.to_string()));
         let serve = ServeProcess::start(&topo, &all, env);
         Setup {
             _dir: dir,
-            eastus,
-            eastus2,
-            canadaeast,
+            backends,
             serve,
         }
     }
@@ -113,25 +108,24 @@ async fn a_429_moves_the_request_on_at_once_and_keeps_the_backend_out_for_its_de
             ("retry-after-ms".into(), "700".into()),
         ],
     );
-    s.eastus.always(busy.clone());
-    s.eastus2.always(busy);
+    s.priority_one(busy);
     // Both priority-1 backends throttle: the request ends on canadaeast.
     let r = s.chat(&c).await;
     assert_eq!(r.status(), 200);
     assert_eq!(s.canadaeast.count(), 1);
-    assert_eq!(s.eastus.count() + s.eastus2.count(), 2);
+    assert_eq!(s.priority_one_count(), 2);
     // For the announced 700 ms they get nothing; canadaeast serves.
     s.eastus.clear();
     s.eastus2.clear();
     for _ in 0..5 {
         assert_eq!(s.chat(&c).await.status(), 200);
     }
-    assert_eq!(s.eastus.count() + s.eastus2.count(), 0);
+    assert_eq!(s.priority_one_count(), 0);
     assert_eq!(s.canadaeast.count(), 6);
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(s.chat(&c).await.status(), 200);
     assert_eq!(
-        s.eastus.count() + s.eastus2.count(),
+        s.priority_one_count(),
         1,
         "back in rotation after retry-after-ms"
     );
@@ -185,25 +179,21 @@ async fn all_busy_answers_429_at_once_with_retry_after() {
         .as_str()
         .unwrap()
         .contains("gpt-35-turbo"));
-    let calls = s.eastus.count() + s.eastus2.count() + s.canadaeast.count();
+    let calls = s.priority_one_count() + s.canadaeast.count();
     assert_eq!(calls, 3);
     // The next request is answered without any upstream call.
     let t = Instant::now();
     let r = s.chat(&c).await;
     assert_eq!(r.status(), 429);
     assert!(t.elapsed() < Duration::from_millis(500));
-    assert_eq!(
-        s.eastus.count() + s.eastus2.count() + s.canadaeast.count(),
-        calls
-    );
+    assert_eq!(s.priority_one_count() + s.canadaeast.count(), calls);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backend_that_does_not_answer_in_time_is_left() {
     let s = Setup::new("serve:\n  timeouts:\n    first_byte_ms: 300\n", &[], &[]).await;
     let c = client();
-    s.eastus.always(Answer::Hang);
-    s.eastus2.always(Answer::Hang);
+    s.priority_one(Answer::Hang);
     let t = Instant::now();
     let r = s.chat(&c).await;
     assert_eq!(r.status(), 200);
@@ -214,11 +204,7 @@ async fn a_backend_that_does_not_answer_in_time_is_left() {
 #[tokio::test(flavor = "multi_thread")]
 async fn streams_pass_through_chunk_by_chunk() {
     let s = Setup::new("", &[], &[]).await;
-    s.eastus.always(Answer::Stream {
-        n: 4,
-        every: Duration::from_millis(300),
-    });
-    s.eastus2.always(Answer::Stream {
+    s.priority_one(Answer::Stream {
         n: 4,
         every: Duration::from_millis(300),
     });
@@ -245,14 +231,7 @@ async fn streams_pass_through_chunk_by_chunk() {
     let line = &s.serve.access_lines()[0];
     assert_eq!(line["completion_tokens"], 4);
     assert_eq!(line["outcome"], "complete");
-    let m = c
-        .get(s.serve.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = s.serve.metrics().await;
     assert!(
         m.contains("oailb_tokens_total{deployment=\"gpt-35-turbo\",backend=\"eastus"),
         "{m}"
@@ -262,11 +241,7 @@ async fn streams_pass_through_chunk_by_chunk() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_goes_away_cancels_the_upstream_call() {
     let s = Setup::new("", &[], &[]).await;
-    s.eastus.always(Answer::Stream {
-        n: 50,
-        every: Duration::from_millis(100),
-    });
-    s.eastus2.always(Answer::Stream {
+    s.priority_one(Answer::Stream {
         n: 50,
         every: Duration::from_millis(100),
     });
@@ -313,7 +288,7 @@ async fn bodies_above_the_limit_get_413() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
-    assert_eq!(s.eastus.count() + s.eastus2.count(), 0);
+    assert_eq!(s.priority_one_count(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -355,7 +330,7 @@ async fn client_keys_are_checked_and_never_forwarded() {
     }
     let url = s.serve.url(&format!("{CHAT}&subscription-key=env-key"));
     assert_eq!(c.post(url).json(&body).send().await.unwrap().status(), 200);
-    assert_eq!(s.eastus.count() + s.eastus2.count(), 3);
+    assert_eq!(s.priority_one_count(), 3);
     for seen in s.eastus.seen().iter().chain(s.eastus2.seen().iter()) {
         let text = format!("{seen:?}");
         assert!(
@@ -474,14 +449,7 @@ async fn metrics_health_and_readiness() {
     let s = Setup::new("", &[], &[]).await;
     let c = client();
     assert_eq!(s.chat(&c).await.status(), 200);
-    let m = c
-        .get(s.serve.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = s.serve.metrics().await;
     for needle in [
         "oailb_requests_total{api=\"aoai-smart-api\",deployment=\"gpt-35-turbo\",status=\"200\",origin=\"backend\"} 1",
         "oailb_upstream_attempts_total{backend=",
@@ -513,14 +481,7 @@ async fn metrics_health_and_readiness() {
     assert_eq!(s.chat(&c).await.status(), 429);
     let r = c.get(s.serve.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 503);
-    let m = c
-        .get(s.serve.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = s.serve.metrics().await;
     assert!(
         m.contains("oailb_backend_marks_total{backend=\"canadaeast\",reason=\"throttled\"} 1"),
         "{m}"
@@ -562,14 +523,7 @@ async fn reload_takes_a_valid_topology_and_keeps_the_old_on_an_invalid_one() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let m = c
-        .get(s.serve.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = s.serve.metrics().await;
     assert!(
         m.contains("oailb_reloads_total{result=\"invalid\"} 1")
             && m.contains("oailb_reloads_total{result=\"ok\"} 1"),
@@ -591,11 +545,7 @@ async fn watch_reloads_when_the_file_changes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_drains_in_flight_requests_and_exits_0() {
     let mut s = Setup::new("", &[], &[]).await;
-    s.eastus.always(Answer::Stream {
-        n: 6,
-        every: Duration::from_millis(150),
-    });
-    s.eastus2.always(Answer::Stream {
+    s.priority_one(Answer::Stream {
         n: 6,
         every: Duration::from_millis(150),
     });

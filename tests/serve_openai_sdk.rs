@@ -9,8 +9,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::mock_aoai::{Answer, Backend};
+use support::mock_aoai::Answer;
 use support::serve_process::ServeProcess;
+use support::SeedBackends;
 
 fn venv_python() -> std::path::PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -30,11 +31,8 @@ fn venv_python() -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_openai_python_sdk_works_through_serve_with_failover_and_streaming() {
     let python = venv_python();
-    let (e1, e2, ca) = (
-        Backend::start("eastus").await,
-        Backend::start("eastus2").await,
-        Backend::start("canadaeast").await,
-    );
+    let seed = SeedBackends::start().await;
+    let (e1, e2, ca) = (&seed.eastus, &seed.eastus2, &seed.canadaeast);
     // Priority 1 fails: one drops connections, the other throttles.
     e1.always(Answer::Drop);
     e2.always(Answer::Status(
@@ -53,17 +51,15 @@ async fn the_openai_python_sdk_works_through_serve_with_failover_and_streaming()
     ]);
     let dir = tempfile::tempdir().unwrap();
     let topo = dir.path().join("seed.yaml");
-    let seed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/seed.yaml"))
-        .unwrap();
+    let seed_text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/seed.yaml"))
+            .unwrap();
     std::fs::write(
         &topo,
-        format!("{seed}\nserve:\n  client_keys:\n    - env: SDK_TEST_CLIENT_KEY\n"),
+        format!("{seed_text}\nserve:\n  client_keys:\n    - env: SDK_TEST_CLIENT_KEY\n"),
     )
     .unwrap();
-    let args: Vec<String> = [("eastus", &e1), ("eastus2", &e2), ("canadaeast", &ca)]
-        .iter()
-        .flat_map(|(n, b)| ["--upstream".to_string(), format!("{n}={}", b.url())])
-        .collect();
+    let args = seed.upstream_args();
     let serve = ServeProcess::start(&topo, &args, &[("SDK_TEST_CLIENT_KEY", "sdk-client-key")]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/openai_client.py");
     let addr = serve.addr.to_string();

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use oailb::balancer::BackendState;
 use serde_json::json;
-use support::mock_aoai::{Answer, Backend};
+use support::mock_aoai::Answer;
 use support::serve_process::{seed_topology, ServeProcess};
+use support::SeedBackends;
 
 const CHAT: &str =
     "/smart-api/openai/deployments/gpt-35-turbo/chat/completions?api-version=2024-10-21";
@@ -105,21 +106,9 @@ async fn two_instances_share_state_and_survive_a_redis_outage() {
     let mut redis = Redis::start(port);
     let dir = tempfile::tempdir().unwrap();
     let topo = seed_topology(dir.path(), "");
-    let (e1, e2, ca) = (
-        Backend::start("eastus").await,
-        Backend::start("eastus2").await,
-        Backend::start("canadaeast").await,
-    );
-    let args = vec![
-        "--upstream".to_string(),
-        format!("eastus={}", e1.url()),
-        "--upstream".into(),
-        format!("eastus2={}", e2.url()),
-        "--upstream".into(),
-        format!("canadaeast={}", ca.url()),
-        "--state".into(),
-        redis.url(),
-    ];
+    let seed = SeedBackends::start().await;
+    let mut args = seed.upstream_args();
+    args.extend(["--state".to_string(), redis.url()]);
     let a = ServeProcess::start(&topo, &args, &[]);
     let b = ServeProcess::start(&topo, &args, &[]);
     let c = reqwest::Client::new();
@@ -160,15 +149,14 @@ async fn two_instances_share_state_and_survive_a_redis_outage() {
     // What instance A learns (eastus and eastus2 throttled for 30 s),
     // instance B knows without calling them.
     let busy = Answer::Status(429, vec![("retry-after".into(), "30".into())]);
-    e1.always(busy.clone());
-    e2.always(busy);
+    seed.priority_one(busy);
     assert_eq!(chat(&c, &a).await, 200);
-    let before = e1.count() + e2.count();
+    let before = seed.priority_one_count();
     for _ in 0..5 {
         assert_eq!(chat(&c, &b).await, 200);
     }
     assert_eq!(
-        e1.count() + e2.count(),
+        seed.priority_one_count(),
         before,
         "instance B called a backend A had seen throttled"
     );
@@ -180,14 +168,7 @@ async fn two_instances_share_state_and_survive_a_redis_outage() {
         assert_eq!(chat(&c, &b).await, 200);
     }
     a.wait_for_log("state_store_unreachable", Duration::from_secs(5));
-    let m = c
-        .get(a.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = a.metrics().await;
     assert!(m.contains("oailb_state_store_up 0"), "{m}");
     assert!(!m.contains("oailb_state_store_errors_total 0\n"), "{m}");
     // And find it again when it is back.
@@ -206,13 +187,6 @@ async fn two_instances_share_state_and_survive_a_redis_outage() {
         assert!(start.elapsed() < Duration::from_secs(15), "no reconnect");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let m = c
-        .get(a.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = a.metrics().await;
     assert!(m.contains("oailb_state_store_up 1"), "{m}");
 }

@@ -89,6 +89,16 @@ impl ServeProcess {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([format!("-{sig}"), self.child.id().to_string()])
