@@ -105,6 +105,8 @@ pub async fn send(
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n)
             || n == "content-length"
+            // The body is sent whole (buffered); no 100-continue handshake.
+            || n == "expect"
             || n == "authorization"
             || n == "api-key"
             || n == out.key_header
