@@ -11,6 +11,8 @@
 # with CONC connections (closed loop, MAXDUR seconds); and the peak RSS of
 # the gateway while STREAMS clients hold a 10 s streaming answer each.
 #
+# The LiteLLM proxy starts slowly (about a minute on a busy 2-core machine).
+#
 # Needs: oha (`cargo install --locked oha --root ~/.local`, outside this
 # repository; OHA=path), and for the peers: LITELLM_VENV (a venv where
 # `litellm` runs its proxy) and LBBENCH (a copy of ../shared/lbbench after
@@ -32,7 +34,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
+wait_port() { for _ in $(seq 1 1800); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "nothing listens on $1" >&2; return 1; }
 start_mock() { # $1: file, $2...: extra flags
   local f=$1; shift
   target/release/examples/mock-aoai --backends 2 --max-seconds 1800 "$@" > "$f" & pids+=($!)
@@ -42,6 +44,7 @@ url_of() { python3 -c "import json,sys; print(json.load(open('$1'))['backends'][
 
 BODY='{"messages":[{"role":"user","content":"hi"}],"max_tokens":1}'
 KEY=bench-not-a-secret
+LITELLM_KEY=sk-bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 API_VERSION=2024-10-21
 
 # A topology whose quota never binds: the gateway's own cost is measured.
@@ -80,7 +83,8 @@ for b in mock["backends"]:
     print("    litellm_params: {model: azure/gpt-35-turbo, api_base: '%s', api_key: '$KEY', api_version: '$API_VERSION'}" % b["url"])
 print("litellm_settings: {num_retries: 0, request_timeout: 60, telemetry: false}")
 PY
-  (cd "$out" && exec "$LITELLM_VENV/bin/litellm" --config "$3-config.yaml" --host 127.0.0.1 --port "$2" --num_workers 1 > "$3.log" 2>&1) & pids+=($!)
+  (cd "$out" && LITELLM_MASTER_KEY=$LITELLM_KEY LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_OFFLINE_MODE=true \
+    exec "$LITELLM_VENV/bin/litellm" --config "$3-config.yaml" --host 127.0.0.1 --port "$2" --num_workers 1 > "$3.log" 2>&1) & pids+=($!)
   wait_port "$2"
 }
 start_portkey() { # $1: mock json, $2: port, $3: name; writes $out/$3-endpoint.json
@@ -122,7 +126,7 @@ URL[oailb-serve]="http://127.0.0.1:$p/openai/deployments/gpt-35-turbo/chat/compl
 targets=(direct oailb-serve)
 p=$(free_port)
 if start_litellm "$out/mock.json" "$p" litellm; then
-  URL[litellm-proxy]="http://127.0.0.1:$p/chat/completions"; HDR[litellm-proxy]="authorization: Bearer sk-bench"
+  URL[litellm-proxy]="http://127.0.0.1:$p/chat/completions"; HDR[litellm-proxy]="authorization: Bearer $LITELLM_KEY"
   BODY_LITELLM=1; targets+=(litellm-proxy)
 else echo "LiteLLM proxy skipped (LITELLM_VENV)" >&2; fi
 p=$(free_port)
@@ -167,7 +171,7 @@ stream_run oailb-serve "http://127.0.0.1:$p/openai/deployments/gpt-35-turbo/chat
 if [[ " ${targets[*]} " == *" litellm-proxy "* ]]; then
   p=$(free_port); start_litellm "$out/mock-stream.json" "$p" litellm-stream && lpid=${pids[-1]} &&
   BODY='{"model":"gpt-35-turbo","stream":true,"messages":[{"role":"user","content":"hi"}],"max_tokens":1}' \
-    stream_run litellm-proxy "http://127.0.0.1:$p/chat/completions" "authorization: Bearer sk-bench" "$lpid"
+    stream_run litellm-proxy "http://127.0.0.1:$p/chat/completions" "authorization: Bearer $LITELLM_KEY" "$lpid"
 fi
 if [[ " ${targets[*]} " == *" portkey "* ]]; then
   p=$(free_port); start_portkey "$out/mock-stream.json" "$p" portkey-stream && kpid=${pids[-1]} &&

@@ -15,28 +15,45 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
 # APIM policy: XSD, every C# expression compiled, and no type-flow warning
-# (--strict), for every example in both modes. A topology that cannot be a
-# pool (exit 2 from render-policy with --mode pool) is skipped with a notice;
-# tests/render_policy.rs checks that refusal.
+# (--strict), for every API of every example in both modes. A topology that
+# cannot be a pool (exit 2 from render-policy with --mode pool) is skipped
+# with a notice; tests/render_policy.rs checks that refusal.
 "$VALIDATORS/apim-policy-check/install.sh" >&2
 policies=()
+# Runs `oailb ARGS -f TOPO --mode MODE`; fails (with a notice) when the
+# topology cannot use pool mode (exit 2 with --mode pool), and stops the
+# script on any other failure.
+rendered() {
+  local topo=$1 mode=$2 status=0
+  shift 2
+  "$OAILB" "$@" -q --color never -f "$topo" --mode "$mode" 2>"$OUT/err" || status=$?
+  if [ "$status" -eq 2 ] && [ "$mode" = pool ]; then
+    echo "validators: $topo cannot use pool mode, skipped:" >&2
+    sed 's/^/  /' "$OUT/err" | grep '^  error\[' >&2 || true
+    return 1
+  fi
+  if [ "$status" -ne 0 ]; then
+    cat "$OUT/err" >&2
+    echo "validators: oailb $1 failed for $topo --mode $mode" >&2
+    exit 1
+  fi
+}
+api_names() {
+  "$OAILB" plan --offline --json -q -f "$1" | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["resources"]:
+    if r["type"] == "Microsoft.ApiManagement/service/apis":
+        print(r["name"])'
+}
 for topo in examples/*.yaml; do
   name=$(basename "$topo" .yaml)
-  for mode in policy pool; do
-    out="$OUT/$name-$mode.xml"
-    status=0
-    "$OAILB" render-policy -q --color never -f "$topo" --mode "$mode" -o "$out" 2>"$OUT/err" || status=$?
-    if [ "$status" -eq 2 ] && [ "$mode" = pool ]; then
-      echo "validators: $topo cannot use pool mode, skipped:" >&2
-      sed 's/^/  /' "$OUT/err" | grep '^  error\[' >&2 || true
-      continue
-    fi
-    if [ "$status" -ne 0 ]; then
-      cat "$OUT/err" >&2
-      echo "validators: render-policy failed for $topo --mode $mode" >&2
-      exit 1
-    fi
-    policies+=("$out")
+  for api in $(api_names "$topo"); do
+    for mode in policy pool; do
+      out="$OUT/$name-$api-$mode.xml"
+      if rendered "$topo" "$mode" render-policy --api "$api" -o "$out"; then
+        policies+=("$out")
+      fi
+    done
   done
 done
 "$VALIDATORS/apim-policy-check/check" --strict "${policies[@]}"
@@ -56,20 +73,10 @@ for topo in examples/*.yaml tests/render/*.yaml; do
   name=$(basename "$topo" .yaml)
   for mode in policy pool; do
     out="$OUT/iac/$name-$mode"
-    status=0
-    "$OAILB" render all -q --color never -f "$topo" --mode "$mode" --out "$out" 2>"$OUT/err" || status=$?
-    if [ "$status" -eq 2 ] && [ "$mode" = pool ]; then
-      echo "validators: $topo cannot use pool mode, skipped:" >&2
-      sed 's/^/  /' "$OUT/err" | grep '^  error\[' >&2 || true
-      continue
+    if rendered "$topo" "$mode" render all --out "$out"; then
+      tf_dirs+=("$out/terraform")
+      bicep_dirs+=("$out/bicep")
     fi
-    if [ "$status" -ne 0 ]; then
-      cat "$OUT/err" >&2
-      echo "validators: render all failed for $topo --mode $mode" >&2
-      exit 1
-    fi
-    tf_dirs+=("$out/terraform")
-    bicep_dirs+=("$out/bicep")
   done
 done
 "$VALIDATORS/terraform/check-terraform" "${tf_dirs[@]}"

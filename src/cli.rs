@@ -20,7 +20,8 @@ Exit codes (the same for every command):
   2    invalid input or usage: a topology that does not validate, a bad flag,
        no --yes without a terminal; plan --detailed-exitcode: changes to apply
   124  --timeout expired (plan, deploy, destroy)
-  130  interrupted by Ctrl-C (deploy, destroy)";
+  130  interrupted by Ctrl-C (deploy, destroy)
+  141  stdout or stderr closed early (`| head`): output cut, as for `cat`";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -394,6 +395,7 @@ fn parse_timeout(v: &str) -> Result<std::time::Duration, String> {
 }
 
 pub fn main() -> ExitCode {
+    crate::closed_output::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -14,6 +14,9 @@ pub const CHANGES: u8 = 2;
 pub const TIMED_OUT: u8 = 124;
 /// deploy/destroy stopped by Ctrl-C (128 + SIGINT, as shells report it).
 pub const INTERRUPTED: u8 = 130;
+/// stdout or stderr was closed before oailb finished writing (`| head`):
+/// 128 + SIGPIPE, as shells report it for `cat`. See [`crate::closed_output`].
+pub const CLOSED_OUTPUT: u8 = 141;
 
 /// An error that ends the command with a specific exit code. Other errors
 /// exit with [`FAILURE`].

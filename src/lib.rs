@@ -7,6 +7,7 @@
 pub mod azure;
 pub mod balancer;
 pub mod cli;
+pub mod closed_output;
 pub mod commands;
 pub mod deploy;
 pub mod desired;

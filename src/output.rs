@@ -107,15 +107,32 @@ pub fn table(rows: &[Vec<String>], paint: &dyn Fn(usize, usize, &str) -> String)
 /// Writes `bytes` to `path` through a temporary file in the same directory
 /// and a rename, so readers never see a partial file. With `overwrite` false
 /// an existing file is an error (checked atomically by the rename).
+///
+/// The file gets the mode any tool would give it: that of the file it
+/// replaces, else 0666 less the umask (a temporary file alone would be 0600;
+/// oailb never writes secrets, so there is no reason to differ).
 pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".oailb-")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".oailb-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    if let Ok(existing) = std::fs::metadata(path) {
+        if overwrite && existing.is_file() {
+            tmp.as_file()
+                .set_permissions(existing.permissions())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -163,5 +180,23 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
         // No temporary file is left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// 0666 less the umask for a new file, the old mode for a replaced one.
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_gives_the_usual_file_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // What this process's umask gives a file created the ordinary way.
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"").unwrap();
+        let new = dir.path().join("new");
+        write_atomic(&new, b"x", false).unwrap();
+        assert_eq!(mode(&new), mode(&plain));
+        std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&new, b"y", true).unwrap();
+        assert_eq!(mode(&new), 0o640);
     }
 }

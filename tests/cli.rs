@@ -471,7 +471,7 @@ fn exit_codes_agree_between_help_and_readme() {
         .split("\n## ")
         .next()
         .unwrap();
-    for code in [0, 1, 2, 124, 130] {
+    for code in [0, 1, 2, 124, 130, 141] {
         assert!(
             help.contains(&format!("\n  {code} ")),
             "--help lacks exit code {code}"
@@ -480,5 +480,43 @@ fn exit_codes_agree_between_help_and_readme() {
             table.contains(&format!("\n| {code} |")),
             "README lacks exit code {code}"
         );
+    }
+}
+
+/// Every file oailb writes follows the umask, like any other tool's: `init`
+/// and `render-policy -o` used to write 0600 while `render` wrote 0644.
+#[cfg(unix)]
+#[test]
+fn written_files_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/seed.yaml");
+    let bin = assert_cmd::cargo::cargo_bin("oailb");
+    let mode = |p: &str| {
+        std::fs::metadata(dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for (umask, expected, dir_mode) in [("022", 0o644, 0o755), ("027", 0o640, 0o750)] {
+        let script = format!(
+            "umask {umask} && rm -rf out starter.yaml policy.xml && \"$0\" init -f starter.yaml --force && \"$0\" render-policy -f {seed} -o policy.xml && \"$0\" render terraform -f {seed} --out out"
+        );
+        let out = std::process::Command::new("sh")
+            .current_dir(dir.path())
+            .args(["-c", &script])
+            .arg(&bin)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for file in ["starter.yaml", "policy.xml", "out/main.tf"] {
+            assert_eq!(mode(file), expected, "{file} with umask {umask}");
+        }
+        assert_eq!(mode("out"), dir_mode, "out/ with umask {umask}");
     }
 }

@@ -1308,3 +1308,41 @@ fn plan_markdown_summarises_changes_and_diffs_the_policy() {
     );
     insta::assert_snapshot!("plan_markdown_changes", changed);
 }
+
+/// The plan table shows a changed policy as a unified diff (the same as the
+/// Markdown summary), not as two cut strings that look alike, and bounds it.
+#[test]
+fn plan_table_shows_a_changed_policy_as_a_bounded_diff() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    ws.edit("  cache_ttl_seconds: 60", "  cache_ttl_seconds: 90");
+    let plan = ws.run(&fake, &["plan"]);
+    assert_ok(&plan);
+    let out = String::from_utf8_lossy(&plan.stdout);
+    let diff = out
+        .split("  ~ properties.value (policy XML):\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no policy diff in:\n{out}"));
+    assert!(
+        diff.starts_with("      --- live\n      +++ topology\n      @@ "),
+        "{out}"
+    );
+    let removed: Vec<&str> = diff.lines().filter(|l| l.starts_with("      -")).collect();
+    let added: Vec<&str> = diff.lines().filter(|l| l.starts_with("      +")).collect();
+    assert!(removed.iter().any(|l| l.contains("60")), "{out}");
+    assert!(added.iter().any(|l| l.contains("90")), "{out}");
+
+    // A live policy replaced in the portal by a long one: the diff is cut.
+    let d = ws.desired();
+    let id = d.get("api_policy[aoai-smart-api]").unwrap().id.clone();
+    let long: String = (0..1000).map(|i| format!("<!-- {i} -->\n")).collect();
+    fake.edit(&id, "/properties/value", Value::String(long));
+    let plan = ws.run(&fake, &["plan"]);
+    let out = String::from_utf8_lossy(&plan.stdout);
+    assert!(out.lines().count() < 200, "{} lines", out.lines().count());
+    assert!(
+        out.contains("more lines (oailb render-policy shows the whole policy)"),
+        "{out}"
+    );
+}

@@ -4,8 +4,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
+use super::policy_diff::PolicyDiff;
 use super::{short, Action, Plan};
 use crate::desired::{Desired, Kind};
 
@@ -71,17 +70,16 @@ pub fn live(plan: &Plan, desired: &Desired) -> String {
     if !policies.is_empty() {
         out.push_str("\n### Policy changes\n");
         for e in policies {
-            let (before, after) = e
+            let diff = e
                 .changes
                 .iter()
-                .find(|c| c.path == "properties.value")
-                .map(|c| (text(&c.before), text(&c.after)))
-                .unwrap_or_default();
+                .find_map(|c| PolicyDiff::of(e, c, MAX_DIFF_LINES))
+                .unwrap_or_else(|| PolicyDiff::new("", "", MAX_DIFF_LINES));
             let _ = write!(
                 out,
                 "\n<details open><summary><code>{}</code></summary>\n\n```diff\n{}```\n\n</details>\n",
                 html(&e.address),
-                policy_diff(&before, &after)
+                fenced(&diff)
             );
         }
     }
@@ -147,37 +145,19 @@ fn notes(out: &mut String, plan: &Plan) {
     }
 }
 
-/// A unified diff of two policy documents, cut at [`MAX_DIFF_LINES`].
-fn policy_diff(before: &str, after: &str) -> String {
-    let diff = similar::TextDiff::from_lines(before, after);
-    let text = diff
-        .unified_diff()
-        .context_radius(3)
-        .header("live", "topology")
-        .to_string();
-    let lines: Vec<&str> = text.lines().collect();
+/// The diff's lines for a code block.
+fn fenced(diff: &PolicyDiff) -> String {
     let mut out = String::new();
-    for l in lines.iter().take(MAX_DIFF_LINES) {
+    for l in &diff.lines {
         // A fence inside the diff would end the code block early.
         out.push_str(&l.replace("```", "`\u{200b}``"));
         out.push('\n');
     }
-    if lines.len() > MAX_DIFF_LINES {
-        let _ = writeln!(
-            out,
-            "… {} more lines (oailb render-policy shows the whole policy)",
-            lines.len() - MAX_DIFF_LINES
-        );
+    if let Some(note) = diff.cut_note() {
+        out.push_str(&note);
+        out.push('\n');
     }
     out
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 /// Inline code in a table cell: pipes escaped, a fence long enough for any
@@ -218,13 +198,8 @@ mod tests {
     }
 
     #[test]
-    fn policy_diff_is_unified_and_bounded() {
-        let d = policy_diff("<a>\n<b/>\n</a>\n", "<a>\n<c/>\n</a>\n");
-        assert!(d.contains("--- live\n+++ topology\n"), "{d}");
-        assert!(d.contains("-<b/>\n+<c/>\n"), "{d}");
-        let long_before: String = (0..1000).map(|i| format!("{i}\n")).collect();
-        let d = policy_diff(&long_before, "");
-        assert_eq!(d.lines().count(), MAX_DIFF_LINES + 1);
-        assert!(d.contains("more lines"));
+    fn a_fence_in_the_policy_cannot_end_the_code_block() {
+        let d = fenced(&PolicyDiff::new("a\n", "```\n", MAX_DIFF_LINES));
+        assert!(d.contains("+`\u{200b}``\n"), "{d}");
     }
 }

@@ -5,6 +5,7 @@
 //! are the write-only paths each resource declares.
 
 pub mod markdown;
+pub mod policy_diff;
 
 use std::collections::HashMap;
 
@@ -13,6 +14,10 @@ use serde_json::{json, Value};
 
 use crate::azure::{ArmClient, Notice};
 use crate::desired::{placeholder, Desired, Kind, Placeholder, Resource};
+use policy_diff::PolicyDiff;
+
+/// Lines of policy diff the plan table shows per API.
+const TABLE_DIFF_LINES: usize = 120;
 
 /// Version of the JSON document `plan --json` prints.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -606,12 +611,29 @@ pub fn to_table(plan: &Plan, desired: &Desired, color: bool) -> String {
         details.push_str(&format!("\n{}:\n", style.bold(&e.address)));
         if e.action == Action::Update {
             for c in &e.changes {
-                details.push_str(&format!(
-                    "  ~ {}: {} → {}\n",
-                    c.path,
-                    short(&c.before),
-                    short(&c.after)
-                ));
+                let Some(diff) = PolicyDiff::of(e, c, TABLE_DIFF_LINES) else {
+                    details.push_str(&format!(
+                        "  ~ {}: {} → {}\n",
+                        c.path,
+                        short(&c.before),
+                        short(&c.after)
+                    ));
+                    continue;
+                };
+                details.push_str(&format!("  ~ {} (policy XML):\n", c.path));
+                for l in &diff.lines {
+                    let painted = match l.as_bytes().first() {
+                        _ if l.starts_with("---") || l.starts_with("+++") => style.bold(l),
+                        Some(b'-') => style.red(l),
+                        Some(b'+') => style.green(l),
+                        Some(b'@') => style.dim(l),
+                        _ => l.clone(),
+                    };
+                    details.push_str(&format!("      {painted}\n"));
+                }
+                if let Some(note) = diff.cut_note() {
+                    details.push_str(&format!("      {note}\n"));
+                }
             }
         }
         if e.soft_deleted {

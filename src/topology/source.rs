@@ -6,19 +6,28 @@
 //! plain scalar made of digits with a leading zero (`0613`) stays a string.
 //! Azure model versions look like that, and silently reading them as 613
 //! would deploy the wrong model.
+//!
+//! Tabs follow YAML 1.2: never in indentation (§6.1), allowed as separation
+//! between tokens on a line (§6.2, e.g. `location:<TAB>eastus2`). The parser
+//! refuses a tab after a key's `:` when a letter follows, so such tabs are
+//! read as the spaces they are equivalent to (see [`load`]). Its errors about
+//! tabs and over-indented lines are moved to the line that is wrong.
 
 // A diagnostic ends the parse, so returning it by value costs nothing that matters.
 #![allow(clippy::result_large_err)]
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
 use serde_json::{Map, Number, Value};
 
 use super::diagnostic::Diagnostic;
 
-/// Nodes a document may expand to, aliases included: stops "billion laughs".
+/// Nodes a document may hold, copies made by aliases included: bounds the
+/// time and memory one file can take, and stops "billion laughs" alias bombs
+/// (the 30-backend, 3-model benchmark topology has 225).
 const MAX_NODES: usize = 200_000;
 /// Nesting depth; a topology is a few levels deep.
 const MAX_DEPTH: usize = 64;
@@ -184,21 +193,104 @@ pub fn child_index(parent: &str, index: usize) -> String {
 }
 
 /// Parses the whole text into one JSON value and the location map.
+///
+/// A run of tabs right after a key's `:` is separation (YAML 1.2 §6.2) that
+/// the parser refuses before a letter, so such tabs are given to it as
+/// spaces (same columns and offsets). A `:` followed by a tab inside a
+/// quoted or block scalar is content, not separation: when a replaced tab
+/// turns out to be inside one, it is put back and the text parsed again.
 pub fn load(text: &str) -> Result<(Value, Locations), Diagnostic> {
-    let mut loader = Loader {
-        parser: Parser::new_from_str(text),
-        anchors: HashMap::new(),
-        locations: Locations::default(),
-        nodes: 0,
-    };
-    loader.document()
+    let mut separators = tab_separators(text);
+    loop {
+        let parsed = with_spaces_at(text, &separators);
+        let mut loader = Loader {
+            parser: Parser::new_from_str(&parsed),
+            text: &parsed,
+            separators: &separators,
+            content_tabs: Vec::new(),
+            anchors: HashMap::new(),
+            locations: Locations::default(),
+            written: 0,
+            copied: 0,
+            last_key: None,
+        };
+        let result = loader.document();
+        if loader.content_tabs.is_empty() {
+            return result;
+        }
+        let content = std::mem::take(&mut loader.content_tabs);
+        separators.retain(|i| !content.contains(i));
+    }
+}
+
+/// Character offsets of the tabs that directly follow a `:` after a key on
+/// the same line (`key:<TAB>value`, `"key":<TAB>value`, `{a:<TAB>b}`) and
+/// precede more text on that line. A `:` that starts a line (an explicit
+/// `? key` / `: value` pair) is left alone: a tab there may not introduce a
+/// nested block collection (yaml-test-suite Y79Y), which the parser checks.
+fn tab_separators(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    if !text.contains(":\t") {
+        return out;
+    }
+    let mut prev: Option<char> = None;
+    for (n, (at, c)) in text.char_indices().enumerate() {
+        let after_key = prev.is_some_and(|p| !p.is_whitespace());
+        prev = Some(c);
+        let rest = &text[at + c.len_utf8()..];
+        if c != ':' || !after_key || !rest.starts_with('\t') {
+            continue;
+        }
+        // The run is ASCII: byte offsets in it are character offsets.
+        let run = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+        if rest[run..].starts_with(|c: char| c != '\n' && c != '\r') {
+            out.extend(
+                rest[..run]
+                    .char_indices()
+                    .filter(|&(_, c)| c == '\t')
+                    .map(|(j, _)| n + 1 + j),
+            );
+        }
+    }
+    out
+}
+
+/// `text` with the characters at the (sorted) offsets `at` made spaces.
+fn with_spaces_at<'t>(text: &'t str, at: &[usize]) -> Cow<'t, str> {
+    if at.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut next = at.iter().peekable();
+    Cow::Owned(
+        text.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if next.peek() == Some(&&i) {
+                    next.next();
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .collect(),
+    )
 }
 
 struct Loader<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    /// The text as parsed (tab separators as spaces).
+    text: &'a str,
+    /// Offsets of the tabs given to the parser as spaces.
+    separators: &'a [usize],
+    /// Those of them found inside a quoted or block scalar.
+    content_tabs: Vec<usize>,
     anchors: HashMap<usize, Value>,
     locations: Locations,
-    nodes: usize,
+    /// Nodes written in the file, and nodes copied by aliases.
+    written: usize,
+    copied: usize,
+    /// The last mapping key read and where: indentation errors name it.
+    last_key: Option<(String, Loc)>,
 }
 
 type Ev<'a> = (Event<'a>, Span);
@@ -206,23 +298,99 @@ type Ev<'a> = (Event<'a>, Span);
 impl<'a> Loader<'a> {
     fn next(&mut self) -> Result<Ev<'a>, Diagnostic> {
         match self.parser.next_event() {
-            Some(Ok(ev)) => Ok(ev),
-            Some(Err(e)) => {
-                let m = e.marker();
-                Err(
-                    Diagnostic::error("yaml-syntax", format!("YAML syntax error: {}", e.info()))
-                        .at(Loc {
-                            line: m.line(),
-                            column: m.col() + 1,
-                            width: 1,
-                        }),
-                )
+            Some(Ok(ev)) => {
+                if let (Event::Scalar(_, style, ..), span) = &ev {
+                    self.note_content_tabs(*style, *span);
+                }
+                Ok(ev)
             }
+            Some(Err(e)) => Err(self.scan_error(&e)),
             None => Err(Diagnostic::error(
                 "yaml-syntax",
                 "unexpected end of YAML input",
             )),
         }
+    }
+
+    /// Records the replaced tabs that lie inside a quoted or block scalar.
+    fn note_content_tabs(&mut self, style: ScalarStyle, span: Span) {
+        if style == ScalarStyle::Plain || self.separators.is_empty() {
+            return;
+        }
+        let (start, end) = (span.start.index(), span.end.index());
+        let from = self.separators.partition_point(|&i| i < start);
+        self.content_tabs.extend(
+            self.separators[from..]
+                .iter()
+                .take_while(|&&i| i < end)
+                .copied(),
+        );
+    }
+
+    /// The parser's error, moved to the line that is wrong where the parser
+    /// names another one, with a message that says what to change.
+    fn scan_error(&self, e: &ScanError) -> Diagnostic {
+        let m = e.marker();
+        let at = Loc {
+            line: m.line(),
+            column: m.col() + 1,
+            width: 1,
+        };
+        let refined = match e.info() {
+            // Reported at the start of the scalar before the tab.
+            "while scanning a plain scalar, found a tab" => tab_indentation(self.text, at.line + 1),
+            "tabs disallowed within this context (block indentation)"
+            | "tab cannot be used as indentation" => tab_indentation(self.text, at.line),
+            // Reported at the comment on the line above the wrong one.
+            "comment intercepting the multiline text" => self.over_indented(at.line + 1),
+            "mapping values are not allowed in this context" => self.over_indented(at.line),
+            _ => None,
+        };
+        refined.unwrap_or_else(|| {
+            Diagnostic::error("yaml-syntax", format!("YAML syntax error: {}", e.info())).at(at)
+        })
+    }
+
+    /// The error for `line` when it is indented deeper than the last key
+    /// read, on an earlier line: YAML reads it as more of that key's value.
+    fn over_indented(&self, line: usize) -> Option<Diagnostic> {
+        let (key, key_loc) = self.last_key.as_ref()?;
+        let text = self.text.lines().nth(line.checked_sub(1)?)?;
+        let indent = text.len() - text.trim_start_matches(' ').len();
+        let content = &text[indent..];
+        if content.starts_with('\t') {
+            return tab_indentation(self.text, line);
+        }
+        if key_loc.line >= line || indent < key_loc.column || content.is_empty() {
+            return None;
+        }
+        let word: String = content
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != ':')
+            .collect();
+        let what = if content[word.len()..].starts_with(':') {
+            format!("`{word}:`")
+        } else {
+            "this line".to_string()
+        };
+        Some(
+            Diagnostic::error(
+                "yaml-syntax",
+                format!(
+                    "{what} is indented deeper than `{key}` on line {}, so YAML reads it as more of the value of `{key}`",
+                    key_loc.line
+                ),
+            )
+            .at(Loc {
+                line,
+                column: indent + 1,
+                width: word.chars().count().max(1),
+            })
+            .with_help(format!(
+                "a key of the same mapping as `{key}` starts at column {}, like `{key}`",
+                key_loc.column
+            )),
+        )
     }
 
     fn document(&mut self) -> Result<(Value, Locations), Diagnostic> {
@@ -265,16 +433,35 @@ impl<'a> Loader<'a> {
         Ok((root, std::mem::take(&mut self.locations)))
     }
 
+    /// Counts a node written in the file.
     fn count(&mut self, span: Span) -> Result<(), Diagnostic> {
-        self.nodes += 1;
-        if self.nodes > MAX_NODES {
-            return Err(Diagnostic::error(
-                "too-large",
-                format!("the document expands to more than {MAX_NODES} nodes (alias expansion?)"),
-            )
-            .at(Loc::from_span(span)));
+        self.written += 1;
+        if self.written + self.copied > MAX_NODES {
+            return Err(self.too_large(Loc::from_span(span)));
         }
         Ok(())
+    }
+
+    fn too_large(&self, at: Loc) -> Diagnostic {
+        let why = "to bound the time and memory one file can take (a topology has a few hundred)";
+        let d = if self.copied == 0 {
+            Diagnostic::error(
+                "too-large",
+                format!(
+                    "the file holds more than {MAX_NODES} YAML nodes (keys, values and list items); oailb reads at most {MAX_NODES}, {why}"
+                ),
+            )
+        } else {
+            Diagnostic::error(
+                "too-large",
+                format!(
+                    "aliases expand the document to more than {MAX_NODES} YAML nodes ({} written in the file, {} copies made by `*` aliases); oailb reads at most {MAX_NODES}, {why}",
+                    self.written, self.copied
+                ),
+            )
+            .with_help("an alias copies the whole node its anchor names; nested aliases multiply (a \"billion laughs\" file): write the values out instead")
+        };
+        d.at(at)
     }
 
     fn node(
@@ -305,13 +492,9 @@ impl<'a> Loader<'a> {
                     .get(&id)
                     .cloned()
                     .ok_or_else(|| syntax("alias to an unknown anchor", span))?;
-                self.nodes += approx_size(&v);
-                if self.nodes > MAX_NODES {
-                    return Err(Diagnostic::error(
-                        "too-large",
-                        format!("the document expands to more than {MAX_NODES} nodes (alias expansion?)"),
-                    )
-                    .at(loc));
+                self.copied += approx_size(&v);
+                if self.written + self.copied > MAX_NODES {
+                    return Err(self.too_large(loc));
                 }
                 return Ok(v);
             }
@@ -368,6 +551,7 @@ impl<'a> Loader<'a> {
                 }
                 _ => return Err(syntax("mapping keys must be plain strings", kspan)),
             };
+            self.last_key = Some((key.clone(), Loc::from_span(kspan)));
             let child = child_key(path, &key);
             if map.contains_key(&key) {
                 return Err(
@@ -401,6 +585,33 @@ impl<'a> Loader<'a> {
             },
         );
     }
+}
+
+/// The first line from `from` on (1-based) whose indentation holds a tab,
+/// as an error at that tab. Lines that are blank or only a comment may hold
+/// tabs anywhere.
+fn tab_indentation(text: &str, from: usize) -> Option<Diagnostic> {
+    let (n, line) = text
+        .lines()
+        .enumerate()
+        .skip(from.checked_sub(1)?)
+        .find(|(_, l)| {
+            let rest = l.trim_start_matches([' ', '\t']);
+            !rest.is_empty() && !rest.starts_with('#') && l[..l.len() - rest.len()].contains('\t')
+        })?;
+    let tab = line.find('\t')?;
+    Some(
+        Diagnostic::error(
+            "yaml-syntax",
+            "a tab indents this line; YAML indents with spaces only",
+        )
+        .at(Loc {
+            line: n + 1,
+            column: tab + 1,
+            width: 1,
+        })
+        .with_help("replace the tab with spaces (a tab may separate a value from `:` or `-` on the same line, but never indent)"),
+    )
 }
 
 fn approx_size(v: &Value) -> usize {
@@ -559,7 +770,96 @@ mod tests {
         for i in 1..12 {
             text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n", p = i - 1));
         }
-        assert_eq!(load(&text).unwrap_err().code, "too-large");
+        let err = load(&text).unwrap_err();
+        assert_eq!(err.code, "too-large");
+        assert!(err.message.starts_with("aliases expand the document to more than 200000 YAML nodes (64 written in the file, "), "{}", err.message);
+        assert!(err.help.unwrap().contains("billion laughs"));
+    }
+
+    #[test]
+    fn a_tab_after_a_colon_separates_like_a_space() {
+        let (v, locs) = load("location:\teastus2\nb:\t\t\"q\"\nc: {d:\te}\n").unwrap();
+        assert_eq!(v["location"], "eastus2");
+        assert_eq!(v["b"], "q");
+        assert_eq!(v["c"]["d"], "e");
+        // Columns are those of the file.
+        let l = locs.value("location").unwrap();
+        assert_eq!((l.line, l.column), (1, 11));
+    }
+
+    #[test]
+    fn a_colon_and_tab_inside_quoted_and_block_scalars_stay_content() {
+        let text = "é: \"k:\tv\"\nb:\tc\nd: |\n  e:\tf\n'x:\ty': 1\ng: 'h:\ti'\n";
+        let (v, _) = load(text).unwrap();
+        assert_eq!(v["é"], "k:\tv");
+        assert_eq!(v["b"], "c");
+        assert_eq!(v["d"], "e:\tf\n");
+        assert_eq!(v["x:\ty"], 1);
+        assert_eq!(v["g"], "h:\ti");
+    }
+
+    #[test]
+    fn a_tab_may_not_introduce_a_nested_block_collection() {
+        // yaml-test-suite Y79Y: invalid after a tab, and after a space too
+        // where the key is implicit.
+        for text in [
+            "? key:\n:\tkey:\n",
+            "? -\n:\t-\n",
+            "a:\t- b\n",
+            "a:\tb: c\n",
+        ] {
+            let err = load(text).unwrap_err();
+            assert_eq!(err.code, "yaml-syntax", "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_tab_in_indentation_is_reported_on_its_own_line() {
+        // After a scalar (the parser names the scalar's line), after a key.
+        for (text, line) in [
+            ("a:\n  b: x\n\tc: y\n", 3),
+            ("a:\n  - x\n  # a comment\n\n\t- y\n", 5),
+            ("a:\n\tb: x\n", 2),
+        ] {
+            let err = load(text).unwrap_err();
+            assert_eq!((err.line, err.column), (Some(line), Some(1)), "{text:?}");
+            assert!(err.message.contains("a tab indents this line"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn an_over_indented_key_is_reported_on_its_own_line() {
+        // With a comment on the line above (the parser names the comment).
+        for text in [
+            "m:\n  - name: x      # a comment\n      model: y\n",
+            "m:\n  - name: x\n      model: y\n",
+        ] {
+            let err = load(text).unwrap_err();
+            assert_eq!((err.line, err.column), (Some(3), Some(7)), "{text:?}");
+            assert_eq!(
+                err.message,
+                "`model:` is indented deeper than `name` on line 2, so YAML reads it as more of the value of `name`"
+            );
+            assert!(err.help.unwrap().contains("column 5"));
+        }
+    }
+
+    #[test]
+    fn the_size_limit_says_which_limit_and_why() {
+        let mut text = String::from("tags:\n");
+        for i in 0..MAX_NODES {
+            text.push_str(&format!("  t{i}: v\n"));
+        }
+        let err = load(&text).unwrap_err();
+        assert_eq!(err.code, "too-large");
+        assert!(
+            err.message
+                .starts_with("the file holds more than 200000 YAML nodes"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("alias"), "{}", err.message);
+        assert_eq!(err.line, Some(100_000));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //!     cargo run --example fake-arm -- [--unit-ms N] [--principal-window-ms N] [--record FILE]
 //!
-//! Prints `OAILB_ARM_ENDPOINT=http://127.0.0.1:PORT` and
-//! `OAILB_ACCESS_TOKEN=<token>` (shell `export` lines), then serves until
+//! Prints `OAILB_ARM_ENDPOINT=http://127.0.0.1:PORT`,
+//! `OAILB_ACCESS_TOKEN=<token>`, `OAILB_AUTH=token` and a fake
+//! `AZURE_SUBSCRIPTION_ID` (shell `export` lines), then serves until
 //! stdin closes or the process is stopped. With `--record FILE`, every PUT
 //! it received is written to FILE as JSON lines (`path`, `api_version`,
 //! `status`, `body`) when stdin closes, for checks of the request bodies.
@@ -51,6 +52,8 @@ fn main() {
     println!("export OAILB_ARM_ENDPOINT={}", fake.url);
     println!("export OAILB_ACCESS_TOKEN={}", fake_arm::TOKEN);
     println!("export OAILB_AUTH=token");
+    // Any id does; with one set, `. fake.env` is all a walk-through needs.
+    println!("export AZURE_SUBSCRIPTION_ID=00000000-0000-0000-0000-000000000001");
     let record = text_arg("--record");
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
