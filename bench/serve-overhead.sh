@@ -27,7 +27,8 @@ LBBENCH=${LBBENCH:-}
 out=bench/out/serve-overhead
 rm -rf "$out" && mkdir -p "$out"
 command -v "$OHA" >/dev/null || { echo "oha not found: cargo install --locked oha (or OHA=path)" >&2; exit 2; }
-cargo build --release --locked -q --bin oailb --example mock-aoai
+# SKIP_BUILD=1: use the release binaries already built.
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --locked -q --bin oailb --example mock-aoai
 bin=target/release/oailb
 
 pids=()
