@@ -47,22 +47,7 @@ fn merge(target: &mut Value, patch: &Value) {
 }
 
 fn desired_for(table: &Value, key: &str, mode: Option<Mode>) -> Desired {
-    let spec = &table["topologies"][key];
-    let file = spec["file"].as_str().expect("topology file");
-    let text = std::fs::read_to_string(root().join(file)).unwrap();
-    let (mut value, _) = topology::source::load(&text).unwrap();
-    if let Some(patch) = spec.get("patch") {
-        merge(&mut value, patch);
-    }
-    let src = Source::new(
-        format!("{key}.json"),
-        serde_json::to_string(&value).unwrap(),
-    );
-    let mut loaded = topology::load(src).unwrap_or_else(|e| panic!("topology {key}: {e}"));
-    if let Some(m) = mode {
-        loaded = topology::with_mode(&loaded, m).unwrap_or_else(|e| panic!("{key} in {m:?}: {e}"));
-    }
-    desired::derive(&loaded.topology, None)
+    desired::derive(&loaded_for(table, key, mode).topology, None)
 }
 
 /// One request of the table, expanded.
@@ -735,7 +720,8 @@ const SERVE_TOKEN: &str = "scenario-entra-token";
 
 fn loaded_for(table: &Value, key: &str, mode: Option<Mode>) -> topology::Loaded {
     let spec = &table["topologies"][key];
-    let text = std::fs::read_to_string(root().join(spec["file"].as_str().unwrap())).unwrap();
+    let file = spec["file"].as_str().expect("topology file");
+    let text = std::fs::read_to_string(root().join(file)).unwrap();
     let (mut value, _) = topology::source::load(&text).unwrap();
     if let Some(patch) = spec.get("patch") {
         merge(&mut value, patch);
@@ -744,9 +730,11 @@ fn loaded_for(table: &Value, key: &str, mode: Option<Mode>) -> topology::Loaded 
         format!("{key}.json"),
         serde_json::to_string(&value).unwrap(),
     );
-    let loaded = topology::load(src).unwrap();
+    let loaded = topology::load(src).unwrap_or_else(|e| panic!("topology {key}: {e}"));
     match mode {
-        Some(m) => topology::with_mode(&loaded, m).unwrap(),
+        Some(m) => {
+            topology::with_mode(&loaded, m).unwrap_or_else(|e| panic!("{key} in {m:?}: {e}"))
+        }
         None => loaded,
     }
 }

@@ -427,14 +427,20 @@ async fn openai_style_paths_map_model_to_the_deployment() {
         "/openai/deployments/gpt-35-turbo/chat/completions?api-version=2024-10-21"
     );
     // HTTP/2 without TLS (prior knowledge) is served too.
-    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
     let r = h2
         .post(s.serve.url("/v1/chat/completions"))
         .json(&json!({"model": "gpt-35-turbo", "messages": [{"role": "user", "content": "hi"}]}))
         .send()
         .await
         .unwrap();
-    assert_eq!((r.version(), r.status().as_u16()), (reqwest::Version::HTTP_2, 200));
+    assert_eq!(
+        (r.version(), r.status().as_u16()),
+        (reqwest::Version::HTTP_2, 200)
+    );
     let models: Value = c
         .get(s.serve.url("/v1/models"))
         .send()

@@ -114,22 +114,9 @@ async fn two_instances_share_state_and_survive_a_redis_outage() {
     let c = reqwest::Client::new();
 
     // Concurrent requests through both instances: no update is lost.
-    let mut tasks = Vec::new();
-    for i in 0..40 {
-        let c = c.clone();
-        let url = if i % 2 == 0 { a.url(CHAT) } else { b.url(CHAT) };
-        tasks.push(tokio::spawn(async move {
-            c.post(url)
-                .json(&json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), 200);
+    let all = (0..40).map(|i| chat(&c, if i % 2 == 0 { &a } else { &b }));
+    for status in futures::future::join_all(all).await {
+        assert_eq!(status, 200);
     }
     let states = redis.states().await;
     let calls: u32 = states.iter().map(|(_, s)| s.calls).sum();
