@@ -129,7 +129,7 @@ async fn two_instances_share_state_and_survive_a_redis_outage() {
     assert!(
         states
             .iter()
-            .all(|(k, _)| k.starts_with("oailb:aoai-smart-api:gpt-35-turbo:")),
+            .all(|(k, _)| k.starts_with("oailb:apis/aoai-smart-api:gpt-35-turbo:")),
         "{states:?}"
     );
 

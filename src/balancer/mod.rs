@@ -45,6 +45,8 @@ pub const MIN_DEFAULT_DELAY_MS: u64 = 1000;
 /// The circuit breaker's settings, from `load_balancing.circuit_breaker`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerSettings {
+    /// Failures in a row that open the breaker; 0: no such rule.
+    pub consecutive: u64,
     pub failure_rate_percent: u64,
     pub min_calls: u64,
     pub window_ms: u64,
@@ -85,6 +87,7 @@ impl From<&LoadBalancing> for Settings {
                 default_request_tokens: u64::from(lb.estimate.default_request_tokens),
             },
             breaker: BreakerSettings {
+                consecutive: u64::from(lb.circuit_breaker.consecutive_failures),
                 failure_rate_percent: u64::from(lb.circuit_breaker.failure_rate_percent),
                 min_calls: u64::from(lb.circuit_breaker.min_calls.max(1)),
                 window_ms: u64::from(lb.circuit_breaker.window_seconds.max(1)) * 1000,

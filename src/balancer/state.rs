@@ -12,6 +12,13 @@
 //! request), which also accounts for traffic the gateway does not see
 //! (other gateway instances, other clients of the deployment).
 //!
+//! That foreign traffic is also learned as a rate: what the backend's figure
+//! says was used beyond the model's prediction, per millisecond since the
+//! previous answer, smoothed over a quota window. Until the next answer
+//! corrects it, the model expects others to keep using the backend at that
+//! rate for at most one window after the last answer, so several gateway
+//! instances with their own state do not each count on the whole quota.
+//!
 //! The state is a handful of integers (milli-tokens, micro-requests,
 //! milliseconds), written to the APIM cache or Redis as one short text
 //! ([`BackendState::encode`]); the policy's C# does the same integer
@@ -58,6 +65,12 @@ pub struct BackendState {
     pub tripped: bool,
     /// Consecutive attempts that got no answer (refused, reset, timed out).
     pub unanswered: u32,
+    /// What others use of the backend: milli-tokens and micro-requests per
+    /// second, learned from the answers' remaining-quota figures.
+    pub foreign_tokens: i64,
+    pub foreign_requests: i64,
+    /// Failing answers (5xx, no answer) in a row since the last success.
+    pub streak: u32,
 }
 
 /// What [`BackendState::send`] took, to be given back or corrected when the
@@ -104,9 +117,17 @@ impl BackendState {
             };
         }
         let dt = now.saturating_sub(self.at_ms).min(MAX_REFILL_MS);
+        // Others' use drains the buckets for at most one window after the
+        // last answer: the part of [at, now] inside [seen, seen + window].
+        let drained = now
+            .min(self.seen_ms + s.window_ms)
+            .saturating_sub(self.at_ms.max(self.seen_ms))
+            .min(dt) as i64;
+        let token_add = (q.token_refill(dt) - self.foreign_tokens * drained / 1000).max(0);
+        let request_add = (q.request_refill(dt) - self.foreign_requests * drained / 1000).max(0);
         Buckets {
-            tokens: refill(self.tokens, q.token_refill(dt), token_cap),
-            requests: refill(self.requests, q.request_refill(dt), request_cap),
+            tokens: refill(self.tokens, token_add, token_cap),
+            requests: refill(self.requests, request_add, request_cap),
             token_cap,
             request_cap,
         }
@@ -128,31 +149,38 @@ impl BackendState {
         (tokens as i64 * 1000 + margin).min(token_cap)
     }
 
+    /// Whether the buckets hold a request of `tokens` at `at` (not counting
+    /// an out-of-rotation time).
+    fn fits(&self, q: &Quota, tokens: u64, s: &Settings, at: u64) -> bool {
+        let b = self.buckets(q, s, at);
+        b.tokens >= Self::need(tokens, b.token_cap, s)
+            && (!q.limits_requests() || b.requests >= 1_000_000)
+    }
+
     /// Whether the backend is predicted to admit a request of `tokens` now.
     pub fn admits(&self, q: &Quota, tokens: u64, s: &Settings, now: u64) -> bool {
-        self.wait_ms(q, tokens, s, now) == 0
+        self.out_until_ms <= now && (q.tokens_per_minute == 0 || self.fits(q, tokens, s, now))
     }
 
     /// Milliseconds until the backend is predicted to admit a request of
-    /// `tokens`; 0 when it would now.
+    /// `tokens`; 0 when it would now. The buckets only fill with time, so
+    /// this is the first millisecond at which they hold the request (found
+    /// by bisection, so it agrees with [`Self::admits`] by construction).
     pub fn wait_ms(&self, q: &Quota, tokens: u64, s: &Settings, now: u64) -> u64 {
         let out = self.out_until_ms.saturating_sub(now);
-        if q.tokens_per_minute == 0 {
+        if q.tokens_per_minute == 0 || self.fits(q, tokens, s, now) {
             return out;
         }
-        let b = self.buckets(q, s, now);
-        let need = Self::need(tokens, b.token_cap, s);
-        let token_wait = if b.tokens >= need {
-            0
-        } else {
-            ((need - b.tokens) as u64 * 60).div_ceil(q.tokens_per_minute)
-        };
-        let request_wait = if !q.limits_requests() || b.requests >= 1_000_000 {
-            0
-        } else {
-            ((1_000_000 - b.requests) as u64 * 60).div_ceil(q.requests_per_minute * 1000)
-        };
-        out.max(token_wait).max(request_wait)
+        let (mut lo, mut hi) = (0u64, MAX_REFILL_MS);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.fits(q, tokens, s, now + mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        out.max(hi)
     }
 
     /// How full the buckets are, 0..=1000 (the fuller of the two limits
@@ -219,20 +247,39 @@ impl BackendState {
             return;
         }
         self.settle(q, s, now);
-        let dt = now.saturating_sub(t.sent_ms).min(MAX_REFILL_MS);
+        let since = now.saturating_sub(t.sent_ms).min(MAX_REFILL_MS);
+        let horizon = since.min(s.window_ms) as i64;
+        // The interval the answer's figure covers since the previous one;
+        // no previous answer, nothing to learn from.
+        let interval = (t.sent_ms.saturating_sub(self.seen_ms).max(s.window_ms)) as i64;
+        let learn = self.seen_ms > 0;
         if let Some(r) = tokens {
             let own = if admitted { t.tokens } else { 0 };
             let later = (self.sent_tokens - (t.sent_tokens - t.tokens) - own).max(0);
             let r = r * 1000;
             let cap = q.token_cap(s.window_ms).max(r);
-            self.tokens = (r + q.token_refill(dt)).min(cap) - later * 1000;
+            let add = (q.token_refill(since) - self.foreign_tokens * horizon / 1000).max(0);
+            let truth = (r + add).min(cap) - later * 1000;
+            if learn {
+                let rate = (self.foreign_tokens + (self.tokens - truth) * 1000 / interval)
+                    .clamp(0, q.token_refill(1000));
+                self.foreign_tokens = rate;
+            }
+            self.tokens = truth;
         }
         if let (Some(r), true) = (requests, q.limits_requests()) {
             let own = i64::from(admitted);
             let later = (self.sent_requests - (t.sent_requests - 1) - own).max(0);
             let r = r * 1_000_000;
             let cap = q.request_cap(s.window_ms).max(r);
-            self.requests = (r + q.request_refill(dt)).min(cap) - later * 1_000_000;
+            let add = (q.request_refill(since) - self.foreign_requests * horizon / 1000).max(0);
+            let truth = (r + add).min(cap) - later * 1_000_000;
+            if learn {
+                let rate = (self.foreign_requests + (self.requests - truth) * 1000 / interval)
+                    .clamp(0, q.request_refill(1000));
+                self.foreign_requests = rate;
+            }
+            self.requests = truth;
         }
         self.seen_ms = t.sent_ms;
     }
@@ -310,11 +357,13 @@ impl BackendState {
         self.roll(s, now);
         self.calls = self.calls.saturating_add(1);
         self.failures = self.failures.saturating_add(1);
+        self.streak = self.streak.saturating_add(1);
         let calls = u64::from(self.calls) + u64::from(self.prev_calls);
         let failures = u64::from(self.failures) + u64::from(self.prev_failures);
         let open = self.tripped
             || (calls >= s.breaker.min_calls
-                && failures * 100 >= s.breaker.failure_rate_percent * calls);
+                && failures * 100 >= s.breaker.failure_rate_percent * calls)
+            || (s.breaker.consecutive > 0 && u64::from(self.streak) >= s.breaker.consecutive);
         if open {
             self.tripped = true;
             self.out_until_ms = self.out_until_ms.max(now + s.breaker.open_ms);
@@ -323,6 +372,7 @@ impl BackendState {
 
     fn success(&mut self, s: &Settings, now: u64) {
         self.roll(s, now);
+        self.streak = 0;
         if self.tripped {
             // The probe after an open period succeeded: close, forget.
             self.tripped = false;
@@ -334,10 +384,10 @@ impl BackendState {
         self.calls = self.calls.saturating_add(1);
     }
 
-    /// The cache text of this state: `q1|` and 14 integers.
+    /// The cache text of this state: `q1|` and 17 integers.
     pub fn encode(&self) -> String {
         format!(
-            "{FORMAT}|{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{FORMAT}|{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             self.at_ms,
             self.tokens,
             self.requests,
@@ -351,7 +401,10 @@ impl BackendState {
             self.prev_calls,
             self.prev_failures,
             u8::from(self.tripped),
-            self.unanswered
+            self.unanswered,
+            self.foreign_tokens,
+            self.foreign_requests,
+            self.streak
         )
     }
 
@@ -366,7 +419,9 @@ impl BackendState {
             .split(',')
             .map(|x| x.parse().ok())
             .collect::<Option<_>>()?;
-        let [at, tok, req, st, sr, seen, out, win, c, f, pc, pf, trip, un] = v.as_slice() else {
+        let [at, tok, req, st, sr, seen, out, win, c, f, pc, pf, trip, un, ft, fr, k] =
+            v.as_slice()
+        else {
             return None;
         };
         let u = |x: i64| u64::try_from(x).ok();
@@ -386,6 +441,9 @@ impl BackendState {
             prev_failures: n(*pf)?,
             tripped: *trip == 1,
             unanswered: n(*un)?,
+            foreign_tokens: (*ft >= 0).then_some(*ft)?,
+            foreign_requests: (*fr >= 0).then_some(*fr)?,
+            streak: n(*k)?,
         })
     }
 }

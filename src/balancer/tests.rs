@@ -216,6 +216,52 @@ fn answers_re_anchor_the_estimate_on_the_backends_figures() {
 }
 
 #[test]
+fn what_others_use_is_learned_as_a_rate_for_one_window() {
+    let q = quota(); // 1,500 tokens per window, 1.5 per ms
+    let s = settings(); // 1 s window
+    let mut st = BackendState::default();
+    let t1 = st.send(&q, 100, &s, NOW);
+    st.on_reply(
+        &q,
+        &t1,
+        &ok(&[("x-ratelimit-remaining-tokens", "1400")]),
+        &s,
+        NOW + 50,
+    );
+    // The first answer anchors; there is nothing to compare it with yet.
+    assert_eq!((st.tokens, st.foreign_tokens), (1_475_000, 0));
+    let t2 = st.send(&q, 100, &s, NOW + 1000);
+    // Someone else used 600 tokens: 800 remain, not 1,400.
+    st.on_reply(
+        &q,
+        &t2,
+        &ok(&[("x-ratelimit-remaining-tokens", "800")]),
+        &s,
+        NOW + 1050,
+    );
+    assert_eq!(st.tokens, 875_000);
+    // 600 tokens beyond the prediction over the 1 s since the previous
+    // answer: 600 tokens per second, in milli-tokens.
+    assert_eq!(st.foreign_tokens, 600_000);
+    // The next 500 ms refill 750 tokens, less 300 the others are expected
+    // to use (the answer was sent at +1000: the window runs to +2000).
+    assert_eq!(st.wait_ms(&q, 1325, &s, NOW + 1550), 0);
+    assert_eq!(st.wait_ms(&q, 1326, &s, NOW + 1550), 2);
+    // A full bucket: 175 more tokens at 0.9 per ms.
+    assert_eq!(st.wait_ms(&q, 1500, &s, NOW + 1550), 195);
+    // An answer showing less use than predicted lowers the rate.
+    let t3 = st.send(&q, 0, &s, NOW + 1100);
+    st.on_reply(
+        &q,
+        &t3,
+        &ok(&[("x-ratelimit-remaining-tokens", "1000")]),
+        &s,
+        NOW + 1100,
+    );
+    assert!(st.foreign_tokens < 600_000, "{}", st.foreign_tokens);
+}
+
+#[test]
 fn a_429_keeps_the_backend_out_for_exactly_its_announced_delay() {
     let q = quota();
     let s = settings();
@@ -247,7 +293,16 @@ fn a_429_keeps_the_backend_out_for_exactly_its_announced_delay() {
 #[test]
 fn one_5xx_is_not_throttling_but_a_high_failure_rate_opens_the_breaker() {
     let q = quota();
-    let s = settings(); // 50 % of at least 10 calls in 10 s, open 10 s
+    // The rate rule alone: 50 % of at least 10 calls in 10 s, open 10 s.
+    let s = Settings {
+        breaker: BreakerSettings {
+            consecutive: 0,
+            failure_rate_percent: 50,
+            min_calls: 10,
+            ..settings().breaker
+        },
+        ..settings()
+    };
     let mut st = BackendState::default();
     let fail = Reply::Status {
         status: 500,
@@ -283,6 +338,33 @@ fn one_5xx_is_not_throttling_but_a_high_failure_rate_opens_the_breaker() {
     call(&mut st, &ok(&[]), t);
     assert!(!st.tripped);
     assert_eq!((st.calls, st.failures), (1, 0));
+}
+
+#[test]
+fn failures_in_a_row_open_the_breaker_and_a_success_resets_the_count() {
+    let q = quota();
+    let s = settings(); // 5 in a row; 75 % of at least 10 calls
+    let mut st = BackendState::default();
+    let mut call = |st: &mut BackendState, r: Reply, at: u64| {
+        let tk = st.send(&q, 10, &s, at);
+        st.on_reply(&q, &tk, &r, &s, at)
+    };
+    let fail = || Reply::Status {
+        status: 502,
+        headers: vec![],
+    };
+    for i in 0..4 {
+        call(&mut st, fail(), NOW + i);
+    }
+    call(&mut st, ok(&[]), NOW + 4);
+    assert_eq!((st.streak, st.tripped), (0, false));
+    for i in 0..4 {
+        call(&mut st, fail(), NOW + 5 + i);
+        assert!(!st.tripped);
+    }
+    call(&mut st, fail(), NOW + 9);
+    assert!(st.tripped);
+    assert_eq!(st.out_until_ms, NOW + 9 + 10_000);
 }
 
 #[test]

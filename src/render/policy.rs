@@ -353,6 +353,7 @@ fn context(p: &ApiPolicy) -> Value {
         "max_refill_ms": MAX_REFILL_MS,
         "margin_percent": algo.margin_percent,
         "breaker_rate": algo.breaker.failure_rate_percent,
+        "breaker_consecutive": algo.breaker.consecutive,
         "breaker_min_calls": algo.breaker.min_calls,
         "breaker_window_ms": algo.breaker.window_ms,
         "breaker_open_ms": algo.breaker.open_ms,

@@ -271,9 +271,7 @@ impl Runtime {
                 .context("every policy has its API")?;
             let mut routes = Vec::new();
             for r in &p.routes {
-                // Keyed by the API's name, as the policy keys its cache by
-                // `context.Api.Id`: serve and APIM sharing one Redis agree.
-                let mut route = runtime_route(&p.api, r);
+                let mut route = runtime_route(&api_id(&p.api), r);
                 let mut auth = Vec::new();
                 for b in &mut route.backends {
                     if let Some(base) = options.upstreams.get(&b.name) {
@@ -354,6 +352,13 @@ impl Runtime {
     pub fn default_api(&self) -> Option<&ApiRuntime> {
         self.apis.first()
     }
+}
+
+/// The id the policy keys its cache with (`context.Api.Id`, `apis/<name>`):
+/// serve's state keys are the policy's, so an edited backend list never
+/// reads old state and the keys say which API they belong to.
+pub fn api_id(api: &str) -> String {
+    format!("apis/{api}")
 }
 
 /// `https://host[/prefix]` + `/openai`, one slash, as the topology's URLs.

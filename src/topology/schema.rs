@@ -373,6 +373,9 @@ impl Default for Estimate {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CircuitBreaker {
+    /// Failing answers in a row (5xx, no answer) that open the breaker; 0: off.
+    #[serde(default = "default_consecutive_failures")]
+    pub consecutive_failures: u32,
     /// Failures (5xx, no answer) per 100 calls that open the breaker.
     #[serde(default = "default_failure_rate")]
     pub failure_rate_percent: u32,
@@ -390,6 +393,7 @@ pub struct CircuitBreaker {
 impl Default for CircuitBreaker {
     fn default() -> Self {
         CircuitBreaker {
+            consecutive_failures: default_consecutive_failures(),
             failure_rate_percent: default_failure_rate(),
             min_calls: default_min_calls(),
             window_seconds: default_breaker_window(),
@@ -410,8 +414,11 @@ fn default_max_tokens() -> u32 {
 fn default_request_tokens() -> u32 {
     1000
 }
+fn default_consecutive_failures() -> u32 {
+    5
+}
 fn default_failure_rate() -> u32 {
-    50
+    75
 }
 fn default_min_calls() -> u32 {
     10

@@ -529,7 +529,7 @@ impl Checker<'_> {
                 "add 429",
             );
         }
-        let ranges: [(&str, u32, u32, u32, &str); 8] = [
+        let ranges: [(&str, u32, u32, u32, &str); 9] = [
             (
                 "quota_window_seconds",
                 lb.quota_window_seconds,
@@ -557,6 +557,13 @@ impl Checker<'_> {
                 1,
                 10_000_000,
                 "cost of a request whose body is not JSON",
+            ),
+            (
+                "circuit_breaker.consecutive_failures",
+                lb.circuit_breaker.consecutive_failures,
+                0,
+                1000,
+                "failing answers in a row; 0 turns the rule off",
             ),
             (
                 "circuit_breaker.failure_rate_percent",

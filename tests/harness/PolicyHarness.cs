@@ -1,25 +1,109 @@
-// Executes rendered APIM policies against mocked backends, for the scenario
-// tests (tests/balancer_scenarios.rs). It interprets the policy's control flow
-// (sections, choose, retry, return-response, cache, forward-request, headers,
-// URL rewriting) and runs its C# expressions for real: `gen` writes every
-// expression of the given policies as a method of one C# file, which is
-// compiled (mcs) into a library; `run` loads that library and plays the
-// scenarios.
+// Executes rendered APIM policies: it interprets the policy's control flow
+// (sections, choose, retry, return-response, cache, forward-request,
+// headers, URL rewriting, backend pools) and runs its C# expressions for
+// real. `gen` writes every expression of the given policies as a method of
+// one C# file, compiled (mcs) into a library; `run` (Scenarios.cs) plays the
+// scenario table of tests/balancer_scenarios.rs against mocked backends;
+// `serve` (Gateway.cs) is a live gateway with real forwards.
 //
-// APIM semantics modelled here because the policy depends on them:
-// - a set-variable value that is a literal is stored as a string;
-// - cache-lookup-value on a miss leaves the variable unset;
-// - retry runs its children, then evaluates its condition after every
-//   attempt, also when a forward-request inside failed without an answer;
-// - forward-request replaces context.Response;
-// - return-response ends the pipeline (outbound does not run);
-// - an error (an expression that throws, a forward without an answer outside
-//   retry) runs on-error; an expression that throws is reported as a runtime
-//   exception, the thing the policy must never do.
-//
-// `Random` below shadows System.Random for the expressions (they are compiled
-// in this namespace), so scenarios can script the weighted picks.
+// What the harness assumes about APIM, and what each assumption rests on
+// ("reference" = the Microsoft Learn page of that policy; "expressions" =
+// "API Management policy expressions", context variable table):
+//  1. set-variable: a literal value is stored as System.String; an
+//     expression's value keeps its type and must be one of the allowed types
+//     (reference, "Allowed types": the basic types and their nullable forms;
+//     newer revisions add the Newtonsoft.Json.Linq types). Another type fails
+//     the request as an expression error (how APIM fails: not documented).
+//  2. context.Variables.GetValueOrDefault<T> casts the stored value to T and
+//     throws when the type does not match (expressions: "This method throws
+//     an exception if the specified type does not match").
+//  3. context.Variables and the header collections are read-only
+//     dictionaries (expressions: members "are all read-only",
+//     IReadOnlyDictionary).
+//  4. cache-lookup-value: a hit assigns the stored value object, of the type
+//     it was stored with (not documented; assumed for the internal cache); a
+//     miss assigns default-value, and without default-value leaves the
+//     variable unset (the reference says both "null is assigned" and "the
+//     variable is not set"; the rendered policy always gives default-value).
+//  5. cache-store-value stores the value object itself (its type is kept:
+//     not documented, the reference says "the value to be cached"; the same
+//     types as set-variable are accepted) for `duration` seconds. Each lookup
+//     and each store is atomic on its own and nothing makes a
+//     lookup-then-store atomic: the reference offers no compare-and-set, and
+//     the external cache is Redis GET/SET. The reference calls the store
+//     asynchronous ("may not be immediately available"): the harness applies
+//     it at once; the interleaving mode of Scenarios.cs runs other requests
+//     between any two cache operations, not a request missing its own store.
+//  6. The built-in cache is shared by all units of one region (reference:
+//     "shared by all units in the same region"): `serve` with several
+//     instances and separate caches models several regions or self-hosted
+//     gateways; a shared cache models one region or an external cache.
+//  7. retry runs its children once, then again while `condition` is true and
+//     fewer than `count` retries were made (reference: "executes its child
+//     policies once and then retries their execution until the retry
+//     condition becomes false or retry count is exhausted"; count 1 to 50).
+//     interval 0 with first-fast-retry: no wait.
+//  8. A forward-request inside retry that gets no answer (refused, reset,
+//     timed out) does not leave the loop: the condition is evaluated, and the
+//     loop goes on when it is true (not documented; openai-apim-lb #25 shows
+//     a trace with forward-request "timed out" followed by the retry
+//     condition's evaluation, and #13/#29 the same failure). The other
+//     reading (the failure ends the loop and runs on-error) is played by the
+//     scenario "a forward failure that ends the retry loop runs on-error"
+//     (`forward_failures: propagate`).
+//  9. forward-request replaces context.Response with the backend's answer
+//     (status, headers, body); no answer raises an error whose
+//     LastError.Source is "forward-request" and Reason
+//     BackendConnectionFailure, or Timeout after `timeout` seconds (default
+//     300) without response headers (forward-request reference; error
+//     handling reference, "Predefined errors": Source is given as
+//     "multiple"). buffer-request-body must be true inside retry, so every
+//     attempt resends the same body.
+// 10. return-response ends the pipeline: outbound does not run (reference:
+//     it "cancels pipeline execution").
+// 11. An error (an expression that throws: ExpressionValueEvaluationFailure;
+//     a forward without an answer outside retry) jumps to on-error with
+//     context.LastError set (error handling reference). An error inside
+//     on-error gives the client 500 (not documented). An expression that
+//     throws is always reported: the policy must never do it.
+// 12. context.Timestamp is the request's arrival, context.Elapsed the time
+//     since (expressions). In scenarios every attempt of a step happens at
+//     the step's time (Elapsed is 0); `serve` uses the real clock.
+// 13. Body.As<T>(preserveContent) reads the body as string, byte[], JObject,
+//     JToken or JArray; without preserveContent it can be read only once
+//     (expressions, IMessageBody).
+// 14. Headers.GetValueOrDefault joins several values with commas
+//     (expressions).
+// 15. The backend URL is set-backend-service's base-url + the path that
+//     rewrite-uri set (else the path below the API's path) + the query
+//     string (copy-unmatched-params) (set-backend-service and rewrite-uri
+//     references).
+// 16. Named values ({{name}}) are replaced in the policy text before it runs
+//     (named values reference); in scenarios they stay visible as nv(name).
+// 17. A backend of type Pool (backends reference, "Load-balanced pool" and
+//     "Circuit breaker"): the member is chosen among those whose breaker is
+//     closed, in the lowest priority number that has one ("backends in
+//     lower priority groups are used only when all backends in higher
+//     priority groups are unavailable because circuit breaker rules are
+//     tripped"), at weighted random by `weight` inside it. A member's
+//     breaker opens when `count` answers with a status in statusCodeRanges
+//     arrive within `interval` (a sliding window: not documented), for
+//     tripDuration, or for the answer's Retry-After when acceptRetryAfter is
+//     true. Breakers are per gateway instance ("different instances of the
+//     gateway do not synchronize"). When every member's breaker is open the
+//     gateway answers 503 without a backend call ("returns a 503 Service
+//     Unavailable"); that 503 carries no Retry-After (not documented). An
+//     attempt without an answer does not count toward a breaker (not
+//     documented; errorReasons are not modelled).
+// 18. `new Random()` in an expression is the harness's Random below (the
+//     expressions are compiled in this namespace): scripted draws in
+//     scenarios, System.Random in `serve`.
+// 19. authentication-managed-identity yields the token
+//     "mi-token(<resource>,<client-id or system>)".
+// 20. Not modelled: subscription-key validation, products, rate limits,
+//     response streaming (`serve` buffers bodies).
 using System;
+using System.Collections;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
@@ -33,10 +117,11 @@ using Newtonsoft.Json.Linq;
 
 namespace OailbHarness
 {
-    /// Scripted draws in [0, 1) for the current request; 0 when none are left.
+    /// `new Random()` inside a policy expression: draws from the running
+    /// request's source (assumption 18).
     public class Random
     {
-        public static Queue<double> Draws = new Queue<double>();
+        [ThreadStatic] public static Func<double> Source;
 
         public int Next(int max)
         {
@@ -46,14 +131,36 @@ namespace OailbHarness
 
         public double NextDouble()
         {
-            return Draws.Count > 0 ? Draws.Dequeue() : 0.0;
+            return Source == null ? 0.0 : Source();
         }
     }
 
-    public class Headers : Dictionary<string, string[]>
+    /// A read-only dictionary for the expressions (assumption 3); the
+    /// interpreter writes through Set and Remove.
+    public class ReadOnlyMap<TValue> : IReadOnlyDictionary<string, TValue>
+    {
+        protected readonly Dictionary<string, TValue> map;
+
+        public ReadOnlyMap(IEqualityComparer<string> comparer) { map = new Dictionary<string, TValue>(comparer); }
+
+        public TValue this[string key] { get { return map[key]; } }
+        public IEnumerable<string> Keys { get { return map.Keys; } }
+        public IEnumerable<TValue> Values { get { return map.Values; } }
+        public int Count { get { return map.Count; } }
+        public bool ContainsKey(string key) { return map.ContainsKey(key); }
+        public bool TryGetValue(string key, out TValue value) { return map.TryGetValue(key, out value); }
+        public IEnumerator<KeyValuePair<string, TValue>> GetEnumerator() { return map.GetEnumerator(); }
+        IEnumerator IEnumerable.GetEnumerator() { return map.GetEnumerator(); }
+
+        internal void Set(string key, TValue value) { map[key] = value; }
+        internal void Remove(string key) { map.Remove(key); }
+    }
+
+    public class Headers : ReadOnlyMap<string[]>
     {
         public Headers() : base(StringComparer.OrdinalIgnoreCase) { }
 
+        /// Several values joined with commas (assumption 14).
         public string GetValueOrDefault(string name, string defaultValue)
         {
             string[] v;
@@ -63,9 +170,11 @@ namespace OailbHarness
         public string GetValueOrDefault(string name) { return GetValueOrDefault(name, null); }
     }
 
-    public class Variables : Dictionary<string, object>
+    public class Variables : ReadOnlyMap<object>
     {
-        /// As in APIM: a plain cast, which throws when the stored value is not a T.
+        public Variables() : base(StringComparer.Ordinal) { }
+
+        /// A plain cast, which throws when the stored value is not a T (assumption 2).
         public T GetValueOrDefault<T>(string name, T defaultValue)
         {
             object v;
@@ -75,6 +184,24 @@ namespace OailbHarness
         public T GetValueOrDefault<T>(string name)
         {
             return GetValueOrDefault<T>(name, default(T));
+        }
+    }
+
+    /// Which values set-variable and cache-store-value accept (assumptions 1, 5).
+    public static class AllowedTypes
+    {
+        static readonly HashSet<Type> Basic = new HashSet<Type>
+        {
+            typeof(bool), typeof(sbyte), typeof(sbyte[]), typeof(byte), typeof(byte[]), typeof(ushort), typeof(uint),
+            typeof(ulong), typeof(short), typeof(int), typeof(long), typeof(decimal), typeof(float), typeof(double),
+            typeof(Guid), typeof(string), typeof(char), typeof(DateTime), typeof(TimeSpan),
+        };
+
+        /// Null (a nullable's empty value) or one of the allowed types.
+        public static void Check(object v, string where)
+        {
+            if (v == null || Basic.Contains(v.GetType()) || v is JToken) { return; }
+            throw new InvalidCastException(where + ": a value of type " + v.GetType().FullName + " is not allowed");
         }
     }
 
@@ -103,12 +230,17 @@ namespace OailbHarness
         }
     }
 
-    /// A message body as APIM exposes it: As<T> reads it as text, JSON or
-    /// bytes; without preserveContent it can be read only once.
+    /// A message body as APIM exposes it (assumption 13).
     public class MessageBody
     {
-        public string Text = "";
+        public byte[] Bytes = new byte[0];
         bool consumed;
+
+        public string Text
+        {
+            get { return Encoding.UTF8.GetString(Bytes); }
+            set { Bytes = Encoding.UTF8.GetBytes(value ?? ""); }
+        }
 
         public T As<T>(bool preserveContent = false)
         {
@@ -119,7 +251,7 @@ namespace OailbHarness
             else if (typeof(T) == typeof(JObject)) { v = JObject.Parse(Text); }
             else if (typeof(T) == typeof(JToken)) { v = JToken.Parse(Text); }
             else if (typeof(T) == typeof(JArray)) { v = JArray.Parse(Text); }
-            else if (typeof(T) == typeof(byte[])) { v = Encoding.UTF8.GetBytes(Text); }
+            else if (typeof(T) == typeof(byte[])) { v = (byte[])Bytes.Clone(); }
             else { throw new NotSupportedException("Body.As<" + typeof(T).Name + ">"); }
             return (T)v;
         }
@@ -139,7 +271,7 @@ namespace OailbHarness
         public int StatusCode;
         public string StatusReason = "";
         public Headers Headers = new Headers();
-        public string Body = "";
+        public MessageBody Body = new MessageBody();
     }
 
     public class Api
@@ -162,9 +294,11 @@ namespace OailbHarness
         public Request Request;
         public Response Response;
         public Variables Variables = new Variables();
+        /// Arrival of the request (assumption 12).
         public DateTime Timestamp;
-        /// Time since Timestamp (APIM: "current time minus Timestamp").
-        public TimeSpan Elapsed = TimeSpan.Zero;
+        /// Time since Timestamp: fixed in scenarios, the real clock in `serve`.
+        public Func<TimeSpan> ElapsedSource;
+        public TimeSpan Elapsed { get { return ElapsedSource == null ? TimeSpan.Zero : ElapsedSource(); } }
         public LastError LastError;
     }
 
@@ -207,14 +341,23 @@ namespace OailbHarness
             return new Expr { Node = node, Code = v.Substring(2, v.Length - 3), Block = v[1] == '{' };
         }
 
-        /// Named values become visible placeholders: {{x}} -> nv(x). The
-        /// document is APIM "rawxml": expressions may hold `<` and `&` as
-        /// written; they are escaped first, as APIM does, so the rest parses
-        /// as XML.
-        public static XDocument Load(string path)
+        /// Reads a rendered policy. Named values ({{x}}) become the value
+        /// `namedValue` gives, or the visible placeholder nv(x) (assumption
+        /// 16). The document is APIM "rawxml": expressions may hold `<` and
+        /// `&` as written; they are escaped first, as APIM does, so the rest
+        /// parses as XML.
+        public static XDocument Load(string path, Func<string, string> namedValue = null)
         {
             string text = File.ReadAllText(path);
-            text = Regex.Replace(text, "[{][{]([A-Za-z0-9._-]+)[}][}]", "nv($1)");
+            text = Regex.Replace(text, "[{][{]([A-Za-z0-9._-]+)[}][}]", m =>
+            {
+                string name = m.Groups[1].Value;
+                if (namedValue == null) { return "nv(" + name + ")"; }
+                string v = namedValue(name);
+                if (v == null) { throw new ArgumentException(path + ": the named value " + name + " has no value in the configuration"); }
+                if (v.StartsWith("@")) { throw new ArgumentException("the named value " + name + " starts with @, which would turn it into an expression"); }
+                return System.Security.SecurityElement.Escape(v);
+            });
             return XDocument.Parse(RawXml.Escape(text));
         }
     }
@@ -287,9 +430,11 @@ namespace OailbHarness
         }
     }
 
-    class BackendUnreachable : Exception
+    /// A forward that got no answer (refused, reset, timed out).
+    public class BackendUnreachable : Exception
     {
-        public BackendUnreachable(string host) : base("no answer from " + host) { }
+        public readonly string Reason;
+        public BackendUnreachable(string host, string reason = "BackendConnectionFailure") : base("no answer from " + host) { Reason = reason; }
     }
 
     class ReturnResponse : Exception
@@ -303,60 +448,178 @@ namespace OailbHarness
         public ExpressionFailed(string where, Exception inner) : base(where + ": " + inner.GetType().Name + ": " + inner.Message, inner) { }
     }
 
-    /// What the mocked backends answer during one request.
-    public class Backends
+    /// The gateway's cache (assumptions 4, 5): single operations are atomic,
+    /// nothing else is.
+    public interface ICache
     {
-        public Dictionary<string, string> HostToName = new Dictionary<string, string>();
-        public JObject Answers = new JObject();
-        public JArray Attempts = new JArray();
+        bool TryGet(string key, long nowMs, out object value);
+        void Put(string key, object value, long expiresAtMs);
+        /// Entries alive at `nowMs`, sorted by key.
+        List<KeyValuePair<string, object>> Alive(long nowMs);
+    }
 
-        public Response Forward(Request req, string target)
+    public class MemoryCache : ICache
+    {
+        readonly Dictionary<string, Tuple<object, long>> entries = new Dictionary<string, Tuple<object, long>>(StringComparer.Ordinal);
+
+        public bool TryGet(string key, long nowMs, out object value)
         {
-            string name;
-            if (!HostToName.TryGetValue(target, out name)) { name = target; }
-            var attempt = new JObject();
-            attempt["backend"] = name;
-            attempt["url"] = req.Url == null ? null : req.Url.ToString();
-            attempt["authorization"] = req.Headers.GetValueOrDefault("Authorization", null);
-            attempt["api_key"] = req.Headers.GetValueOrDefault("api-key", null);
-            var sent = new JObject();
-            foreach (var kv in req.Headers.OrderBy(k => k.Key, StringComparer.OrdinalIgnoreCase)) { sent[kv.Key.ToLowerInvariant()] = string.Join(",", kv.Value); }
-            attempt["headers"] = sent;
-            Attempts.Add(attempt);
-            JToken a = Answers[name] ?? Answers["*"];
-            if (a != null && a.Type == JTokenType.String && (string)a == "no-answer")
+            lock (entries)
             {
-                throw new BackendUnreachable(name);
+                Tuple<object, long> hit;
+                if (entries.TryGetValue(key, out hit) && hit.Item2 > nowMs) { value = hit.Item1; return true; }
+                value = null;
+                return false;
             }
-            var r = new Response { StatusCode = 200, StatusReason = "OK", Body = "{\"served_by\":\"" + name + "\"}" };
-            if (a != null && a.Type == JTokenType.Object)
+        }
+
+        public void Put(string key, object value, long expiresAtMs)
+        {
+            lock (entries) { entries[key] = Tuple.Create(value, expiresAtMs); }
+        }
+
+        public List<KeyValuePair<string, object>> Alive(long nowMs)
+        {
+            lock (entries)
             {
-                if (a["status"] != null) { r.StatusCode = (int)a["status"]; }
-                var h = a["headers"] as JObject;
-                if (h != null) { foreach (var p in h.Properties()) { r.Headers[p.Name] = new[] { (string)p.Value }; } }
+                return entries.Where(kv => kv.Value.Item2 > nowMs).OrderBy(kv => kv.Key, StringComparer.Ordinal)
+                    .Select(kv => new KeyValuePair<string, object>(kv.Key, kv.Value.Item1)).ToList();
             }
-            return r;
+        }
+
+        public MemoryCache Clone()
+        {
+            var c = new MemoryCache();
+            lock (entries) { foreach (var kv in entries) { c.entries[kv.Key] = kv.Value; } }
+            return c;
         }
     }
 
-    public class Interpreter
+    /// Sends one attempt to a backend: `target` names it (a host, or a pool
+    /// member), `url` is where the request goes.
+    public interface IForwarder
     {
-        readonly Dictionary<XObject, Func<Ctx, object>> compiled = new Dictionary<XObject, Func<Ctx, object>>();
-        readonly XDocument doc;
-        public Dictionary<string, Tuple<string, long>> Cache;
-        public Backends Backends;
-        /// A forward without an answer ends the retry loop (on-error runs)
-        /// instead of being retried: the alternative APIM semantics.
-        public bool PropagateForwardFailures;
-        Ctx ctx;
-        string backendBase;
-        string backendId;
-        string rewrittenPath;
-        bool responseFromBackend;
+        Response Forward(Request req, string target, Url url, int timeoutSeconds);
+    }
 
-        public Interpreter(XDocument doc, int policyIndex, Assembly exprs)
+    /// A circuit breaker rule of one pool member (assumption 17).
+    public class BreakerRule
+    {
+        public int Count = 1;
+        public long IntervalMs = 60000;
+        public List<Tuple<int, int>> Ranges = new List<Tuple<int, int>>();
+        public long TripMs = 10000;
+        public bool AcceptRetryAfter;
+    }
+
+    public class PoolMember
+    {
+        public string Name;
+        public string Url;
+        public int Priority;
+        public int Weight;
+        public BreakerRule Breaker;
+    }
+
+    /// A backend of type Pool with its members' breakers, as one gateway
+    /// instance keeps them (assumption 17).
+    public class Pool
+    {
+        public readonly string Id;
+        readonly List<PoolMember> members;
+        readonly Dictionary<string, List<long>> failures = new Dictionary<string, List<long>>();
+        readonly Dictionary<string, long> openUntil = new Dictionary<string, long>();
+
+        public Pool(string id, List<PoolMember> members)
         {
-            this.doc = doc;
+            Id = id;
+            this.members = members;
+        }
+
+        public static Pool FromJson(string id, JArray spec)
+        {
+            var list = new List<PoolMember>();
+            foreach (JObject m in spec)
+            {
+                var b = (JObject)m["breaker"];
+                var rule = new BreakerRule
+                {
+                    Count = (int)b["count"],
+                    IntervalMs = (long)b["interval_ms"],
+                    TripMs = (long)b["trip_ms"],
+                    AcceptRetryAfter = (bool)b["accept_retry_after"],
+                };
+                foreach (JArray r in (JArray)b["ranges"]) { rule.Ranges.Add(Tuple.Create((int)r[0], (int)r[1])); }
+                list.Add(new PoolMember { Name = (string)m["name"], Url = (string)m["url"], Priority = (int)m["priority"], Weight = (int)m["weight"], Breaker = rule });
+            }
+            return new Pool(id, list);
+        }
+
+        /// The member for the next attempt, or null when every breaker is open.
+        public PoolMember Pick(long nowMs, Func<double> draw)
+        {
+            lock (this)
+            {
+                var closed = members.Where(m => !openUntil.ContainsKey(m.Name) || openUntil[m.Name] <= nowMs).ToList();
+                if (closed.Count == 0) { return null; }
+                int best = closed.Min(m => m.Priority);
+                var group = closed.Where(m => m.Priority == best).ToList();
+                long total = group.Sum(m => (long)Math.Max(m.Weight, 1));
+                long r = Math.Min(total - 1, (long)(draw() * total));
+                foreach (var m in group)
+                {
+                    long w = Math.Max(m.Weight, 1);
+                    if (r < w) { return m; }
+                    r -= w;
+                }
+                return group[group.Count - 1];
+            }
+        }
+
+        /// Counts an answer of `member` toward its breaker.
+        public void Record(PoolMember member, Response answer, long nowMs)
+        {
+            var rule = member.Breaker;
+            if (!rule.Ranges.Any(r => answer.StatusCode >= r.Item1 && answer.StatusCode <= r.Item2)) { return; }
+            lock (this)
+            {
+                List<long> list;
+                if (!failures.TryGetValue(member.Name, out list)) { list = failures[member.Name] = new List<long>(); }
+                list.Add(nowMs);
+                list.RemoveAll(t => t <= nowMs - rule.IntervalMs);
+                if (list.Count < rule.Count) { return; }
+                long trip = rule.TripMs;
+                double seconds;
+                if (rule.AcceptRetryAfter && double.TryParse(answer.Headers.GetValueOrDefault("Retry-After", ""), NumberStyles.Float, CultureInfo.InvariantCulture, out seconds) && seconds >= 0)
+                {
+                    trip = (long)Math.Ceiling(seconds * 1000);
+                }
+                openUntil[member.Name] = nowMs + trip;
+                list.Clear();
+            }
+        }
+    }
+
+    /// One gateway instance as the requests share it: its cache and its
+    /// backend pools' breakers.
+    public class Gateway
+    {
+        public ICache Cache = new MemoryCache();
+        public Dictionary<string, Pool> Pools = new Dictionary<string, Pool>();
+        /// Assumption 8's other reading: a forward without an answer ends the
+        /// retry loop.
+        public bool PropagateForwardFailures;
+    }
+
+    /// A loaded policy with its compiled expressions; shared by requests.
+    public class Policy
+    {
+        public readonly XDocument Doc;
+        readonly Dictionary<XObject, Func<Ctx, object>> compiled = new Dictionary<XObject, Func<Ctx, object>>();
+
+        public Policy(XDocument doc, int policyIndex, Assembly exprs)
+        {
+            Doc = doc;
             var type = exprs.GetType("OailbHarness.Compiled", true);
             int k = 0;
             foreach (var e in Expressions.Collect(doc))
@@ -368,12 +631,44 @@ namespace OailbHarness
             }
         }
 
-        long NowMs { get { return (long)(ctx.Timestamp - new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc)).TotalMilliseconds; } }
+        public Func<Ctx, object> Expression(XObject node)
+        {
+            Func<Ctx, object> f;
+            return compiled.TryGetValue(node, out f) ? f : null;
+        }
+    }
+
+    /// One request through one policy on one gateway instance.
+    public class Pipeline
+    {
+        readonly Policy policy;
+        readonly Gateway gw;
+        readonly IForwarder forwarder;
+        readonly Ctx ctx;
+        /// Milliseconds since the epoch, for cache expiry and breakers.
+        readonly Func<long> now;
+        /// Called before every operation on shared state (cache, backends):
+        /// where the interleaving mode lets another request run.
+        readonly Action<string> step;
+        string backendBase;
+        string backendId;
+        string rewrittenPath;
+        bool responseFromBackend;
+
+        public Pipeline(Policy policy, Gateway gw, IForwarder forwarder, Ctx ctx, Func<long> now, Action<string> step)
+        {
+            this.policy = policy;
+            this.gw = gw;
+            this.forwarder = forwarder;
+            this.ctx = ctx;
+            this.now = now;
+            this.step = step ?? (s => { });
+        }
 
         object Eval(XObject node, string literal)
         {
-            Func<Ctx, object> f;
-            if (!compiled.TryGetValue(node, out f)) { return literal; }
+            var f = policy.Expression(node);
+            if (f == null) { return literal; }
             try { return f(ctx); }
             catch (Exception ex)
             {
@@ -383,12 +678,12 @@ namespace OailbHarness
             }
         }
 
+        static string Str(object v) { return v == null ? null : Convert.ToString(v, CultureInfo.InvariantCulture); }
+
         string Attr(XElement e, string name, string dflt = null)
         {
             var a = e.Attribute(name);
-            if (a == null) { return dflt; }
-            object v = Eval(a, a.Value);
-            return v == null ? null : Convert.ToString(v, CultureInfo.InvariantCulture);
+            return a == null ? dflt : Str(Eval(a, a.Value));
         }
 
         object AttrValue(XElement e, string name)
@@ -397,20 +692,11 @@ namespace OailbHarness
             return a == null ? null : Eval(a, a.Value);
         }
 
-        string Text(XElement e)
-        {
-            object v = Eval(e, e.Value);
-            return v == null ? null : Convert.ToString(v, CultureInfo.InvariantCulture);
-        }
+        string Text(XElement e) { return Str(Eval(e, e.Value)); }
 
-        /// Runs one request; returns the client's response and what happened.
-        public JObject Run(Ctx context)
+        /// Runs the request; returns the client's response and how it ended.
+        public JObject Run()
         {
-            ctx = context;
-            backendBase = null;
-            backendId = null;
-            rewrittenPath = null;
-            responseFromBackend = false;
             var result = new JObject();
             Response final;
             string origin = "policy";
@@ -428,10 +714,11 @@ namespace OailbHarness
                 catch (Exception ex) when (ex is ExpressionFailed || ex is BackendUnreachable)
                 {
                     if (ex is ExpressionFailed) { result["runtime_exception"] = ex.Message; }
+                    var unreachable = ex as BackendUnreachable;
                     ctx.LastError = new LastError
                     {
-                        Source = ex is BackendUnreachable ? "forward-request" : "expression",
-                        Reason = ex is BackendUnreachable ? "BackendConnectionFailure" : "ExpressionValueEvaluationFailure",
+                        Source = unreachable != null ? "forward-request" : "expression",
+                        Reason = unreachable != null ? unreachable.Reason : "ExpressionValueEvaluationFailure",
                         Message = ex.Message,
                     };
                     ctx.Response = new Response { StatusCode = 500, StatusReason = "Internal Server Error" };
@@ -446,34 +733,43 @@ namespace OailbHarness
                 final = new Response { StatusCode = 500, StatusReason = "Internal Server Error" };
             }
             result["status"] = final.StatusCode;
+            result["reason"] = final.StatusReason;
             result["origin"] = origin;
             var headers = new JObject();
             foreach (var kv in final.Headers.OrderBy(k => k.Key, StringComparer.OrdinalIgnoreCase)) { headers[kv.Key.ToLowerInvariant()] = string.Join(",", kv.Value); }
             result["headers"] = headers;
-            result["body"] = final.Body;
+            result["body"] = final.Body.Text;
+            Final = final;
             return result;
         }
 
+        /// The client's response after Run.
+        public Response Final;
+
         void Section(string name)
         {
-            var s = doc.Root.Element(name);
+            var s = policy.Doc.Root.Element(name);
             if (s != null) { Block(s); }
         }
 
         void Block(XElement parent)
         {
-            foreach (var e in parent.Elements()) { Policy(e); }
+            foreach (var e in parent.Elements()) { Do(e); }
         }
 
-        void Policy(XElement e)
+        void Do(XElement e)
         {
             switch (e.Name.LocalName)
             {
                 case "base":
                     break;
                 case "set-variable":
-                    ctx.Variables[Attr(e, "name")] = AttrValue(e, "value");
-                    break;
+                    {
+                        object v = AttrValue(e, "value");
+                        AllowedTypes.Check(v, "<set-variable name=" + Attr(e, "name") + ">");
+                        ctx.Variables.Set(Attr(e, "name"), v);
+                        break;
+                    }
                 case "choose":
                     foreach (var branch in e.Elements())
                     {
@@ -486,23 +782,29 @@ namespace OailbHarness
                 case "cache-lookup-value":
                     {
                         string key = Attr(e, "key");
-                        Tuple<string, long> hit;
-                        if (Cache.TryGetValue(key, out hit) && hit.Item2 > NowMs) { ctx.Variables[Attr(e, "variable-name")] = hit.Item1; }
-                        else if (e.Attribute("default-value") != null) { ctx.Variables[Attr(e, "variable-name")] = AttrValue(e, "default-value"); }
+                        step("cache-lookup-value " + key);
+                        object hit;
+                        string variable = Attr(e, "variable-name");
+                        if (gw.Cache.TryGet(key, now(), out hit)) { ctx.Variables.Set(variable, hit); }
+                        else if (e.Attribute("default-value") != null) { ctx.Variables.Set(variable, AttrValue(e, "default-value")); }
                         break;
                     }
                 case "cache-store-value":
                     {
+                        string key = Attr(e, "key");
+                        object value = AttrValue(e, "value");
+                        AllowedTypes.Check(value, "<cache-store-value>");
                         long seconds = long.Parse(Attr(e, "duration"), CultureInfo.InvariantCulture);
-                        Cache[Attr(e, "key")] = Tuple.Create(Convert.ToString(AttrValue(e, "value"), CultureInfo.InvariantCulture), NowMs + seconds * 1000);
+                        step("cache-store-value " + key);
+                        gw.Cache.Put(key, value, now() + seconds * 1000);
                         break;
                     }
                 case "authentication-managed-identity":
                     {
                         string token = "mi-token(" + Attr(e, "resource") + "," + Attr(e, "client-id", "system") + ")";
                         string variable = Attr(e, "output-token-variable-name");
-                        if (variable != null) { ctx.Variables[variable] = token; }
-                        else { ctx.Request.Headers["Authorization"] = new[] { "Bearer " + token }; }
+                        if (variable != null) { ctx.Variables.Set(variable, token); }
+                        else { ctx.Request.Headers.Set("Authorization", new[] { "Bearer " + token }); }
                         break;
                     }
                 case "set-header":
@@ -548,7 +850,7 @@ namespace OailbHarness
 
         bool InResponse(XElement e)
         {
-            var section = e.Ancestors().FirstOrDefault(a => a.Parent == doc.Root);
+            var section = e.Ancestors().FirstOrDefault(a => a.Parent == policy.Doc.Root);
             return section != null && (section.Name.LocalName == "outbound" || section.Name.LocalName == "on-error");
         }
 
@@ -560,9 +862,9 @@ namespace OailbHarness
             switch (action)
             {
                 case "delete": target.Remove(name); break;
-                case "skip": if (!target.ContainsKey(name)) { target[name] = values; } break;
-                case "append": target[name] = (target.ContainsKey(name) ? target[name] : new string[0]).Concat(values).ToArray(); break;
-                default: target[name] = values; break;
+                case "skip": if (!target.ContainsKey(name)) { target.Set(name, values); } break;
+                case "append": target.Set(name, (target.ContainsKey(name) ? target[name] : new string[0]).Concat(values).ToArray()); break;
+                default: target.Set(name, values); break;
             }
         }
 
@@ -578,13 +880,14 @@ namespace OailbHarness
                         r.StatusReason = Attr(c, "reason", "");
                         break;
                     case "set-header": SetHeader(c, r.Headers); break;
-                    case "set-body": r.Body = Text(c); break;
+                    case "set-body": r.Body.Text = Text(c); break;
                     default: throw new NotSupportedException("<" + c.Name.LocalName + "> in return-response");
                 }
             }
             return r;
         }
 
+        /// Assumptions 7 and 8.
         void Retry(XElement e)
         {
             int count = int.Parse(Attr(e, "count"), CultureInfo.InvariantCulture);
@@ -595,7 +898,7 @@ namespace OailbHarness
                 try { Block(e); }
                 catch (BackendUnreachable ex)
                 {
-                    if (PropagateForwardFailures) { throw; }
+                    if (gw.PropagateForwardFailures) { throw; }
                     failure = ex;
                 }
                 bool again = attempt < count && Truth(AttrValue(e, "condition"));
@@ -615,16 +918,33 @@ namespace OailbHarness
             return path.StartsWith(api + "/", StringComparison.OrdinalIgnoreCase) ? path.Substring(api.Length) : path;
         }
 
+        /// Assumptions 9, 15, 17.
         void Forward(XElement e)
         {
-            if (Attr(e, "buffer-request-body", "false") != "true") { throw new InvalidOperationException("forward-request inside retry must buffer the request body"); }
+            if (e.Ancestors("retry").Any() && Attr(e, "buffer-request-body", "false") != "true") { throw new InvalidOperationException("forward-request inside retry must buffer the request body"); }
+            int timeout = int.Parse(Attr(e, "timeout", "300"), CultureInfo.InvariantCulture);
             var url = ctx.Request.Url;
-            string target;
+            string path = rewrittenPath ?? ApiRelativePath();
+            step("forward-request");
             if (backendId != null)
             {
-                target = backendId;
-                url.Host = backendId;
-                url.Path = rewrittenPath ?? ApiRelativePath();
+                Pool pool;
+                if (!gw.Pools.TryGetValue(backendId, out pool)) { throw new InvalidOperationException("no backend " + backendId + " in the harness configuration"); }
+                var member = pool.Pick(now(), () => Random.Source == null ? 0.0 : Random.Source());
+                if (member == null)
+                {
+                    // Every member's breaker is open: the gateway answers itself.
+                    ctx.Response = new Response { StatusCode = 503, StatusReason = "Backend pool " + backendId + " is temporarily unavailable" };
+                    responseFromBackend = false;
+                    return;
+                }
+                var b = Url.Parse(member.Url);
+                url.Scheme = b.Scheme;
+                url.Host = b.Host;
+                url.Path = b.Path + path;
+                var answer = forwarder.Forward(ctx.Request, member.Name, url, timeout);
+                pool.Record(member, answer, now());
+                ctx.Response = answer;
             }
             else
             {
@@ -632,10 +952,9 @@ namespace OailbHarness
                 var b = Url.Parse(backendBase);
                 url.Scheme = b.Scheme;
                 url.Host = b.Host;
-                url.Path = b.Path + (rewrittenPath ?? ApiRelativePath());
-                target = b.Host;
+                url.Path = b.Path + path;
+                ctx.Response = forwarder.Forward(ctx.Request, b.Host, url, timeout);
             }
-            ctx.Response = Backends.Forward(ctx.Request, target);
             responseFromBackend = true;
         }
     }
@@ -664,69 +983,34 @@ namespace OailbHarness
             return sb.ToString();
         }
 
-        /// run EXPRESSIONS_DLL PLAN_JSON: plays every request of the plan and
-        /// prints one JSON result per request, in order.
-        static JArray Play(Assembly exprs, JObject plan)
-        {
-            var policies = (JArray)plan["policies"];
-            var interpreters = new List<Interpreter>();
-            for (int i = 0; i < policies.Count; i++)
-            {
-                interpreters.Add(new Interpreter(Expressions.Load((string)policies[i]["file"]), i, exprs));
-            }
-            var results = new JArray();
-            foreach (JObject run in (JArray)plan["runs"])
-            {
-                // One cache per run: a scenario is one gateway.
-                var cache = new Dictionary<string, Tuple<string, long>>();
-                var runResults = new JArray();
-                long lastNow = 0;
-                foreach (JObject req in (JArray)run["requests"])
-                {
-                    var pol = (JObject)policies[(int)req["policy"]];
-                    var interp = interpreters[(int)req["policy"]];
-                    var backends = new Backends { Answers = (JObject)req["answers"] ?? new JObject() };
-                    foreach (var p in ((JObject)pol["hosts"]).Properties()) { backends.HostToName[p.Name] = (string)p.Value; }
-                    interp.Cache = cache;
-                    interp.Backends = backends;
-                    interp.PropagateForwardFailures = (bool?)run["propagate_forward_failures"] ?? false;
-                    lastNow = Math.Max(lastNow, (long)req["now_ms"]);
-                    Random.Draws = new Queue<double>(((JArray)req["draws"]).Select(d => (double)d));
-                    var ctx = new Ctx
-                    {
-                        Api = new Api { Id = (string)pol["api_id"], Name = (string)pol["api"], Path = (string)pol["api_path"] },
-                        Timestamp = new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc).AddMilliseconds((long)req["now_ms"]),
-                    };
-                    string url = (string)req["url"];
-                    ctx.Request = new Request { OriginalUrl = Url.Parse(url), Url = Url.Parse(url) };
-                    ctx.Request.Body.Text = (string)req["body"] ?? "";
-                    foreach (var p in ((JObject)req["headers"]).Properties()) { ctx.Request.Headers[p.Name] = new[] { (string)p.Value }; }
-                    var result = interp.Run(ctx);
-                    result["attempts"] = backends.Attempts;
-                    runResults.Add(result);
-                }
-                var left = new JObject();
-                foreach (var kv in cache.Where(kv => kv.Value.Item2 > lastNow).OrderBy(kv => kv.Key, StringComparer.Ordinal)) { left[kv.Key] = kv.Value.Item1; }
-                results.Add(new JObject(new JProperty("results", runResults), new JProperty("cache", left)));
-            }
-            return results;
-        }
+        const string Usage = "usage: harness.exe gen OUT.cs POLICY.xml... | run EXPRESSIONS.dll PLAN.json | serve EXPRESSIONS.dll CONFIG.json";
 
         public static int Main(string[] args)
         {
-            if (args.Length >= 2 && args[0] == "gen")
+            try
             {
-                File.WriteAllText(args[1], Generate(args.Skip(2).ToList()));
-                return 0;
+                if (args.Length >= 2 && args[0] == "gen")
+                {
+                    File.WriteAllText(args[1], Generate(args.Skip(2).ToList()));
+                    return 0;
+                }
+                if (args.Length == 3 && args[0] == "run")
+                {
+                    var plan = JObject.Parse(File.ReadAllText(args[2]));
+                    Console.Out.Write(Scenarios.Play(Assembly.LoadFrom(args[1]), plan).ToString(Formatting.Indented));
+                    return 0;
+                }
+                if (args.Length == 3 && args[0] == "serve")
+                {
+                    return LiveGateway.Serve(Assembly.LoadFrom(args[1]), args[2]);
+                }
             }
-            if (args.Length == 3 && args[0] == "run")
+            catch (Exception ex) when (ex is IOException || ex is JsonException || ex is ArgumentException || ex is System.Xml.XmlException || ex is FormatException)
             {
-                var exprs = Assembly.LoadFrom(args[1]);
-                var plan = JObject.Parse(File.ReadAllText(args[2]));
-                Console.Out.Write(Play(exprs, plan).ToString(Formatting.Indented));
-                return 0;
+                Console.Error.WriteLine("harness: " + ex.Message);
+                return 1;
             }
-            Console.Error.WriteLine("usage: harness.exe gen OUT.cs POLICY.xml... | run EXPRESSIONS.dll PLAN.json");
+            Console.Error.WriteLine(Usage);
             return 2;
         }
     }

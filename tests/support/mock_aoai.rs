@@ -37,6 +37,12 @@ pub enum Answer {
     Stream { n: usize, every: Duration },
     /// Bytes that are not HTTP.
     Garbage,
+    /// Exactly this status, these headers and this body.
+    Exact {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
 }
 
 /// A request the backend received.
@@ -372,6 +378,21 @@ async fn answer(
             *r.status_mut() = hyper::StatusCode::from_u16(code).unwrap();
             r.headers_mut()
                 .insert("content-type", "application/json".parse().unwrap());
+            for (k, v) in headers {
+                r.headers_mut().insert(
+                    hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
+            }
+            Ok(r)
+        }
+        Answer::Exact {
+            status,
+            headers,
+            body,
+        } => {
+            let mut r = Response::new(full(body));
+            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
             for (k, v) in headers {
                 r.headers_mut().insert(
                     hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
