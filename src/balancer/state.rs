@@ -297,9 +297,11 @@ impl BackendState {
             Reply::NoAnswer => {
                 self.refund(q, t, s, now);
                 self.unanswered = self.unanswered.saturating_add(1);
+                // Out for 1 s, doubling per miss in a row up to the breaker's
+                // open time; a refused connection costs nothing, so a backend
+                // that comes back is found again within that time.
                 let backoff = 1000u64 << (self.unanswered - 1).min(20);
-                self.out_until_ms = self.out_until_ms.max(now + backoff.min(s.default_delay_ms));
-                self.failure(s, now);
+                self.out_until_ms = self.out_until_ms.max(now + backoff.min(s.breaker.open_ms));
                 return Verdict::Failed;
             }
             Reply::Status { status, headers } => (*status, headers.as_slice()),

@@ -406,7 +406,7 @@ fn default_quota_window() -> u32 {
     10
 }
 fn default_safety_margin() -> u32 {
-    0
+    10
 }
 fn default_max_tokens() -> u32 {
     4096
@@ -427,7 +427,7 @@ fn default_breaker_window() -> u32 {
     10
 }
 fn default_open_seconds() -> u32 {
-    10
+    5
 }
 
 impl Default for LoadBalancing {
