@@ -347,7 +347,7 @@ fn failures_in_a_row_open_the_breaker_and_a_success_resets_the_count() {
     let q = quota();
     let s = settings(); // 5 in a row; 75 % of at least 10 calls
     let mut st = BackendState::default();
-    let mut call = |st: &mut BackendState, r: Reply, at: u64| {
+    let call = |st: &mut BackendState, r: Reply, at: u64| {
         let tk = st.send(&q, 10, &s, at);
         st.on_reply(&q, &tk, &r, &s, at)
     };
