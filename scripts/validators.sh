@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Runs the independent checkers in ../shared/validators on what oailb renders
-# for every example. With ../shared present they are required; without it
-# (a clone outside the workspace) they are skipped with a notice.
+# for every example. In CI (CI=true, as .ci/run sets it) they are required:
+# a missing validators directory fails the run. Elsewhere (a clone outside
+# the workspace) they are skipped with a notice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VALIDATORS="${OAILB_VALIDATORS:-../shared/validators}"
 if [ ! -d "$VALIDATORS" ]; then
-  echo "validators: $VALIDATORS not found, skipped (they run in CI)" >&2
+  if [ "${CI:-}" = true ]; then
+    echo "validators: $VALIDATORS not found: CI=true requires them" >&2
+    exit 1
+  fi
+  echo "validators: $VALIDATORS not found, skipped (CI=true requires them)" >&2
   exit 0
 fi
 OAILB=target/debug/oailb

@@ -431,6 +431,16 @@ async fn prepare_soft_deleted(
     match opts.soft_deleted {
         SoftDeleted::Fail => Err(soft_deleted_message(r)),
         SoftDeleted::Restore => {
+            let here = r.location().unwrap_or(&desired.location);
+            if let Ok(Some(there)) = plan::soft_deleted_location(client, desired, r).await {
+                if !plan::same_location(&there, here) {
+                    return Err(format!(
+                        "{} `{}` is soft-deleted in {there}, not in {here}: it can be restored only where it was (set its location to {there}), or purged with --purge-soft-deleted",
+                        r.kind.label(),
+                        r.name
+                    ));
+                }
+            }
             notify(Notice::Info("restoring the soft-deleted resource".into()));
             body["properties"]["restore"] = Value::Bool(true);
             Ok(body)
@@ -645,7 +655,14 @@ async fn purge_soft_deleted(
     r: &Resource,
     notify: Notify<'_>,
 ) -> Result<(), String> {
-    let location = r.location().unwrap_or(&desired.location);
+    // Where Azure keeps it; without the right to look, where it should be.
+    let found = plan::soft_deleted_location(client, desired, r)
+        .await
+        .ok()
+        .flatten();
+    let location = found
+        .as_deref()
+        .unwrap_or(r.location().unwrap_or(&desired.location));
     let res = match r.kind {
         Kind::CognitiveAccount => {
             client

@@ -350,3 +350,30 @@ fn the_script_rejects_an_unknown_stage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage"));
 }
+
+/// CI must not pass without the independent validators: with `CI=true` (as
+/// .ci/run sets it) a missing validators directory fails the script before
+/// it builds anything; elsewhere it is skipped with a notice.
+#[test]
+fn validators_script_fails_in_ci_when_the_validators_are_missing() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/validators.sh");
+    let run = |ci: Option<&str>| {
+        let mut c = std::process::Command::new("bash");
+        c.arg(script)
+            .env("OAILB_VALIDATORS", "/nonexistent/oailb-validators")
+            .env_remove("CI");
+        if let Some(v) = ci {
+            c.env("CI", v);
+        }
+        c.output().unwrap()
+    };
+    let ci = run(Some("true"));
+    assert_eq!(ci.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&ci.stderr).contains("CI=true requires them"));
+    let local = run(None);
+    assert_eq!(local.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&local.stderr).contains("skipped"));
+    let ci_script =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).unwrap();
+    assert!(ci_script.contains("export CI=true"), "{ci_script}");
+}

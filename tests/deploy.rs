@@ -8,7 +8,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use fake_arm::{Config, FakeArm, FaultKind, TOKEN};
+use fake_arm::{policy_xml, Config, FakeArm, FaultKind, OperationEnd, TOKEN};
 use serde_json::Value;
 
 const SUB: &str = "00000000-0000-0000-0000-000000000001";
@@ -328,6 +328,118 @@ fn transient_faults_are_retried_without_duplicates() {
     }
 }
 
+/// Long-running operations that end badly, in each of the three ways ARM
+/// reports them: the deploy names the resource and ARM's error, skips what
+/// depends on it and exits 1; the next plan shows the resource again and a
+/// re-run converges, after which nothing is left to do.
+#[test]
+fn failed_and_canceled_operations_are_reported_and_a_rerun_converges() {
+    struct Case {
+        /// Path fragment of the resource whose operation fails.
+        path: &'static str,
+        end: OperationEnd,
+        address: &'static str,
+        /// What the failed deploy must say about it.
+        said: &'static [&'static str],
+        /// A resource that depends on it, and so is skipped.
+        dependent: &'static str,
+        /// The next plan's action for it.
+        replanned: &'static str,
+    }
+    let cases = [
+        // Azure-AsyncOperation status Failed with an error.
+        Case {
+            path: "/accounts/can-aoai-smart-12",
+            end: OperationEnd::Failed,
+            address: "account[eastus2]",
+            said: &[
+                "SpecialFeatureOrQuotaIdRequired",
+                "does not have QuotaId/Feature",
+            ],
+            dependent: "deployment[eastus2/gpt-35-turbo]",
+            replanned: "update",
+        },
+        // provisioningState Canceled on the resource itself.
+        Case {
+            path: "/accounts/can-aoai-smart-11/deployments/",
+            end: OperationEnd::Canceled,
+            address: "deployment[eastus/gpt-35-turbo]",
+            said: &["provisioningState is Canceled"],
+            dependent: "api_policy[aoai-smart-api]",
+            replanned: "update",
+        },
+        // A Location URL that answers with the error; nothing was created.
+        Case {
+            path: "/apis/aoai-smart-api",
+            end: OperationEnd::Failed,
+            address: "api[aoai-smart-api]",
+            said: &[
+                "400 ValidationError",
+                "One or more fields contain incorrect values",
+            ],
+            dependent: "api_diagnostic[aoai-smart-api]",
+            replanned: "create",
+        },
+    ];
+    for c in cases {
+        let fake = fake();
+        let ws = Workspace::example("seed");
+        let (code_, message) = match c.end {
+            OperationEnd::Failed if c.path.contains("/apis/") => (
+                "ValidationError",
+                "One or more fields contain incorrect values",
+            ),
+            OperationEnd::Failed => (
+                "SpecialFeatureOrQuotaIdRequired",
+                "The subscription does not have QuotaId/Feature required by SKU 'S0' from kind 'OpenAI'",
+            ),
+            OperationEnd::Canceled => ("Canceled", "The operation was canceled"),
+        };
+        fake.fail_operation(c.path, c.end, code_, message);
+        let out = ws.run(&fake, &["deploy", "--yes", "--json"]);
+        assert_eq!(code(&out), 1, "{}: {}", c.address, text(&out));
+        let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let failed = events
+            .iter()
+            .find(|e| e["event"] == "failed")
+            .unwrap_or_else(|| panic!("{}: no failed event", c.address));
+        assert_eq!(failed["address"], c.address);
+        for s in c.said {
+            assert!(
+                failed["error"].as_str().unwrap().contains(s),
+                "{}: {failed}",
+                c.address
+            );
+        }
+        assert!(
+            events
+                .iter()
+                .any(|e| e["event"] == "skipped" && e["address"] == c.dependent),
+            "{}: {} not skipped",
+            c.address,
+            c.dependent
+        );
+        let plan = ws.run(&fake, &["plan", "--json", "--detailed-exitcode"]);
+        assert_eq!(code(&plan), 2, "{}", text(&plan));
+        let v: Value = serde_json::from_slice(&plan.stdout).unwrap();
+        let entry = v["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["address"] == c.address)
+            .unwrap();
+        assert_eq!(entry["action"], c.replanned, "{entry}");
+        // The cause is gone: a re-run finishes, then nothing is left to do.
+        assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+        assert_converged(&ws, &fake);
+        let plan = ws.run(&fake, &["plan", "--detailed-exitcode"]);
+        assert_eq!(code(&plan), 0, "{}: {}", c.address, text(&plan));
+    }
+}
+
 #[test]
 fn persistent_failure_fails_clearly_and_rerun_converges() {
     let fake = fake();
@@ -557,6 +669,111 @@ fn fake_arm_rejects_what_arm_rejects() {
     assert_eq!(r.0, 400, "{r:?}");
 }
 
+/// The fake answers a GET with ARM's view of a resource, not the PUT body,
+/// so that "a re-run writes nothing" is earned by the comparison: defaults
+/// filled in, ids and enum values in ARM's case, keys in another order,
+/// and the policy re-written by APIM's XML writer in the format asked for.
+#[test]
+fn fake_arm_get_is_arms_view_not_the_put_body() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    assert_ok(&ws.run(&fake, &["deploy", "--yes"]));
+    let d = ws.desired();
+    let get = |address: &str, query: &str| {
+        let r = d.get(address).unwrap();
+        let (status, body) = raw(
+            &fake,
+            "GET",
+            &format!("{}?api-version={}{query}", r.id, r.api_version),
+            TOKEN,
+            None,
+        );
+        assert_eq!(status, 200, "{address}: {body}");
+        body
+    };
+    let sent = |address: &str| fake.resource(&d.get(address).unwrap().id).unwrap();
+
+    let policy = sent("api_policy[aoai-smart-api]")["properties"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let raw_xml = get("api_policy[aoai-smart-api]", "&format=rawxml");
+    let v = raw_xml["properties"]["value"].as_str().unwrap();
+    assert_ne!(v, policy);
+    assert!(
+        v.contains("<policies>\r\n\t<inbound>\r\n\t\t<base />"),
+        "{v}"
+    );
+    assert!(
+        v.contains("<set-variable name=\"oailb-deployment\" value=\"@{"),
+        "{v}"
+    );
+    assert!(!v.contains("&quot;"), "{v}");
+    assert_eq!(raw_xml["properties"]["format"], "rawxml");
+    let xml = get("api_policy[aoai-smart-api]", "");
+    let v = xml["properties"]["value"].as_str().unwrap();
+    assert!(
+        v.contains("GetValueOrDefault(&quot;oailb-deployment&quot;"),
+        "{v}"
+    );
+    assert!(v.contains("&#xA;"), "{v}");
+    assert!(xml["properties"].get("format").is_none());
+
+    let ws_body = get("log_analytics_workspace", "");
+    assert_eq!(ws_body["properties"]["sku"]["name"], "pergb2018");
+    let ai = get("application_insights", "");
+    let ws_id = d.get("log_analytics_workspace").unwrap().id.clone();
+    assert_ne!(
+        ai["properties"]["WorkspaceResourceId"],
+        Value::from(ws_id.clone())
+    );
+    assert_eq!(
+        ai["properties"]["WorkspaceResourceId"],
+        Value::from(ws_id.to_ascii_lowercase())
+    );
+    let dep = get("deployment[eastus/gpt-35-turbo]", "");
+    assert_eq!(dep["properties"]["raiPolicyName"], "Microsoft.DefaultV2");
+    let apim = get("apim", "");
+    assert_eq!(apim["location"], "East US");
+    assert_eq!(apim["properties"]["virtualNetworkType"], "None");
+    assert!(apim["id"].as_str().unwrap().contains("/resourcegroups/"));
+    let keys = |v: &Value| {
+        v["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let sent_keys = keys(&sent("api[aoai-smart-api]"));
+    let got_keys: Vec<String> = keys(&get("api[aoai-smart-api]", ""))
+        .into_iter()
+        .filter(|k| sent_keys.contains(k))
+        .collect();
+    assert_ne!(got_keys, sent_keys, "the keys come back in another order");
+
+    // A policy APIM cannot parse is refused.
+    let id = &d.get("api_policy[aoai-smart-api]").unwrap().id;
+    for bad in [
+        "<policies><inbound></policies>",
+        "<policies><x v=\"@(a &lt; \" /></policies>",
+        "<policy />",
+    ] {
+        let (status, body) = raw(
+            &fake,
+            "PUT",
+            &format!("{id}?api-version=2024-05-01"),
+            TOKEN,
+            Some(&serde_json::json!({"properties": {"format": "rawxml", "value": bad}})),
+        );
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("ValidationError")),
+            "{bad}: {body}"
+        );
+    }
+}
+
 #[test]
 fn soft_deleted_names_need_a_decision() {
     let fake = fake();
@@ -602,6 +819,42 @@ fn soft_deleted_names_need_a_decision() {
         })
         .count();
     assert_eq!(restored, 2);
+    assert!(!fake.is_soft_deleted("microsoft.apimanagement/service", &apim.name));
+}
+
+/// Azure keeps a soft-deleted service under the location it was deleted
+/// in, and its name stays taken everywhere. One deleted from another region
+/// is found there: restoring it here is refused with the reason, purging
+/// purges it where it is.
+#[test]
+fn soft_deleted_in_another_location_is_found_there() {
+    let fake = fake();
+    let ws = Workspace::example("seed");
+    let apim = ws.desired().get("apim").unwrap().clone();
+    assert_eq!(apim.body["location"], "eastus");
+    let mut elsewhere = apim.body.clone();
+    elsewhere["location"] = Value::from("westus");
+    fake.add_soft_deleted(&apim.id, elsewhere);
+    let plan = ws.run(&fake, &["plan"]);
+    let out = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        out.contains("a soft-deleted resource holds this name")
+            && out.contains("the soft-deleted apim service is in westus, not in eastus"),
+        "{}",
+        text(&plan)
+    );
+    let restore = ws.run(&fake, &["deploy", "--yes", "--restore-soft-deleted"]);
+    assert_eq!(code(&restore), 1, "{}", text(&restore));
+    assert!(
+        text(&restore).contains("is soft-deleted in westus, not in eastus"),
+        "{}",
+        text(&restore)
+    );
+    assert_ok(&ws.run(&fake, &["deploy", "--yes", "--purge-soft-deleted"]));
+    assert_converged(&ws, &fake);
+    assert!(fake.requests().iter().any(|r| r.method == "DELETE"
+        && r.path
+            .contains("/locations/westus/deletedservices/can-aoai-smart-apim")));
     assert!(!fake.is_soft_deleted("microsoft.apimanagement/service", &apim.name));
 }
 
@@ -1072,7 +1325,7 @@ fn missing_read_rights_degrade_safely() {
     assert_ok(&plan);
     assert!(
         String::from_utf8_lossy(&plan.stdout)
-            .contains("could not check for a soft-deleted service"),
+            .contains("could not check for a soft-deleted apim service"),
         "{}",
         text(&plan)
     );
@@ -1345,4 +1598,35 @@ fn plan_table_shows_a_changed_policy_as_a_bounded_diff() {
         out.contains("more lines (oailb render-policy shows the whole policy)"),
         "{out}"
     );
+}
+
+const RAW_POLICY: &str = "<!-- note -->\n<policies>\n    <inbound>\n        <set-variable name=\"x\" value=\"@(context.Request.Headers.GetValueOrDefault(\"a\", \"\") == \"b\" && 1 < 2)\" />\n        <set-body>@{\n            return \"<x>\";\n        }</set-body>\n    </inbound>\n</policies>\n";
+
+#[test]
+fn fake_apim_parses_raw_expressions_and_exports_both_formats() {
+    policy_xml::store(RAW_POLICY, "rawxml").unwrap();
+    let xml = policy_xml::export(RAW_POLICY, "rawxml", policy_xml::Export::Xml);
+    assert!(
+        xml.starts_with("<!-- note -->\r\n<policies>\r\n\t<inbound>\r\n\t\t<set-variable"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("&quot;a&quot;, &quot;&quot;) == &quot;b&quot; &amp;&amp; 1 &lt; 2)\" />"),
+        "{xml}"
+    );
+    assert!(xml.contains("return \"&lt;x&gt;\";\r\n"), "{xml}");
+    let raw = policy_xml::export(RAW_POLICY, "rawxml", policy_xml::Export::RawXml);
+    assert!(raw.contains("value=\"@(context.Request.Headers.GetValueOrDefault(\"a\", \"\") == \"b\" && 1 < 2)\" />"), "{raw}");
+    // What a GET returned can be sent again.
+    policy_xml::store(&raw, "rawxml").unwrap();
+    policy_xml::store(&xml, "xml").unwrap();
+}
+
+#[test]
+fn fake_apim_rejects_malformed_policies() {
+    assert!(policy_xml::store("<policies><inbound></policies>", "rawxml").is_err());
+    assert!(policy_xml::store("<policy />", "rawxml").is_err());
+    assert!(policy_xml::store("<policies><x a=\"@(1 < 2)\" /></policies>", "xml").is_err());
+    assert!(policy_xml::store("<policies><x a=\"@(1 < 2\" /></policies>", "rawxml").is_err());
+    assert!(policy_xml::store("<policies />", "xml").is_ok());
 }

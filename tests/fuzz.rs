@@ -6,7 +6,10 @@ use std::collections::HashSet;
 
 use oailb::desired;
 use oailb::topology::{self, Source};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use proptest::prelude::*;
+use proptest::test_runner::{FileFailurePersistence, TestCaseError, TestRunner};
 
 const EXAMPLES: &[&str] = &[
     include_str!("../examples/seed.yaml"),
@@ -153,75 +156,164 @@ fn check_desired(t: &topology::Topology) {
     );
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+/// Cases per property; `PROPTEST_CASES` cannot lower it (a run that checks
+/// nothing must not pass).
+const CASES: u32 = 400;
 
-    #[test]
-    fn arbitrary_text_never_panics(text in any::<String>()) {
+/// Runs `test` on `CASES` generated values (after the saved regressions);
+/// `test` says whether the value got as far as the desired-state checks.
+/// Returns how many cases ran and how many of them got that far.
+fn run_cases<S: Strategy>(
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<bool, TestCaseError>,
+) -> (usize, usize) {
+    let config = ProptestConfig {
+        cases: CASES,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fuzz.proptest-regressions"
+        )))),
+        ..ProptestConfig::default()
+    };
+    let ran = AtomicUsize::new(0);
+    let checked = AtomicUsize::new(0);
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(&strategy, |v| {
+        ran.fetch_add(1, Ordering::Relaxed);
+        if test(v)? {
+            checked.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let ran = ran.into_inner();
+    assert!(ran >= CASES as usize, "only {ran} of {CASES} cases ran");
+    (ran, checked.into_inner())
+}
+
+#[test]
+fn arbitrary_text_never_panics() {
+    run_cases(any::<String>(), |text| {
         let _ = topology::load(Source::new("fuzz.yaml", text));
-    }
+        Ok(false)
+    });
+}
 
-    #[test]
-    fn yaml_like_text_never_panics(parts in proptest::collection::vec(0usize..TOKENS.len(), 0..60)) {
-        let text: String = parts.iter().map(|i| TOKENS[*i]).collect();
-        let _ = topology::load(Source::new("fuzz.yaml", text));
-    }
+#[test]
+fn yaml_like_text_never_panics() {
+    run_cases(
+        proptest::collection::vec(0usize..TOKENS.len(), 0..60),
+        |parts| {
+            let text: String = parts.iter().map(|i| TOKENS[*i]).collect();
+            let _ = topology::load(Source::new("fuzz.yaml", text));
+            Ok(false)
+        },
+    );
+}
 
-    #[test]
-    fn mutated_examples_never_panic(
-        ex in 0usize..EXAMPLES.len(),
-        ops in proptest::collection::vec((any::<u8>(), any::<usize>(), any::<usize>()), 1..5),
-    ) {
-        let mut text = EXAMPLES[ex].to_string();
-        for (op, at, tok) in ops {
-            text = mutate(&text, op, at, tok);
-        }
-        if let Ok(loaded) = topology::load(Source::new("fuzz.yaml", text)) {
-            check_desired(&loaded.topology);
-        }
-    }
+#[test]
+fn mutated_examples_never_panic() {
+    let (_, derived) = run_cases(
+        (
+            0usize..EXAMPLES.len(),
+            proptest::collection::vec((any::<u8>(), any::<usize>(), any::<usize>()), 1..5),
+        ),
+        |(ex, ops)| {
+            let mut text = EXAMPLES[ex].to_string();
+            for (op, at, tok) in ops {
+                text = mutate(&text, op, at, tok);
+            }
+            Ok(match topology::load(Source::new("fuzz.yaml", text)) {
+                Ok(loaded) => {
+                    check_desired(&loaded.topology);
+                    true
+                }
+                Err(_) => false,
+            })
+        },
+    );
+    // Mutations that keep a topology valid must be common enough for the
+    // desired-state invariants to be exercised at all.
+    assert!(
+        derived >= CASES as usize / 20,
+        "only {derived} of {CASES} mutated examples were still valid"
+    );
+}
 
-    #[test]
-    fn generated_topologies_validate_and_derive(
-        groups in proptest::collection::vec(proptest::collection::vec((0usize..8, 0u8..4, 0u32..4), 1..5), 1..4),
-        models in 1usize..4,
-        pool in any::<bool>(),
-        user_assigned in any::<bool>(),
-        monitoring in any::<bool>(),
-    ) {
-        let regions = ["eastus", "eastus2", "westus3", "swedencentral", "francecentral", "uksouth", "japaneast", "canadaeast"];
-        let mut y = String::from("resource_group: rg-gen\nlocation: eastus\napim:\n  name: contoso-generated-gw\n  publisher_name: C\n  publisher_email: a@contoso.com\n");
-        if user_assigned { y.push_str("  identity: user-assigned\n"); }
-        y.push_str("api: {name: openai, path: openai}\n");
-        if monitoring { y.push_str("monitoring: {sampling_percentage: 10}\n"); }
-        y.push_str(&format!("load_balancing: {{mode: {}}}\n", if pool { "pool" } else { "policy" }));
-        y.push_str("models:\n");
-        for m in 0..models {
-            y.push_str(&format!("  - {{name: model-{m}, model: gpt-4o, version: \"2024-11-20\", capacity: {}}}\n", 10 * (m + 1)));
-        }
-        y.push_str("priority_groups:\n");
-        let mut n = 0;
-        for (gi, backends) in groups.iter().enumerate() {
-            y.push_str(&format!("  - priority: {}\n    backends:\n", gi + 1));
-            for (region, kind, weight) in backends {
-                n += 1;
-                let name = format!("b{n}");
-                match kind {
+#[test]
+fn generated_topologies_validate_and_derive() {
+    let strategy = (
+        proptest::collection::vec(
+            proptest::collection::vec((0usize..8, 0u8..4, 0u32..4), 1..5),
+            1..4,
+        ),
+        1usize..4,
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    );
+    let (ran, derived) = run_cases(
+        strategy,
+        |(groups, models, pool, user_assigned, monitoring)| {
+            let regions = [
+                "eastus",
+                "eastus2",
+                "westus3",
+                "swedencentral",
+                "francecentral",
+                "uksouth",
+                "japaneast",
+                "canadaeast",
+            ];
+            let mut y = String::from("resource_group: rg-gen\nlocation: eastus\napim:\n  name: contoso-generated-gw\n  publisher_name: C\n  publisher_email: a@contoso.com\n");
+            if user_assigned {
+                y.push_str("  identity: user-assigned\n");
+            }
+            y.push_str("api: {name: openai, path: openai}\n");
+            if monitoring {
+                y.push_str("monitoring: {sampling_percentage: 10}\n");
+            }
+            y.push_str(&format!(
+                "load_balancing: {{mode: {}}}\n",
+                if pool { "pool" } else { "policy" }
+            ));
+            y.push_str("models:\n");
+            for m in 0..models {
+                y.push_str(&format!("  - {{name: model-{m}, model: gpt-4o, version: \"2024-11-20\", capacity: {}}}\n", 10 * (m + 1)));
+            }
+            y.push_str("priority_groups:\n");
+            let mut n = 0;
+            for (gi, backends) in groups.iter().enumerate() {
+                y.push_str(&format!("  - priority: {}\n    backends:\n", gi + 1));
+                for (region, kind, weight) in backends {
+                    n += 1;
+                    let name = format!("b{n}");
+                    match kind {
                     // Existing accounts by id, with managed identity.
                     0 => y.push_str(&format!("      - name: {name}\n        resource_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/acct-{name}\n")),
                     // Existing accounts by endpoint, with a key (policy mode only mixes auth).
                     1 if !pool => y.push_str(&format!("      - name: {name}\n        endpoint: \"https://acct-{name}.openai.azure.com/\"\n        auth: api-key\n        api_key: {{env: KEY_{n}}}\n")),
                     _ => y.push_str(&format!("      - name: {name}\n        region: {}\n", regions[*region])),
                 }
-                if *weight > 0 {
-                    y.push_str(&format!("        weight: {weight}\n"));
+                    if *weight > 0 {
+                        y.push_str(&format!("        weight: {weight}\n"));
+                    }
                 }
             }
-        }
-        let loaded = topology::load(Source::new("gen.yaml", y.clone()));
-        prop_assert!(loaded.is_ok(), "{}\n{}", y, loaded.err().map(|e| e.to_string()).unwrap_or_default());
-        check_desired(&loaded.unwrap().topology);
-    }
+            let loaded = topology::load(Source::new("gen.yaml", y.clone()));
+            prop_assert!(
+                loaded.is_ok(),
+                "{}\n{}",
+                y,
+                loaded.err().map(|e| e.to_string()).unwrap_or_default()
+            );
+            check_desired(&loaded.unwrap().topology);
+            Ok(true)
+        },
+    );
+    assert_eq!(derived, ran, "every generated topology is valid");
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! Every file in tests/invalid/ is a topology that must be rejected, and
 //! every file in tests/warnings/ one that validates with a warning. The
 //! header says which finding:
-//!   # expect: <code>            (tests/invalid: an error)
-//!   # expect-warning: <code>    (tests/warnings: a warning)
+//!   # expect: <code> at <line>:<column>            (tests/invalid: an error)
+//!   # expect-warning: <code> at <line>:<column>    (tests/warnings: a warning)
 //!   # message: <text the message contains>
 //!   # help: <text the help contains>        (optional)
 //! Invalid files must exit 2, valid ones 0; the JSON report must name the
-//! code with a line and column (where the file has content); nothing panics.
+//! code at that line and column (written by hand: the 1-based position of
+//! what the finding is about; only a file without content has none);
+//! nothing panics.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +17,8 @@ use serde_json::Value;
 
 struct Expectation {
     code: String,
+    /// (line, column), 1-based.
+    at: Option<(u64, u64)>,
     message: String,
     help: Option<String>,
 }
@@ -26,10 +30,22 @@ fn expectation(path: &Path) -> Expectation {
             .find_map(|l| l.strip_prefix(&format!("# {name}: ")))
             .map(|s| s.trim().to_string())
     };
+    let expect = field("expect")
+        .or_else(|| field("expect-warning"))
+        .unwrap_or_else(|| panic!("{} has no `# expect:` line", path.display()));
+    let (code, at) = match expect.split_once(" at ") {
+        Some((code, at)) => {
+            let (line, column) = at
+                .split_once(':')
+                .and_then(|(l, c)| Some((l.parse().ok()?, c.parse().ok()?)))
+                .unwrap_or_else(|| panic!("{}: `at {at}` is not <line>:<column>", path.display()));
+            (code.to_string(), Some((line, column)))
+        }
+        None => (expect, None),
+    };
     Expectation {
-        code: field("expect")
-            .or_else(|| field("expect-warning"))
-            .unwrap_or_else(|| panic!("{} has no `# expect:` line", path.display())),
+        code,
+        at,
         message: field("message")
             .unwrap_or_else(|| panic!("{} has no `# message:` line", path.display())),
         help: field("help"),
@@ -129,8 +145,20 @@ fn check_corpus(dir: &str, exit_code: i32, severity: &str) {
             }
         }
         let has_content = !matches!(exp.code.as_str(), "empty-file" | "encoding");
-        if has_content && (d["line"].as_u64().is_none() || d["column"].as_u64().is_none()) {
-            failures.push(format!("{name}: no line/column in {d}"));
+        match exp.at {
+            Some(at) => {
+                let got = (d["line"].as_u64(), d["column"].as_u64());
+                if got != (Some(at.0), Some(at.1)) {
+                    failures.push(format!(
+                        "{name}: at {:?}:{:?}, expected {}:{}",
+                        got.0, got.1, at.0, at.1
+                    ));
+                }
+            }
+            None if has_content => failures.push(format!(
+                "{name}: the `# expect:` line has no `at <line>:<column>`"
+            )),
+            None => {}
         }
     }
     assert!(

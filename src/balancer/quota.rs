@@ -18,15 +18,22 @@ pub const STANDARD_TOKENS_PER_UNIT: u32 = 1000;
 pub const STANDARD_REQUESTS_PER_UNIT: u32 = 6;
 
 /// Input tokens per minute that one PTU serves, per model (Microsoft Learn,
-/// "Provisioned throughput onboarding", table "How much throughput per PTU
-/// you get for each model", as of 2025-06; checked 2026-12-01). Output
-/// tokens weigh more than input tokens on provisioned deployments:
-/// [`PTU_OUTPUT_WEIGHT`]. A model missing here needs `models[].quota`.
+/// "Provisioned throughput onboarding" / "sizing", table "How much
+/// throughput per PTU you get for each model": gpt-4o ... o1 as of 2025-05,
+/// gpt-4.1-nano and o3 as of 2025-05-28, gpt-5, gpt-5.1 and gpt-5-mini as of
+/// 2026-03-20; checked 2026-12-01). Output tokens weigh more than input
+/// tokens on provisioned deployments: [`PTU_OUTPUT_WEIGHT`]. A model missing
+/// here needs `models[].quota`.
 pub const PTU_INPUT_TPM: &[(&str, u32)] = &[
+    ("gpt-5", 4_750),
+    ("gpt-5.1", 4_750),
+    ("gpt-5-mini", 23_750),
     ("gpt-4.1", 3_000),
     ("gpt-4.1-mini", 14_900),
+    ("gpt-4.1-nano", 59_400),
     ("gpt-4o", 2_500),
     ("gpt-4o-mini", 37_000),
+    ("o3", 600),
     ("o3-mini", 2_500),
     ("o1", 230),
 ];

@@ -771,5 +771,14 @@ mod tests {
         assert_eq!(pool_weight(120, 120), 100);
         assert_eq!(pool_weight(60, 120), 50);
         assert_eq!(pool_weight(1, 1000), 1);
+        // Rounded to the nearest: 100/3 = 33.3, 200/3 = 66.7, 50/300 = 16.7.
+        assert_eq!(pool_weight(1, 3), 33);
+        assert_eq!(pool_weight(2, 3), 67);
+        assert_eq!(pool_weight(50, 300), 17);
+        assert_eq!(pool_weight(150, 300), 50);
+        assert_eq!(pool_weight(1, 6), 17);
+        // Never 0 (APIM's minimum is 1), never above 100.
+        assert_eq!(pool_weight(0, 7), 1);
+        assert_eq!(pool_weight(9, 7), 100);
     }
 }

@@ -245,3 +245,6 @@ impl Desired {
         self.policies.iter().find(|p| p.api == api)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,6 +6,7 @@
 
 pub mod markdown;
 pub mod policy_diff;
+pub mod policy_xml;
 
 use std::collections::HashMap;
 
@@ -220,15 +221,17 @@ pub async fn read_live(
                 } else {
                     Action::Update
                 };
-                if entry
+                // A write that failed or was canceled left the resource
+                // unfinished whatever its properties say: send it again.
+                if let Some(s) = entry
                     .provisioning_state
                     .as_deref()
-                    .is_some_and(|s| s.eq_ignore_ascii_case("Failed"))
+                    .filter(|s| crate::azure::is_terminal_state(s))
                 {
                     entry.action = Action::Update;
                     entry
                         .notes
-                        .push("provisioningState is Failed: it will be sent again".into());
+                        .push(format!("provisioningState is {s}: it will be sent again"));
                 }
                 entry.live = Some(body);
             }
@@ -250,37 +253,25 @@ async fn check_absent(
     resolved: &Value,
     entry: &mut Entry,
 ) -> anyhow::Result<()> {
-    let quiet = |_: Notice| {};
     let location = r.location().unwrap_or(&desired.location);
     match r.kind {
         // Best effort: without the right to read deleted resources the
         // create itself reports a held name, with the same advice.
-        Kind::CognitiveAccount => {
-            match client
-                .deleted_account(
-                    &desired.subscription,
-                    location,
-                    &desired.resource_group,
-                    &r.name,
-                    &quiet,
-                )
-                .await
-            {
-                Ok(found) => entry.soft_deleted = found.is_some(),
-                Err(e) => entry
-                    .notes
-                    .push(format!("could not check for a soft-deleted account: {e}")),
-            }
-        }
-        Kind::ApimService => {
-            match client
-                .deleted_apim(&desired.subscription, location, &r.name, &quiet)
-                .await
-            {
-                Ok(found) => entry.soft_deleted = found.is_some(),
-                Err(e) => entry
-                    .notes
-                    .push(format!("could not check for a soft-deleted service: {e}")),
+        Kind::CognitiveAccount | Kind::ApimService => {
+            match soft_deleted_location(client, desired, r).await {
+                Ok(found) => {
+                    if let Some(l) = found.as_deref().filter(|l| !same_location(l, location)) {
+                        entry.notes.push(format!(
+                            "the soft-deleted {} is in {l}, not in {location}: it can be purged, but restored only there",
+                            r.kind.label()
+                        ));
+                    }
+                    entry.soft_deleted = found.is_some();
+                }
+                Err(e) => entry.notes.push(format!(
+                    "could not check for a soft-deleted {}: {e}",
+                    r.kind.label()
+                )),
             }
         }
         Kind::RoleAssignment => {
@@ -313,6 +304,60 @@ async fn check_absent(
         _ => {}
     }
     Ok(())
+}
+
+/// `East US` and `eastus` name one location.
+pub fn same_location(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.replace(' ', "").to_ascii_lowercase();
+    norm(a) == norm(b)
+}
+
+/// The location of the soft-deleted account or APIM service that holds
+/// `r`'s name, if any. Azure keeps them by location: first where the
+/// topology puts `r`, then anywhere in the subscription (it may have been
+/// deleted while the topology named another region).
+pub async fn soft_deleted_location(
+    client: &ArmClient,
+    desired: &Desired,
+    r: &Resource,
+) -> Result<Option<String>, crate::azure::ArmError> {
+    let quiet = |_: Notice| {};
+    let sub = &desired.subscription;
+    let location = r.location().unwrap_or(&desired.location);
+    let (here, list) = match r.kind {
+        Kind::CognitiveAccount => (
+            client
+                .deleted_account(sub, location, &desired.resource_group, &r.name, &quiet)
+                .await?,
+            "Microsoft.CognitiveServices/deletedAccounts",
+        ),
+        Kind::ApimService => (
+            client.deleted_apim(sub, location, &r.name, &quiet).await?,
+            "Microsoft.ApiManagement/deletedservices",
+        ),
+        _ => return Ok(None),
+    };
+    if here.is_some() {
+        return Ok(Some(location.to_string()));
+    }
+    let all = client
+        .list(
+            &format!("/subscriptions/{sub}/providers/{list}"),
+            r.api_version,
+            &quiet,
+        )
+        .await?;
+    // Ids: …/locations/{location}/deletedservices/{name} (APIM, a global
+    // name) and …/locations/{location}/resourceGroups/{rg}/deletedAccounts/{name}.
+    let rg = format!("/resourcegroups/{}/", desired.resource_group).to_ascii_lowercase();
+    Ok(all.iter().find_map(|d| {
+        let id = d.get("id").and_then(Value::as_str)?.to_ascii_lowercase();
+        let segs: Vec<&str> = id.split('/').collect();
+        let named = segs.last().is_some_and(|n| n.eq_ignore_ascii_case(&r.name));
+        let in_group = r.kind == Kind::ApimService || id.contains(&rg);
+        let at = segs.iter().position(|s| *s == "locations")?;
+        (named && in_group).then(|| segs.get(at + 1).map(|l| l.to_string()))?
+    }))
 }
 
 /// Leaf keys whose values are compared exactly; other short identifier-like
@@ -472,14 +517,13 @@ fn strings_equal(path: &str, a: &str, b: &str, in_tags: bool) -> bool {
     }
     let key = last_key(path);
     if key == "value" && a.trim_start().starts_with('<') {
-        return normalize_xml(a) == normalize_xml(b);
+        return policy_xml::same_policy(a, b);
     }
     if in_tags {
         return false;
     }
     if key == "location" {
-        let norm = |s: &str| s.replace(' ', "").to_ascii_lowercase();
-        return norm(a) == norm(b);
+        return same_location(a, b);
     }
     let is_id = |s: &str| s.starts_with("/subscriptions/") || s.starts_with("/providers/");
     if is_id(a) && is_id(b) {
@@ -495,33 +539,6 @@ fn strings_equal(path: &str, a: &str, b: &str, in_tags: bool) -> bool {
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     };
     identifier(a) && a.eq_ignore_ascii_case(b)
-}
-
-/// XML compared as APIM may hand it back: without comments (it may drop
-/// those outside `<policies>`), without the whitespace between elements,
-/// with `\r\n` line ends, `<x/>` for `<x />`, and entities decoded (the
-/// `xml` export format escapes what `rawxml` leaves as is).
-fn normalize_xml(s: &str) -> String {
-    let mut s = s.replace("\r\n", "\n");
-    while let Some(start) = s.find("<!--") {
-        match s[start..].find("-->") {
-            Some(len) => s.replace_range(start..start + len + 3, ""),
-            None => break,
-        }
-    }
-    let mut out = String::with_capacity(s.len());
-    for line in s.lines() {
-        out.push_str(line.trim());
-    }
-    let mut out = out.replace(">\n<", "><");
-    while out.contains(" />") {
-        out = out.replace(" />", "/>");
-    }
-    out.replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
 }
 
 /// The changed value for a table: short, one line.

@@ -46,10 +46,15 @@ impl PolicyDiff {
     }
 
     /// The diff of the policy XML of a policy resource's update, if `change`
-    /// is that XML.
+    /// is that XML. Both sides in one layout: APIM hands policies back in
+    /// its own layout and encoding (`policy_xml`), which is not a change.
     pub fn of(entry: &Entry, change: &Change, max_lines: usize) -> Option<PolicyDiff> {
+        let layout = |v: &Value| {
+            let t = text(v);
+            super::policy_xml::pretty(&t).unwrap_or(t)
+        };
         (entry.kind == Kind::ApimApiPolicy && change.path == "properties.value")
-            .then(|| PolicyDiff::new(&text(&change.before), &text(&change.after), max_lines))
+            .then(|| PolicyDiff::new(&layout(&change.before), &layout(&change.after), max_lines))
     }
 
     /// The line that says how much was cut.

@@ -427,7 +427,7 @@ fn default_breaker_window() -> u32 {
     10
 }
 fn default_open_seconds() -> u32 {
-    5
+    2
 }
 
 impl Default for LoadBalancing {

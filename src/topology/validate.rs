@@ -146,7 +146,7 @@ impl Checker<'_> {
         for (k, v) in &t.tags {
             let path = format!("tags.{k}");
             if k.is_empty() || k.len() > 512 || k.contains(['<', '>', '%', '&', '\\', '?', '/']) {
-                self.error(
+                self.key_error(
                     "invalid-tag",
                     &path,
                     format!("tag name `{k}` must be 1 to 512 characters without < > % & \\ ? /"),
@@ -1443,3 +1443,19 @@ fn check_key_vault_secret(uri: &str) -> Result<(), String> {
         _ => Err("is not a secret URI".into()),
     }
 }
+
+impl Checker<'_> {
+    /// An error about the key at `path` (a name), located at the key.
+    fn key_error(&mut self, code: &'static str, path: &str, msg: impl Into<String>) {
+        let d = Diagnostic::error(code, msg).at_path(path);
+        let d = match self.locs.key(path) {
+            Some(loc) => d.at(loc),
+            None => d,
+        };
+        self.report.push(d);
+    }
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -8,6 +8,7 @@
 //! are compared with the desired state field by field.
 
 mod bicep;
+mod expected;
 mod terraform;
 
 use std::collections::BTreeMap;
@@ -229,11 +230,73 @@ fn compare(
     let _ = d;
 }
 
+/// The hand-written values of `expected.rs` for an example, if it has them.
+fn expectations(case: &str) -> Option<Vec<expected::Expected>> {
+    match case {
+        "examples/seed.yaml" => Some(expected::seed()),
+        "examples/ptu-spillover.yaml" => Some(expected::ptu_spillover()),
+        "examples/multi-model.yaml" => Some(expected::multi_model()),
+        _ => None,
+    }
+}
+
+/// Every hand-written expectation holds in `records` (one output).
+fn check_expected(
+    what: &str,
+    expectations: &[expected::Expected],
+    records: &BTreeMap<String, Record>,
+) {
+    for ex in expectations {
+        let found: Vec<&Record> = records
+            .values()
+            .filter(|r| {
+                if ex.prefix {
+                    r.id.starts_with(&ex.id)
+                } else {
+                    r.id == ex.id
+                }
+            })
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "{what}: expected exactly one resource with id {} ({})",
+            ex.id,
+            if ex.prefix { "prefix" } else { "exact" }
+        );
+        let rec = found[0];
+        assert_eq!(rec.arm_type, ex.arm_type, "{what}: type of {}", rec.id);
+        match &rec.api_version {
+            Some(v) => assert_eq!(v, ex.api_version, "{what}: API version of {}", rec.id),
+            // azurerm chooses the API version itself.
+            None => {
+                let (_, documented, why) = expected::AZURERM
+                    .iter()
+                    .find(|(t, _, _)| *t == ex.arm_type)
+                    .unwrap_or_else(|| {
+                        panic!("{what}: no azurerm API version noted for {}", ex.arm_type)
+                    });
+                assert!(
+                    *documented == ex.api_version || !why.is_empty(),
+                    "{what}: azurerm uses {documented} for {}, not {}, and no reason is noted",
+                    ex.arm_type,
+                    ex.api_version
+                );
+            }
+        }
+        for (path, want) in &ex.values {
+            let got = placeholder::get_path(&rec.body, path).map(normalize_numbers);
+            assert_eq!(got.as_ref(), Some(want), "{what}: {path} of {}", rec.id);
+        }
+    }
+}
+
 #[test]
 fn terraform_bicep_and_desired_state_describe_the_same_resources() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let templates = Templates::load(None).unwrap();
     let mut checked = 0;
+    let mut hand_checked = 0;
     for case in CASES {
         for mode in [Mode::Policy, Mode::Pool] {
             let loaded = topology::load_file(&root.join(case)).unwrap();
@@ -276,6 +339,31 @@ fn terraform_bicep_and_desired_state_describe_the_same_resources() {
 
             let bicep = bicep::evaluate(&tmp.path().join("bicep"), &d.subscription);
             compare(&format!("Bicep of {what}"), &d, &expected, &bicep.records);
+
+            // Right, not only equal: the hand-written values hold in all three.
+            if let Some(expectations) = expectations(case) {
+                let deployed: BTreeMap<String, Record> = d
+                    .resources
+                    .iter()
+                    .map(|r| {
+                        let rec = Record {
+                            arm_type: r.kind.arm_type().to_string(),
+                            id: r.id.clone(),
+                            api_version: Some(r.api_version.to_string()),
+                            body: desired_body(&d, &r.body, &policies, &base),
+                        };
+                        (r.id.clone(), rec)
+                    })
+                    .collect();
+                check_expected(
+                    &format!("desired state of {what}"),
+                    &expectations,
+                    &deployed,
+                );
+                check_expected(&format!("Terraform of {what}"), &expectations, &tf);
+                check_expected(&format!("Bicep of {what}"), &expectations, &bicep.records);
+                hand_checked += 1;
+            }
 
             // Secrets are inputs, never values.
             for nv in d.of_kind(Kind::ApimNamedValue) {
@@ -333,5 +421,9 @@ fn terraform_bicep_and_desired_state_describe_the_same_resources() {
     assert_eq!(
         checked, 9,
         "every example and fixture in both modes, but multi-model in pool mode"
+    );
+    assert_eq!(
+        hand_checked, 5,
+        "the three examples, multi-model in policy mode only"
     );
 }

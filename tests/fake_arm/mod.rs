@@ -22,6 +22,11 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use serde_json::{json, Value};
 
+pub mod policy_xml;
+mod view;
+
+use view::view;
+
 /// Bearer token the fake accepts.
 pub const TOKEN: &str = "fake-arm-token";
 
@@ -84,6 +89,36 @@ impl Recorded {
     }
 }
 
+/// How a failed long-running operation ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationEnd {
+    Failed,
+    Canceled,
+}
+
+impl OperationEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationEnd::Failed => "Failed",
+            OperationEnd::Canceled => "Canceled",
+        }
+    }
+}
+
+/// The end and ARM error of a long-running operation that does not succeed.
+#[derive(Debug, Clone)]
+struct Failure {
+    end: OperationEnd,
+    code: String,
+    message: String,
+}
+
+impl Failure {
+    fn error(&self) -> Value {
+        json!({"code": self.code, "message": self.message})
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Stored {
     /// The type path, e.g. `microsoft.cognitiveservices/accounts/deployments`.
@@ -94,6 +129,8 @@ struct Stored {
     ready_at: Instant,
     /// provisioningState while not ready.
     pending_state: &'static str,
+    /// Set when the operation that wrote this body fails at `ready_at`.
+    outcome: Option<Failure>,
     principal: Option<(String, Instant)>,
 }
 
@@ -102,15 +139,22 @@ struct Operation {
     done_at: Instant,
     /// Resource to remove when a delete completes.
     delete: Option<String>,
+    failure: Option<Failure>,
+    /// A failed write reported through `Location`: the resource as it was
+    /// before (none for a create), put back when the operation ends.
+    undo: Option<(String, Option<Stored>)>,
 }
 
 #[derive(Default)]
 struct State {
     resources: BTreeMap<String, Stored>,
-    /// Soft-deleted accounts/services: key `kind|name` → stored resource.
+    /// Soft-deleted accounts and services, keyed as Azure addresses them:
+    /// by subscription, location (and resource group for accounts) and name.
     deleted: HashMap<String, Stored>,
     operations: HashMap<String, Operation>,
     faults: Vec<Fault>,
+    /// Long-running writes to fail: (path fragment, how), each used once.
+    operation_faults: Vec<(String, Failure)>,
     requests: Vec<Recorded>,
     next_op: u64,
 }
@@ -216,17 +260,50 @@ fn rg_of(path: &str) -> Option<String> {
         .then(|| format!("/subscriptions/{}/resourcegroups/{}", segs[1], segs[3]))
 }
 
-fn get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(v, |cur, k| cur.get(k))
+/// `East US` and `eastus` are one location.
+fn region(l: &str) -> String {
+    l.replace(' ', "").to_ascii_lowercase()
 }
 
-fn display_location(l: &str) -> String {
-    match l {
-        "eastus" => "East US".into(),
-        "eastus2" => "East US 2".into(),
-        "swedencentral" => "Sweden Central".into(),
-        other => other.into(),
-    }
+/// The key of a soft-deleted account or service, as Azure addresses it:
+/// `…/locations/{location}/deletedservices/{name}` for APIM,
+/// `…/locations/{location}/resourceGroups/{rg}/deletedAccounts/{name}` for
+/// Cognitive Services (both under the subscription).
+fn deleted_key(kind: &str, id: &str, location: &str) -> String {
+    let lower = id.to_ascii_lowercase();
+    let segs: Vec<&str> = lower.trim_matches('/').split('/').collect();
+    let sub = segs.get(1).copied().unwrap_or_default();
+    let rg = if kind == "microsoft.cognitiveservices/accounts" {
+        segs.get(3).copied().unwrap_or_default()
+    } else {
+        ""
+    };
+    let name = segs.last().copied().unwrap_or_default();
+    format!("{kind}|{sub}|{}|{rg}|{name}", region(location))
+}
+
+/// The key of the soft-deleted resource that blocks creating `id`, in any
+/// location: an APIM name is global (it is a DNS name), an account name is
+/// unique in its resource group.
+fn holder(st: &State, kind: &str, id: &str) -> Option<String> {
+    let want: Vec<String> = deleted_key(kind, id, "")
+        .split('|')
+        .map(String::from)
+        .collect();
+    st.deleted
+        .keys()
+        .find(|k| {
+            let have: Vec<&str> = k.split('|').collect();
+            have[0] == want[0]
+                && have[4] == want[4]
+                && (kind == "microsoft.apimanagement/service"
+                    || (have[1] == want[1] && have[3] == want[3]))
+        })
+        .cloned()
+}
+
+fn get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |cur, k| cur.get(k))
 }
 
 impl FakeArm {
@@ -293,29 +370,58 @@ impl FakeArm {
         });
     }
 
-    /// Pretends an account or APIM service of that name was deleted recently.
+    /// Pretends an account or APIM service was deleted recently: it is kept
+    /// under the location of `body`, where Azure lists and purges it.
     pub fn add_soft_deleted(&self, id: &str, body: Value) {
-        let (kind, names) = parse_type(id).expect("an ARM id");
-        let key = format!("{kind}|{}", names[0]);
+        let (kind, _) = parse_type(id).expect("an ARM id");
+        let location = body
+            .get("location")
+            .and_then(Value::as_str)
+            .expect("a body with a location")
+            .to_string();
         self.lock().deleted.insert(
-            key,
+            deleted_key(&kind, id, &location),
             Stored {
                 kind,
                 id: id.to_string(),
                 body,
                 ready_at: Instant::now(),
                 pending_state: "Succeeded",
+                outcome: None,
                 principal: None,
             },
         );
     }
 
+    /// Whether a soft-deleted resource of that type and name exists, in any
+    /// location.
     pub fn is_soft_deleted(&self, kind: &str, name: &str) -> bool {
-        self.lock().deleted.contains_key(&format!(
-            "{}|{}",
-            kind.to_ascii_lowercase(),
-            name.to_ascii_lowercase()
-        ))
+        let (kind, name) = (kind.to_ascii_lowercase(), name.to_ascii_lowercase());
+        self.lock()
+            .deleted
+            .keys()
+            .any(|k| k.starts_with(&format!("{kind}|")) && k.ends_with(&format!("|{name}")))
+    }
+
+    /// The next long-running write (create, update) whose path contains
+    /// `path_contains` ends `end` with ARM's error `code` and `message`,
+    /// in the way its type reports operations: an Azure-AsyncOperation
+    /// status, a `Location` answer, or the resource's provisioningState.
+    pub fn fail_operation(
+        &self,
+        path_contains: &str,
+        end: OperationEnd,
+        code: &str,
+        message: &str,
+    ) {
+        self.lock().operation_faults.push((
+            path_contains.to_ascii_lowercase(),
+            Failure {
+                end,
+                code: code.to_string(),
+                message: message.to_string(),
+            },
+        ));
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -366,6 +472,7 @@ impl FakeArm {
                 body,
                 ready_at: Instant::now(),
                 pending_state: "Succeeded",
+                outcome: None,
                 principal: None,
             },
         );
@@ -525,13 +632,23 @@ fn hint_headers(cfg: &Config) -> Vec<(String, String)> {
     ]
 }
 
-fn new_operation(st: &mut State, cfg: &Config, done_at: Instant, delete: Option<String>) -> String {
+fn new_operation(st: &mut State, done_at: Instant, op: Operation) -> String {
     st.next_op += 1;
     let id = format!("op{}", st.next_op);
     st.operations
-        .insert(id.clone(), Operation { done_at, delete });
-    let _ = cfg;
+        .insert(id.clone(), Operation { done_at, ..op });
     id
+}
+
+impl Operation {
+    fn plain() -> Operation {
+        Operation {
+            done_at: Instant::now(),
+            delete: None,
+            failure: None,
+            undo: None,
+        }
+    }
 }
 
 fn route(
@@ -548,6 +665,18 @@ fn route(
     // Operation status and Location polling.
     if let Some(op) = lower.strip_prefix("/fake/operations/") {
         return match st.operations.get(op) {
+            Some(Operation {
+                failure: Some(f),
+                done_at,
+                ..
+            }) if now >= *done_at => (
+                (
+                    200,
+                    vec![],
+                    json!({"status": f.end.as_str(), "error": f.error()}),
+                ),
+                Duration::ZERO,
+            ),
             Some(o) if now >= o.done_at => (
                 (200, vec![], json!({"status": "Succeeded"})),
                 Duration::ZERO,
@@ -564,6 +693,23 @@ fn route(
     }
     if let Some(op) = lower.strip_prefix("/fake/locations/") {
         return match st.operations.get(op) {
+            // A failed operation answers with its error (ARM's async
+            // pattern for `Location`): 400 Failed, 409 Canceled.
+            Some(Operation {
+                failure: Some(f),
+                done_at,
+                ..
+            }) if now >= *done_at => {
+                let status = if f.end == OperationEnd::Failed {
+                    400
+                } else {
+                    409
+                };
+                (
+                    (status, vec![], json!({"error": f.error()})),
+                    Duration::ZERO,
+                )
+            }
             Some(o) if now >= o.done_at => ((204, vec![], Value::Null), Duration::ZERO),
             Some(_) => ((202, hint_headers(cfg), Value::Null), Duration::ZERO),
             None => (
@@ -573,6 +719,38 @@ fn route(
         };
     }
     let api_version = query_param(query, "api-version").unwrap_or_default();
+    // Soft-deleted services and accounts of a subscription, in every location.
+    for (list, kind) in [
+        (
+            "/providers/microsoft.apimanagement/deletedservices",
+            "microsoft.apimanagement/service",
+        ),
+        (
+            "/providers/microsoft.cognitiveservices/deletedaccounts",
+            "microsoft.cognitiveservices/accounts",
+        ),
+    ] {
+        if method == "GET" && lower.ends_with(list) {
+            let sub = lower.split('/').nth(2).unwrap_or_default().to_string();
+            let items: Vec<Value> = st
+                .deleted
+                .iter()
+                .filter(|(k, _)| k.starts_with(&format!("{kind}|{sub}|")))
+                .map(|(k, d)| {
+                    let f: Vec<&str> = k.split('|').collect();
+                    let (location, rg, name) = (f[2], f[3], f[4]);
+                    let id = if rg.is_empty() {
+                        format!("/subscriptions/{sub}/providers/Microsoft.ApiManagement/locations/{location}/deletedservices/{name}")
+                    } else {
+                        format!("/subscriptions/{sub}/providers/Microsoft.CognitiveServices/locations/{location}/resourceGroups/{rg}/deletedAccounts/{name}")
+                    };
+                    json!({"id": id, "name": name, "location": view::display_location(location),
+                        "properties": {"serviceId": d.id}})
+                })
+                .collect();
+            return ((200, vec![], json!({"value": items})), Duration::ZERO);
+        }
+    }
     // Soft-deleted services and accounts.
     if lower.contains("/deletedservices/") || lower.contains("/deletedaccounts/") {
         let (kind, expected) = if lower.contains("/deletedservices/") {
@@ -590,8 +768,23 @@ fn route(
                 Duration::ZERO,
             );
         }
-        let name = lower.rsplit('/').next().unwrap_or_default().to_string();
-        let key = format!("{kind}|{name}");
+        let segs: Vec<&str> = lower.trim_matches('/').split('/').collect();
+        let after = |seg: &str| {
+            segs.iter()
+                .position(|s| *s == seg)
+                .and_then(|i| segs.get(i + 1))
+                .copied()
+                .unwrap_or_default()
+        };
+        let name = segs.last().copied().unwrap_or_default().to_string();
+        let (sub, location) = (after("subscriptions"), after("locations"));
+        let rg = if kind == "microsoft.cognitiveservices/accounts" {
+            after("resourcegroups")
+        } else {
+            ""
+        };
+        // Found only where it is: the location (and group) it was deleted in.
+        let key = format!("{kind}|{sub}|{location}|{rg}|{name}");
         return match (method, st.deleted.contains_key(&key)) {
             (_, false) => (
                 arm_error(
@@ -605,13 +798,16 @@ fn route(
                 (
                     200,
                     vec![],
-                    json!({"name": name, "properties": {"serviceId": st.deleted[&key].id}}),
+                    json!({"id": path, "name": name, "location": location,
+                        "properties": {"serviceId": st.deleted[&key].id,
+                            "deletionDate": "2026-01-01T00:00:00Z",
+                            "scheduledPurgeDate": "2026-03-01T00:00:00Z"}}),
                 ),
                 Duration::ZERO,
             ),
             ("DELETE", true) => {
                 st.deleted.remove(&key);
-                let op = new_operation(st, cfg, now + cfg.unit, None);
+                let op = new_operation(st, now + cfg.unit, Operation::plain());
                 let mut h = hint_headers(cfg);
                 h.push((
                     "location".into(),
@@ -677,11 +873,11 @@ fn route(
                     .to_ascii_lowercase();
                 filter.is_empty() || filter.contains(&format!("'{p}'"))
             })
-            .map(|s| view(s, cfg, query))
+            .map(|s| view(s, query))
             .collect();
         return ((200, vec![], json!({"value": items})), Duration::ZERO);
     }
-    let Some((kind, names)) = parse_type(path) else {
+    let Some((kind, _)) = parse_type(path) else {
         return (arm_error(404, "NotFound", "unknown path"), Duration::ZERO);
     };
     let Some(expected) = api_version_for(&kind) else {
@@ -707,13 +903,13 @@ fn route(
     let key = lower.clone();
     match method {
         "GET" => match st.resources.get(&key) {
-            Some(s) => ((200, vec![], view(s, cfg, query)), Duration::ZERO),
+            Some(s) => ((200, vec![], view(s, query)), Duration::ZERO),
             None => (
                 arm_error(404, "ResourceNotFound", &format!("{path} not found")),
                 Duration::ZERO,
             ),
         },
-        "PUT" => put(st, cfg, path, &kind, &names, body, now),
+        "PUT" => put(st, cfg, path, &kind, body, now),
         "DELETE" => delete(st, cfg, &key, &kind, now),
         _ => (
             arm_error(405, "MethodNotAllowed", "unsupported method"),
@@ -733,6 +929,21 @@ fn settle(st: &mut State, now: Instant) {
     for key in done {
         remove_tree(st, &key);
     }
+    for o in st.operations.values_mut() {
+        if now < o.done_at {
+            continue;
+        }
+        if let Some((key, before)) = o.undo.take() {
+            match before {
+                Some(b) => {
+                    st.resources.insert(key, b);
+                }
+                None => {
+                    st.resources.remove(&key);
+                }
+            }
+        }
+    }
     st.operations
         .retain(|_, o| !(now >= o.done_at && o.delete.is_some()));
 }
@@ -750,107 +961,14 @@ fn remove_tree(st: &mut State, key: &str) {
                 s.kind.as_str(),
                 "microsoft.apimanagement/service" | "microsoft.cognitiveservices/accounts"
             ) {
-                let name = k.rsplit('/').next().unwrap_or_default().to_string();
-                st.deleted.insert(format!("{}|{name}", s.kind), s);
-            }
-        }
-    }
-}
-
-/// The GET body: what was stored plus what ARM fills in, minus what it
-/// never returns.
-fn view(s: &Stored, cfg: &Config, query: &str) -> Value {
-    let mut b = s.body.clone();
-    let ready = Instant::now() >= s.ready_at;
-    let name = s.id.rsplit('/').next().unwrap_or_default().to_string();
-    let o = b.as_object_mut().expect("stored bodies are objects");
-    o.insert("id".into(), json!(s.id));
-    o.insert("name".into(), json!(name));
-    o.insert("type".into(), json!(s.kind));
-    let props = o.entry("properties").or_insert_with(|| json!({}));
-    let p = props.as_object_mut().expect("properties object");
-    p.remove("restore");
-    if s.kind != "microsoft.authorization/roleassignments" {
-        p.insert(
-            "provisioningState".into(),
-            json!(if ready { "Succeeded" } else { s.pending_state }),
-        );
-    }
-    match s.kind.as_str() {
-        "microsoft.apimanagement/service" => {
-            p.insert(
-                "gatewayUrl".into(),
-                json!(format!("https://{name}.azure-api.net")),
-            );
-            if let Some(l) = o.get("location").and_then(Value::as_str) {
-                let d = display_location(l);
-                o.insert("location".into(), json!(d));
-            }
-        }
-        "microsoft.cognitiveservices/accounts" => {
-            let sub = get(&b, "properties.customSubDomainName")
-                .and_then(Value::as_str)
-                .unwrap_or(&name)
-                .to_string();
-            b["properties"]["endpoint"] = json!(format!("https://{sub}.openai.azure.com/"));
-        }
-        "microsoft.operationalinsights/workspaces" => {
-            if let Some(n) = get(&b, "properties.sku.name").and_then(Value::as_str) {
-                b["properties"]["sku"]["name"] = json!(n.to_ascii_lowercase());
-            }
-            b["properties"]["customerId"] = json!("00000000-0000-0000-0000-00000000c0de");
-        }
-        "microsoft.insights/components" => {
-            b["properties"]["ConnectionString"] = json!(format!("InstrumentationKey=fake-ikey-{name};IngestionEndpoint=https://fake.in.applicationinsights.azure.com/"));
-            b["properties"]["InstrumentationKey"] = json!(format!("fake-ikey-{name}"));
-        }
-        // Secret values are never returned.
-        "microsoft.apimanagement/service/namedvalues"
-            if get(&b, "properties.secret") == Some(&json!(true)) =>
-        {
-            b["properties"]
-                .as_object_mut()
-                .expect("object")
-                .remove("value");
-        }
-        "microsoft.apimanagement/service/loggers" => {
-            b["properties"]["credentials"] =
-                json!({"connectionString": format!("{{{{Logger-Credentials--{name}}}}}")});
-        }
-        "microsoft.apimanagement/service/apis" => {
-            let p = b["properties"].as_object_mut().expect("object");
-            let t = p.remove("apiType").unwrap_or(json!("http"));
-            p.remove("format");
-            p.remove("value");
-            p.insert("type".into(), t);
-            p.insert("isCurrent".into(), json!(true));
-        }
-        "microsoft.apimanagement/service/apis/policies" => {
-            let raw = query_param(query, "format").as_deref() == Some("rawxml");
-            b["properties"]["format"] = json!(if raw { "rawxml" } else { "xml" });
-        }
-        "microsoft.authorization/roleassignments" => {
-            let scope =
-                s.id.split("/providers/Microsoft.Authorization/")
-                    .next()
+                let location = get(&s.body, "location")
+                    .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
-            b["properties"]["scope"] = json!(scope);
-        }
-        _ => {}
-    }
-    if let Some((pid, _)) = &s.principal {
-        if s.kind == "microsoft.managedidentity/userassignedidentities" {
-            b["properties"]["principalId"] = json!(pid);
-            b["properties"]["clientId"] = json!(format!("client-{pid}"));
-            b["properties"]["tenantId"] = json!("00000000-0000-0000-0000-0000000000aa");
-        } else if b.get("identity").is_some() {
-            b["identity"]["principalId"] = json!(pid);
-            b["identity"]["tenantId"] = json!("00000000-0000-0000-0000-0000000000aa");
+                st.deleted.insert(deleted_key(&s.kind, &s.id, &location), s);
+            }
         }
     }
-    let _ = cfg;
-    b
 }
 
 /// Required properties and read-only ones per type, from the REST specs of
@@ -1003,7 +1121,6 @@ fn put(
     cfg: &Config,
     path: &str,
     kind: &str,
-    names: &[String],
     body: Option<&Value>,
     now: Instant,
 ) -> (Reply, Duration) {
@@ -1123,19 +1240,11 @@ fn put(
             let xml = get(body, "properties.value")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let mut body_xml = xml.trim_start();
-            while let Some(rest) = body_xml.strip_prefix("<!--") {
-                body_xml = rest.split_once("-->").map_or("", |x| x.1).trim_start();
-            }
-            if !body_xml.starts_with("<policies>") || !xml.trim_end().ends_with("</policies>") {
-                return (
-                    arm_error(
-                        400,
-                        "ValidationError",
-                        "the policy document must be <policies>...</policies>",
-                    ),
-                    Duration::ZERO,
-                );
+            let format = get(body, "properties.format")
+                .and_then(Value::as_str)
+                .unwrap_or("xml");
+            if let Err(m) = policy_xml::store(xml, format) {
+                return (arm_error(400, "ValidationError", &m), Duration::ZERO);
             }
             for nv in referenced(xml, "{{", "}}") {
                 if !st.resources.contains_key(&format!(
@@ -1208,8 +1317,8 @@ fn put(
             "microsoft.apimanagement/service" | "microsoft.cognitiveservices/accounts"
         )
     {
-        let dkey = format!("{kind}|{}", names[0]);
-        if let Some(d) = st.deleted.get(&dkey).cloned() {
+        if let Some(dkey) = holder(st, kind, path) {
+            let d = st.deleted[&dkey].clone();
             if get(&body, "properties.restore") != Some(&json!(true)) {
                 let code = if kind == "microsoft.apimanagement/service" {
                     "ServiceAlreadyExistsInSoftDeletedState"
@@ -1225,6 +1334,21 @@ fn put(
                     Duration::ZERO,
                 );
             }
+            let here = get(&body, "location").and_then(Value::as_str).map(region);
+            let there = get(&d.body, "location").and_then(Value::as_str).map(region);
+            if here != there {
+                return (
+                    arm_error(
+                        400,
+                        "LocationMismatch",
+                        &format!(
+                            "the soft-deleted resource is in {}; it can be restored only there",
+                            there.unwrap_or_default()
+                        ),
+                    ),
+                    Duration::ZERO,
+                );
+            }
             st.deleted.remove(&dkey);
             principal = d.principal.clone();
         }
@@ -1232,6 +1356,15 @@ fn put(
     if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
         p.remove("restore");
     }
+    let failure = if is_lro(kind) {
+        let i = st
+            .operation_faults
+            .iter()
+            .position(|(frag, _)| key.contains(frag.as_str()));
+        i.map(|i| st.operation_faults.remove(i).1)
+    } else {
+        None
+    };
     let units = weight(kind);
     let duration = cfg.unit * units;
     let ready_at = now
@@ -1261,15 +1394,23 @@ fn put(
         body,
         ready_at,
         pending_state: if created { "Creating" } else { "Updating" },
+        outcome: failure.clone(),
         principal,
     };
     let status = if created { 201 } else { 200 };
-    let view_now = view(&stored, cfg, "");
-    st.resources.insert(key, stored);
+    let view_now = view(&stored, "");
+    st.resources.insert(key.clone(), stored);
     // The three ways ARM reports a long-running PUT, one per group of types.
     match lro_style(kind) {
         Some(LroStyle::AsyncOperation) => {
-            let op = new_operation(st, cfg, ready_at, None);
+            let op = new_operation(
+                st,
+                ready_at,
+                Operation {
+                    failure,
+                    ..Operation::plain()
+                },
+            );
             let mut h = hint_headers(cfg);
             h.push((
                 "azure-asyncoperation".into(),
@@ -1278,7 +1419,17 @@ fn put(
             ((status, h, view_now), Duration::ZERO)
         }
         Some(LroStyle::Location) => {
-            let op = new_operation(st, cfg, ready_at, None);
+            // A failed write through `Location` leaves the resource as it was.
+            let undo = failure.is_some().then_some((key, existing));
+            let op = new_operation(
+                st,
+                ready_at,
+                Operation {
+                    failure,
+                    undo,
+                    ..Operation::plain()
+                },
+            );
             let mut h = hint_headers(cfg);
             h.push((
                 "location".into(),
@@ -1410,9 +1561,10 @@ fn put_role(
         body: body.clone(),
         ready_at: now,
         pending_state: "Succeeded",
+        outcome: None,
         principal: None,
     };
-    let v = view(&stored, cfg, "");
+    let v = view(&stored, "");
     st.resources.insert(key, stored);
     ((201, vec![], v), cfg.unit)
 }
@@ -1438,7 +1590,14 @@ fn delete(st: &mut State, cfg: &Config, key: &str, kind: &str, now: Instant) -> 
             | "resourcegroups"
     ) {
         let done_at = now + cfg.unit * weight(kind).div_ceil(3);
-        let op = new_operation(st, cfg, done_at, Some(key.to_string()));
+        let op = new_operation(
+            st,
+            done_at,
+            Operation {
+                delete: Some(key.to_string()),
+                ..Operation::plain()
+            },
+        );
         let mut h = hint_headers(cfg);
         h.push((
             "location".into(),

@@ -1,0 +1,513 @@
+//! What each example must become in Azure, written by hand from the example
+//! file and Azure's documentation, not computed by oailb: ARM ids (names,
+//! parents and paths), types, API versions, SKUs, capacities, model
+//! versions, the role definition and the API path. `main.rs` checks every
+//! value against all three outputs (the desired state `deploy` sends, the
+//! Terraform and the Bicep), so the outputs are not only equal to each
+//! other but right.
+//!
+//! Sources: API versions from the ARM REST references (API Management
+//! 2024-05-01, the first stable version with backend pools; Cognitive
+//! Services 2024-10-01; role assignments 2022-04-01; Insights components
+//! 2020-02-02; Log Analytics workspaces 2023-09-01; managed identities
+//! 2023-01-31; resource groups 2021-04-01). The role is the built-in
+//! "Cognitive Services OpenAI User", id 5e0bd9bd-7b93-4f28-af87-19fc36ad61bd
+//! (Azure built-in roles, AI + machine learning). SKU names and capacities
+//! are the example files' own, in ARM's spelling (`Developer` with capacity
+//! 1, `S0` accounts of kind `OpenAI`, deployment SKUs `Standard`,
+//! `ProvisionedManaged`, `GlobalStandard`).
+
+use serde_json::{json, Value};
+
+/// One resource as it must be: matched by exact id, or by id prefix where
+/// the last segment is a GUID (role assignments).
+pub struct Expected {
+    pub id: String,
+    pub prefix: bool,
+    pub arm_type: &'static str,
+    pub api_version: &'static str,
+    /// (dotted ARM path, value).
+    pub values: Vec<(&'static str, Value)>,
+}
+
+const SUB: &str = "/subscriptions/{subscriptionId}";
+const OPENAI_USER: &str =
+    "/subscriptions/{subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/5e0bd9bd-7b93-4f28-af87-19fc36ad61bd";
+
+fn e(
+    id: String,
+    arm_type: &'static str,
+    api_version: &'static str,
+    values: Vec<(&'static str, Value)>,
+) -> Expected {
+    Expected {
+        id,
+        prefix: false,
+        arm_type,
+        api_version,
+        values,
+    }
+}
+
+fn resource_group(id: &str, values: Vec<(&'static str, Value)>) -> Expected {
+    e(
+        id.to_string(),
+        "Microsoft.Resources/resourceGroups",
+        "2021-04-01",
+        values,
+    )
+}
+
+fn apim_service(id: &str, values: Vec<(&'static str, Value)>) -> Expected {
+    e(
+        id.to_string(),
+        "Microsoft.ApiManagement/service",
+        "2024-05-01",
+        values,
+    )
+}
+
+fn rg(name: &str) -> String {
+    format!("{SUB}/resourceGroups/{name}")
+}
+
+fn account(rg_id: &str, name: &str, location: &str) -> Expected {
+    e(
+        format!("{rg_id}/providers/Microsoft.CognitiveServices/accounts/{name}"),
+        "Microsoft.CognitiveServices/accounts",
+        "2024-10-01",
+        vec![
+            ("location", json!(location)),
+            ("kind", json!("OpenAI")),
+            ("sku.name", json!("S0")),
+            ("identity.type", json!("SystemAssigned")),
+            // Entra ID (token) authentication needs a custom subdomain.
+            ("properties.customSubDomainName", json!(name)),
+            ("properties.disableLocalAuth", json!(true)),
+        ],
+    )
+}
+
+fn deployment(
+    rg_id: &str,
+    account: &str,
+    name: &str,
+    model: &str,
+    version: &str,
+    sku: &str,
+    capacity: u32,
+) -> Expected {
+    e(
+        format!(
+            "{rg_id}/providers/Microsoft.CognitiveServices/accounts/{account}/deployments/{name}"
+        ),
+        "Microsoft.CognitiveServices/accounts/deployments",
+        "2024-10-01",
+        vec![
+            ("sku.name", json!(sku)),
+            ("sku.capacity", json!(capacity)),
+            ("properties.model.format", json!("OpenAI")),
+            ("properties.model.name", json!(model)),
+            ("properties.model.version", json!(version)),
+        ],
+    )
+}
+
+/// The gateway's role on one account; `principal` is the identity's
+/// principal id as the outputs reference it.
+fn role(rg_id: &str, account: &str, principal: &str) -> Expected {
+    Expected {
+        id: format!(
+            "{rg_id}/providers/Microsoft.CognitiveServices/accounts/{account}/providers/Microsoft.Authorization/roleAssignments/"
+        ),
+        prefix: true,
+        arm_type: "Microsoft.Authorization/roleAssignments",
+        api_version: "2022-04-01",
+        values: vec![
+            ("properties.roleDefinitionId", json!(OPENAI_USER)),
+            ("properties.principalId", json!(principal)),
+            ("properties.principalType", json!("ServicePrincipal")),
+        ],
+    }
+}
+
+fn apim_child(
+    apim: &str,
+    path: &str,
+    arm_type: &'static str,
+    values: Vec<(&'static str, Value)>,
+) -> Expected {
+    e(format!("{apim}/{path}"), arm_type, "2024-05-01", values)
+}
+
+fn monitoring(rg_id: &str, workspace: &str, insights: &str) -> Vec<Expected> {
+    let ws = format!("{rg_id}/providers/Microsoft.OperationalInsights/workspaces/{workspace}");
+    vec![
+        e(
+            ws.clone(),
+            "Microsoft.OperationalInsights/workspaces",
+            "2023-09-01",
+            vec![("properties.sku.name", json!("PerGB2018"))],
+        ),
+        // Workspace-based: classic Application Insights cannot be created.
+        e(
+            format!("{rg_id}/providers/Microsoft.Insights/components/{insights}"),
+            "Microsoft.Insights/components",
+            "2020-02-02",
+            vec![
+                ("kind", json!("web")),
+                ("properties.Application_Type", json!("web")),
+                ("properties.WorkspaceResourceId", json!(ws)),
+            ],
+        ),
+    ]
+}
+
+/// examples/seed.yaml: the seed document's sample.
+pub fn seed() -> Vec<Expected> {
+    let rg_id = rg("can-aoai-smart-load");
+    let apim = format!("{rg_id}/providers/Microsoft.ApiManagement/service/can-aoai-smart-apim");
+    let principal = format!("ref:{apim}:identity.principalId");
+    let mut v = vec![
+        resource_group(&rg_id, vec![("location", json!("eastus"))]),
+        apim_service(
+            &apim,
+            vec![
+                ("location", json!("eastus")),
+                ("sku.name", json!("Developer")),
+                ("sku.capacity", json!(1)),
+                ("identity.type", json!("SystemAssigned")),
+                ("properties.publisherName", json!("Contoso Ltd.")),
+                ("properties.publisherEmail", json!("test@contoso.com")),
+            ],
+        ),
+    ];
+    v.extend(monitoring(
+        &rg_id,
+        "can-aoai-log-analytics",
+        "can-aoai-app-insights",
+    ));
+    for (name, location) in [
+        ("can-aoai-smart-11", "eastus"),
+        ("can-aoai-smart-12", "eastus2"),
+        ("can-aoai-smart-21", "canadaeast"),
+    ] {
+        v.push(account(&rg_id, name, location));
+        v.push(deployment(
+            &rg_id,
+            name,
+            "gpt-35-turbo",
+            "gpt-35-turbo",
+            "0613",
+            "Standard",
+            120,
+        ));
+        v.push(role(&rg_id, name, &principal));
+    }
+    let insights = format!("{rg_id}/providers/Microsoft.Insights/components/can-aoai-app-insights");
+    v.push(apim_child(
+        &apim,
+        "loggers/apimlogger",
+        "Microsoft.ApiManagement/service/loggers",
+        vec![
+            ("properties.loggerType", json!("applicationInsights")),
+            ("properties.resourceId", json!(insights)),
+        ],
+    ));
+    v.push(apim_child(
+        &apim,
+        "apis/aoai-smart-api",
+        "Microsoft.ApiManagement/service/apis",
+        vec![
+            ("properties.path", json!("smart-api/openai")),
+            ("properties.protocols", json!(["https"])),
+            ("properties.subscriptionKeyParameterNames", json!({"header": "api-key", "query": "subscription-key"})),
+            ("properties.format", json!("openapi+json-link")),
+            (
+                "properties.value",
+                json!("https://raw.githubusercontent.com/Azure/azure-rest-api-specs/main/specification/cognitiveservices/data-plane/AzureOpenAI/inference/preview/2023-12-01-preview/inference.json"),
+            ),
+        ],
+    ));
+    v.push(apim_child(
+        &apim,
+        "apis/aoai-smart-api/policies/policy",
+        "Microsoft.ApiManagement/service/apis/policies",
+        vec![("properties.format", json!("rawxml"))],
+    ));
+    v.push(apim_child(
+        &apim,
+        "apis/aoai-smart-api/diagnostics/applicationinsights",
+        "Microsoft.ApiManagement/service/apis/diagnostics",
+        vec![
+            (
+                "properties.loggerId",
+                json!(format!("{apim}/loggers/apimlogger")),
+            ),
+            (
+                "properties.sampling",
+                json!({"samplingType": "fixed", "percentage": 5}),
+            ),
+            ("properties.alwaysLog", json!("allErrors")),
+            ("properties.httpCorrelationProtocol", json!("W3C")),
+            ("properties.verbosity", json!("verbose")),
+            ("properties.logClientIp", json!(true)),
+        ],
+    ));
+    v
+}
+
+/// examples/ptu-spillover.yaml: a user-assigned identity, PTU first.
+pub fn ptu_spillover() -> Vec<Expected> {
+    let rg_id = rg("rg-openai-ptu");
+    let apim = format!("{rg_id}/providers/Microsoft.ApiManagement/service/contoso-ptu-gateway");
+    let identity = format!("{rg_id}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/contoso-ptu-gateway-identity");
+    let principal = format!("ref:{identity}:properties.principalId");
+    let mut v = vec![
+        resource_group(
+            &rg_id,
+            vec![
+                ("location", json!("swedencentral")),
+                (
+                    "tags",
+                    json!({"workload": "openai-gateway", "cost-center": "4711"}),
+                ),
+            ],
+        ),
+        e(
+            identity.clone(),
+            "Microsoft.ManagedIdentity/userAssignedIdentities",
+            "2023-01-31",
+            vec![("location", json!("swedencentral"))],
+        ),
+        apim_service(
+            &apim,
+            vec![
+                ("sku.name", json!("StandardV2")),
+                ("sku.capacity", json!(1)),
+                ("identity.type", json!("UserAssigned")),
+                (
+                    "identity.userAssignedIdentities",
+                    json!({identity.clone(): {}}),
+                ),
+            ],
+        ),
+    ];
+    v.extend(monitoring(
+        &rg_id,
+        "contoso-ptu-gateway-logs",
+        "contoso-ptu-gateway-insights",
+    ));
+    for (backend, location, sku, capacity) in [
+        ("sweden-ptu", "swedencentral", "ProvisionedManaged", 50),
+        ("francecentral", "francecentral", "Standard", 150),
+        ("uksouth", "uksouth", "Standard", 300),
+        ("global", "eastus2", "GlobalStandard", 450),
+    ] {
+        let name = format!("contoso-ptu-gateway-{backend}");
+        v.push(account(&rg_id, &name, location));
+        v.push(deployment(
+            &rg_id,
+            &name,
+            "gpt-4o",
+            "gpt-4o",
+            "2024-11-20",
+            sku,
+            capacity,
+        ));
+        v.push(role(&rg_id, &name, &principal));
+    }
+    v.push(apim_child(
+        &apim,
+        "namedValues/oailb-identity-client-id",
+        "Microsoft.ApiManagement/service/namedValues",
+        vec![
+            ("properties.secret", json!(false)),
+            (
+                "properties.value",
+                json!(format!("ref:{identity}:properties.clientId")),
+            ),
+        ],
+    ));
+    v.push(apim_child(
+        &apim,
+        "apis/openai",
+        "Microsoft.ApiManagement/service/apis",
+        vec![
+            ("properties.path", json!("openai")),
+            (
+                "properties.subscriptionKeyParameterNames",
+                json!({"header": "api-key", "query": "subscription-key"}),
+            ),
+        ],
+    ));
+    v.push(apim_child(
+        &apim,
+        "apis/openai/diagnostics/applicationinsights",
+        "Microsoft.ApiManagement/service/apis/diagnostics",
+        vec![
+            (
+                "properties.loggerId",
+                json!(format!("{apim}/loggers/appinsights-logger")),
+            ),
+            (
+                "properties.sampling",
+                json!({"samplingType": "fixed", "percentage": 10}),
+            ),
+        ],
+    ));
+    v
+}
+
+/// examples/multi-model.yaml: two models, a wildcard API, an API-key partner.
+pub fn multi_model() -> Vec<Expected> {
+    let rg_id = rg("rg-openai-multi");
+    let apim = format!("{rg_id}/providers/Microsoft.ApiManagement/service/contoso-multi-gateway");
+    let principal = format!("ref:{apim}:identity.principalId");
+    let mut v = vec![
+        resource_group(&rg_id, vec![("location", json!("eastus2"))]),
+        apim_service(
+            &apim,
+            vec![
+                ("sku.name", json!("Developer")),
+                ("sku.capacity", json!(1)),
+                ("identity.type", json!("SystemAssigned")),
+            ],
+        ),
+    ];
+    v.extend(monitoring(
+        &rg_id,
+        "contoso-multi-logs",
+        "contoso-multi-insights",
+    ));
+    for (backend, location) in [
+        ("eastus2", "eastus2"),
+        ("westus3", "westus3"),
+        ("swedencentral", "swedencentral"),
+    ] {
+        let name = format!("contoso-multi-gateway-{backend}");
+        v.push(account(&rg_id, &name, location));
+        v.push(role(&rg_id, &name, &principal));
+    }
+    for (backend, model, version, capacity) in [
+        ("eastus2", "gpt-4o", "2024-11-20", 100),
+        ("eastus2", "text-embedding-3-large", "1", 120),
+        ("westus3", "gpt-4o", "2024-11-20", 100),
+        ("swedencentral", "text-embedding-3-large", "1", 120),
+    ] {
+        let name = format!("contoso-multi-gateway-{backend}");
+        v.push(deployment(
+            &rg_id, &name, model, model, version, "Standard", capacity,
+        ));
+    }
+    // The partner's key: a secret named value, its value never in the output.
+    v.push(apim_child(
+        &apim,
+        "namedValues/partner-api-key",
+        "Microsoft.ApiManagement/service/namedValues",
+        vec![
+            ("properties.displayName", json!("partner-api-key")),
+            ("properties.secret", json!(true)),
+        ],
+    ));
+    v.push(apim_child(
+        &apim,
+        "apis/openai",
+        "Microsoft.ApiManagement/service/apis",
+        vec![
+            ("properties.path", json!("openai")),
+            (
+                "properties.displayName",
+                json!("Azure OpenAI (load balanced)"),
+            ),
+        ],
+    ));
+    for (op, method) in [
+        ("get-all", "GET"),
+        ("post-all", "POST"),
+        ("delete-all", "DELETE"),
+    ] {
+        v.push(apim_child(
+            &apim,
+            &format!("apis/openai/operations/{op}"),
+            "Microsoft.ApiManagement/service/apis/operations",
+            vec![
+                ("properties.method", json!(method)),
+                ("properties.urlTemplate", json!("/*")),
+            ],
+        ));
+    }
+    v
+}
+
+/// The API version the azurerm provider (the rendered `~> 4.55`) uses for
+/// each resource type oailb writes with it, as its documentation states it
+/// ("API Providers" in the resource's page), or "" where no source at hand
+/// states it for the 4.x line; and why a difference from what `deploy` and
+/// Bicep use does not matter. The attributes themselves are checked against
+/// the azurerm 4.55 schema by check-terraform (scripts/validators.sh). A
+/// type missing here fails the test: whoever adds an azurerm resource looks
+/// its API version up.
+pub const AZURERM: &[(&str, &str, &str)] = &[
+    (
+        "Microsoft.Resources/resourceGroups",
+        "",
+        "location and tags only",
+    ),
+    (
+        "Microsoft.OperationalInsights/workspaces",
+        "",
+        "provider's choice; sku and retention only",
+    ),
+    (
+        "Microsoft.Insights/components",
+        "",
+        "provider's choice; workspace-based component",
+    ),
+    (
+        "Microsoft.ManagedIdentity/userAssignedIdentities",
+        "",
+        "location and tags only",
+    ),
+    (
+        "Microsoft.CognitiveServices/accounts",
+        "",
+        "provider's choice",
+    ),
+    (
+        "Microsoft.CognitiveServices/accounts/deployments",
+        "",
+        "provider's choice",
+    ),
+    ("Microsoft.ApiManagement/service", "2024-05-01", ""),
+    (
+        "Microsoft.Authorization/roleAssignments",
+        "",
+        "provider's choice; three properties",
+    ),
+    (
+        "Microsoft.ApiManagement/service/namedValues",
+        "",
+        "provider's choice",
+    ),
+    (
+        "Microsoft.ApiManagement/service/apis",
+        "2022-08-01",
+        "no property oailb sets on an API is newer than 2022-08-01",
+    ),
+    (
+        "Microsoft.ApiManagement/service/apis/operations",
+        "",
+        "method and urlTemplate only",
+    ),
+    (
+        "Microsoft.ApiManagement/service/apis/policies",
+        "2022-08-01",
+        "format and value only",
+    ),
+    (
+        "Microsoft.ApiManagement/service/loggers",
+        "",
+        "provider's choice",
+    ),
+];
