@@ -360,47 +360,19 @@ async fn answer(
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": format!("hello from {name}")}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
             });
-            let mut r = Response::new(full(v.to_string()));
-            r.headers_mut()
-                .insert("content-type", "application/json".parse().unwrap());
-            for (k, v) in remaining {
-                r.headers_mut().insert(
-                    hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                    v.parse().unwrap(),
-                );
-            }
-            Ok(r)
+            Ok(json_answer(200, remaining, v.to_string()))
         }
-        Answer::Status(code, headers) => {
-            let mut r = Response::new(full(
-                json!({"error": {"code": code.to_string(), "message": format!("{name} says {code}")}}).to_string(),
-            ));
-            *r.status_mut() = hyper::StatusCode::from_u16(code).unwrap();
-            r.headers_mut()
-                .insert("content-type", "application/json".parse().unwrap());
-            for (k, v) in headers {
-                r.headers_mut().insert(
-                    hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                    v.parse().unwrap(),
-                );
-            }
-            Ok(r)
-        }
+        Answer::Status(code, headers) => Ok(json_answer(
+            code,
+            headers,
+            json!({"error": {"code": code.to_string(), "message": format!("{name} says {code}")}})
+                .to_string(),
+        )),
         Answer::Exact {
             status,
             headers,
             body,
-        } => {
-            let mut r = Response::new(full(body));
-            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-            for (k, v) in headers {
-                r.headers_mut().insert(
-                    hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                    v.parse().unwrap(),
-                );
-            }
-            Ok(r)
-        }
+        } => Ok(json_answer(status, headers, body)),
         Answer::Drop | Answer::Garbage => Err(std::io::Error::other("dropped on purpose")),
         Answer::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -448,6 +420,21 @@ async fn answer(
             Ok(r)
         }
     }
+}
+
+/// A JSON answer with `status` and `headers`.
+fn json_answer(status: u16, headers: Vec<(String, String)>, body: String) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    for (k, v) in headers {
+        r.headers_mut().insert(
+            hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    r
 }
 
 fn tokio_stream_from<T: Send + 'static>(
