@@ -16,4 +16,5 @@ pub mod output;
 pub mod plan;
 pub mod render;
 pub mod serve;
+pub mod simulate;
 pub mod topology;

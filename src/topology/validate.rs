@@ -45,6 +45,7 @@ pub fn check(t: &Topology, locs: &Locations, report: &mut Report, base_dir: Opti
     c.coverage();
     c.mode_constraints();
     c.serve();
+    c.pricing();
 }
 
 impl Checker<'_> {
@@ -1300,6 +1301,72 @@ impl Checker<'_> {
                 "serve.openai_api_version",
                 format!("`{v}` is not an Azure OpenAI api-version such as 2024-10-21"),
             );
+        }
+    }
+
+    /// `pricing` (read by `oailb simulate` only): known models, prices that
+    /// are numbers, PTU prices for provisioned SKUs, token prices for the rest.
+    fn pricing(&mut self) {
+        let t = self.t;
+        let Some(p) = &t.pricing else { return };
+        if p.currency.trim().is_empty() {
+            self.error("invalid-value", "pricing.currency", "the currency is empty");
+        }
+        for (i, price) in p.prices.iter().enumerate() {
+            let path = format!("pricing.prices[{i}]");
+            if t.model(&price.model).is_none() {
+                let names: Vec<&str> = t.models.iter().map(|m| m.name.as_str()).collect();
+                self.error_help(
+                    "unknown-model",
+                    &format!("{path}.model"),
+                    format!(
+                        "pricing names the model `{}`, which `models` lacks",
+                        price.model
+                    ),
+                    format!("models: {}", names.join(", ")),
+                );
+            }
+            let fields = [
+                ("input_per_million_tokens", price.input_per_million_tokens),
+                ("output_per_million_tokens", price.output_per_million_tokens),
+                ("ptu_per_hour", price.ptu_per_hour),
+            ];
+            for (field, v) in fields {
+                if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                    self.error(
+                        "invalid-value",
+                        &format!("{path}.{field}"),
+                        format!("{v} is not a price (a number that is not negative)"),
+                    );
+                }
+            }
+            match price.sku {
+                Some(sku)
+                    if sku.is_provisioned()
+                        && price
+                            .input_per_million_tokens
+                            .or(price.output_per_million_tokens)
+                            .is_some() =>
+                {
+                    self.error(
+                        "invalid-value",
+                        &path,
+                        format!(
+                            "{} deployments are paid per PTU and hour, not per token",
+                            sku.as_str()
+                        ),
+                    )
+                }
+                Some(sku) if !sku.is_provisioned() && price.ptu_per_hour.is_some() => self.error(
+                    "invalid-value",
+                    &format!("{path}.ptu_per_hour"),
+                    format!(
+                        "{} deployments are paid per token, not per PTU",
+                        sku.as_str()
+                    ),
+                ),
+                _ => {}
+            }
         }
     }
 }

@@ -288,9 +288,16 @@ namespace OailbHarness
         public string Message;
     }
 
+    /// The gateway's deployment: its region (APIM: e.g. "West US").
+    public class Deployment
+    {
+        public string Region = "";
+    }
+
     public class Ctx
     {
         public Api Api;
+        public Deployment Deployment = new Deployment();
         public Request Request;
         public Response Response;
         public Variables Variables = new Variables();
