@@ -419,6 +419,9 @@ pub struct ServeArgs {
     /// Credential source for managed-identity backends and Key Vault secrets.
     #[arg(long, value_enum, env = "OAILB_AUTH", default_value_t = AuthMethod::Default)]
     pub auth: AuthMethod,
+    /// Region this gateway runs in (e.g. eastus2): with load_balancing.prefer_nearby, nearby backends come first.
+    #[arg(long, env = "OAILB_REGION", value_name = "REGION")]
+    pub region: Option<String>,
     /// Re-read the topology whenever the file changes (as on SIGHUP).
     #[arg(long)]
     pub watch: bool,

@@ -1040,11 +1040,13 @@ fn run_serve(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>)
         let store = Arc::new(MemoryStore::default());
         let journal: Journal = Arc::new(Mutex::new(Vec::new()));
         let mut mocks: BTreeMap<String, MockBackend> = BTreeMap::new();
-        let mut docs: BTreeMap<usize, ServeDoc> = BTreeMap::new();
+        // Keyed by policy document and gateway region.
+        let mut docs: BTreeMap<(usize, Option<String>), ServeDoc> = BTreeMap::new();
         let mut seen = Vec::new();
         for r in reqs {
             let doc = &plan.policies[r.policy];
-            if let std::collections::btree_map::Entry::Vacant(slot) = docs.entry(r.policy) {
+            let doc_key = (r.policy, r.gateway_region.clone());
+            if let std::collections::btree_map::Entry::Vacant(slot) = docs.entry(doc_key.clone()) {
                 let topo = doc.key.split('/').next().unwrap();
                 let loaded = loaded_for(&t, topo, None);
                 let mut upstreams = BTreeMap::new();
@@ -1084,6 +1086,7 @@ fn run_serve(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>)
                     upstreams,
                     api: Some(doc.api.clone()),
                     key_vault_endpoint: None,
+                    gateway_region: r.gateway_region.clone(),
                 };
                 let runtime = Runtime::build(&loaded, &options).await.unwrap();
                 let gw = Arc::new(Gateway::new(
@@ -1102,7 +1105,7 @@ fn run_serve(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>)
                     named_values,
                 });
             }
-            let sd = &docs[&r.policy];
+            let sd = &docs[&doc_key];
             clock.set(r.now_ms);
             draws.set(&r.draws);
             for (name, m) in &mocks {

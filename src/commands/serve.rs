@@ -39,6 +39,7 @@ pub fn run(g: &GlobalArgs, a: &ServeArgs) -> anyhow::Result<u8> {
         upstreams: a.upstreams.iter().cloned().collect(),
         api: a.api.clone(),
         key_vault_endpoint,
+        gateway_region: a.region.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -54,6 +54,10 @@ pub struct Options {
     /// Replaces the scheme, host and port of Key Vault secret URIs (tests,
     /// private endpoints).
     pub key_vault_endpoint: Option<Url>,
+    /// `--region`: where this gateway runs; with
+    /// `load_balancing.prefer_nearby`, backends near it come first inside
+    /// each priority (as APIM's `context.Deployment.Region`).
+    pub gateway_region: Option<String>,
 }
 
 /// How one backend is authenticated.
@@ -314,7 +318,13 @@ impl Runtime {
                 routes,
             });
         }
-        let settings = Settings::from(&t.load_balancing);
+        let mut settings = Settings::from(&t.load_balancing);
+        if t.load_balancing.prefer_nearby == Some(true) {
+            settings.gateway_region = options
+                .gateway_region
+                .as_deref()
+                .map(crate::balancer::region::normalize);
+        }
         let uses_tokens = apis
             .iter()
             .flat_map(|a: &ApiRuntime| &a.routes)
