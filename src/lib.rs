@@ -15,5 +15,6 @@ pub mod exit;
 pub mod output;
 pub mod plan;
 pub mod render;
+pub mod serve;
 pub mod simulate;
 pub mod topology;

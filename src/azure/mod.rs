@@ -1,4 +1,5 @@
-//! Everything that talks to Azure Resource Manager. This is the only module
+//! Everything that talks to Azure Resource Manager, and the Entra ID tokens
+//! and Key Vault reads of `oailb serve`. This is the only module
 //! that uses the `azure_*` crates: the rest of oailb sees ARM ids, API
 //! versions and JSON bodies, so moving to the official successor crates
 //! touches nothing outside this directory.
@@ -11,6 +12,8 @@ pub mod auth;
 mod client;
 pub mod cloud;
 mod error;
+pub mod keyvault;
+pub mod tokens;
 
 pub use auth::{AuthMethod, Credential};
 pub use client::{
@@ -18,3 +21,4 @@ pub use client::{
 };
 pub use cloud::Endpoint;
 pub use error::ArmError;
+pub use tokens::TokenCache;

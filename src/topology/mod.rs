@@ -19,6 +19,7 @@ pub use diagnostic::{Diagnostic, Report, Severity};
 pub use resolve::{normalize_endpoint, CacheInstance, Served, ServedSpillover};
 pub use schema::*;
 pub use source::{Locations, Source};
+pub use validate::{check_state_store, parse_listen, redact_url};
 
 /// A topology that parsed and passed validation (possibly with warnings).
 #[derive(Debug, Clone)]
