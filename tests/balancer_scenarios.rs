@@ -1064,8 +1064,9 @@ fn mock_answer(answers: &Value, backend: &str) -> Answer {
     }
 }
 
-/// One gateway per policy document a scenario uses, all on one store, clock
-/// and draw source: its address and each backend's account root.
+/// One gateway per policy document, region and gateway instance a scenario
+/// uses, on one clock and draw source and its cache owner's store: its
+/// address and each backend's account root.
 struct ServeDoc {
     addr: std::net::SocketAddr,
     roots: BTreeMap<String, String>,
@@ -1073,8 +1074,9 @@ struct ServeDoc {
 }
 
 /// Plays one scenario through serve; returns what each request did and the
-/// state store at the end.
-fn run_serve(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>) {
+/// state stores at the end (merged as the balancer runner's caches are).
+fn run_serve(plan: &Plan, sc: &Scenario) -> (Vec<Seen>, BTreeMap<String, String>) {
+    let reqs = &sc.reqs;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -1084,15 +1086,18 @@ fn run_serve(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>)
         let t = table();
         let clock = Arc::new(ManualClock::new(BASE_MS));
         let draws = Arc::new(ScriptedDraws::default());
-        let store = Arc::new(MemoryStore::default());
+        // One state store per cache owner: a shared cache, or one per gateway.
+        let mut stores: BTreeMap<String, Arc<MemoryStore>> = BTreeMap::new();
         let journal: Journal = Arc::new(Mutex::new(Vec::new()));
         let mut mocks: BTreeMap<String, MockBackend> = BTreeMap::new();
-        // Keyed by policy document and gateway region.
-        let mut docs: BTreeMap<(usize, Option<String>), ServeDoc> = BTreeMap::new();
+        // Keyed by policy document, gateway region and gateway instance.
+        let mut docs: BTreeMap<(usize, Option<String>, String), ServeDoc> = BTreeMap::new();
         let mut seen = Vec::new();
         for r in reqs {
             let doc = &plan.policies[r.policy];
-            let doc_key = (r.policy, r.gateway_region.clone());
+            let owner = cache_owner(sc, r).to_string();
+            let store = stores.entry(owner.clone()).or_default().clone();
+            let doc_key = (r.policy, r.gateway_region.clone(), r.gateway.clone());
             if let std::collections::btree_map::Entry::Vacant(slot) = docs.entry(doc_key.clone()) {
                 let topo = doc.key.split('/').next().unwrap();
                 let loaded = loaded_for(&t, topo, None);
@@ -1231,7 +1236,11 @@ fn run_serve(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>)
             });
         }
         let end = reqs.iter().map(|r| r.now_ms).max().unwrap_or(BASE_MS);
-        (seen, store.snapshot(end))
+        let snapshots = stores
+            .into_iter()
+            .map(|(owner, s)| (owner, s.snapshot(end)))
+            .collect();
+        (seen, merged(snapshots))
     })
 }
 
@@ -1240,7 +1249,7 @@ fn serve_meets_the_scenario_table_and_matches_the_balancer() {
     let plan = plan();
     let mut bad = Vec::new();
     for sc in plan.scenarios.iter().filter(|sc| sc.rust) {
-        let (seen, state) = run_serve(&plan, &sc.reqs);
+        let (seen, state) = run_serve(&plan, sc);
         bad.extend(
             check_all(sc, &seen, true, "")
                 .into_iter()
@@ -1253,7 +1262,7 @@ fn serve_meets_the_scenario_table_and_matches_the_balancer() {
             &state,
             &format!("[serve] {}", sc.name),
         ));
-        let (rust_seen, rust_cache) = run_rust(&plan, &sc.reqs);
+        let (rust_seen, rust_cache) = run_rust(&plan, sc);
         let rust_cache: BTreeMap<String, Value> =
             rust_cache.into_iter().map(|(k, v)| (k, json!(v))).collect();
         if states(&state) != states(&rust_cache) {
