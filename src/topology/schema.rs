@@ -34,6 +34,12 @@ pub struct Topology {
     pub load_balancing: LoadBalancing,
     pub models: Vec<Model>,
     pub priority_groups: Vec<PriorityGroup>,
+    /// Tiers of consumers: one product and one set of limits each.
+    #[serde(default)]
+    pub consumer_tiers: Vec<super::consumers::ConsumerTier>,
+    /// Teams and applications that call the gateway (`consumers.rs`).
+    #[serde(default)]
+    pub consumers: Vec<super::consumers::Consumer>,
 }
 
 impl Topology {
@@ -267,6 +273,9 @@ pub struct Monitoring {
     pub log_client_ip: bool,
     #[serde(default)]
     pub verbosity: Verbosity,
+    /// Token metrics of consumers (`llm-emit-token-metric`).
+    #[serde(default)]
+    pub token_metrics: super::consumers::TokenMetrics,
 }
 
 fn default_retention() -> u32 {

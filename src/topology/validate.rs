@@ -44,7 +44,11 @@ pub fn check(t: &Topology, locs: &Locations, report: &mut Report, base_dir: Opti
     c.groups_and_backends();
     c.coverage();
     c.mode_constraints();
+    c.consumers();
 }
+
+#[path = "validate_consumers.rs"]
+mod consumers;
 
 impl Checker<'_> {
     fn emit(&mut self, d: Diagnostic, path: &str) {
