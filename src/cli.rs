@@ -104,7 +104,7 @@ pub enum Command {
     /// Write the APIM load-balancing policy XML of one API (stdout by default).
     #[command(
         name = "render-policy",
-        after_help = "Examples:\n  oailb render-policy -f examples/seed.yaml > policy.xml\n  oailb render-policy --mode pool --api openai -o policy.xml\n  oailb render-policy --templates my-templates/   # my-templates/policies/policy-mode.xml.tera\n\nExit codes: 0 written, 1 rendering or writing failed, 2 invalid topology or usage."
+        after_help = "Examples:\n  oailb render-policy -f examples/seed.yaml > policy.xml\n  oailb render-policy --mode pool --api openai -o policy.xml\n  oailb render-policy -f examples/teams.yaml --product tier-standard\n  oailb render-policy --templates my-templates/   # my-templates/policies/policy-mode.xml.tera\n\nExit codes: 0 written, 1 rendering or writing failed, 2 invalid topology or usage."
     )]
     RenderPolicy(RenderPolicyArgs),
     /// Print a shell completion script.
@@ -309,6 +309,9 @@ pub struct RenderPolicyArgs {
     /// API to render; needed only when the topology has several.
     #[arg(long, value_name = "NAME")]
     pub api: Option<String>,
+    /// Render the policy of this consumers' product instead (its limits and authentication).
+    #[arg(long, value_name = "PRODUCT", conflicts_with = "api")]
+    pub product: Option<String>,
     /// Write to FILE (atomically, replacing it) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

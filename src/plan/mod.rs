@@ -41,6 +41,8 @@ fn is_marker(v: &Value, kind: &str) -> bool {
 /// plan and deploy do not depend on how the policy is rendered.
 pub trait Inputs: Send + Sync {
     fn policy(&self, api: &str) -> anyhow::Result<String>;
+    /// The rendered policy of a consumers' product.
+    fn product_policy(&self, product: &str) -> anyhow::Result<String>;
     fn file(&self, path: &str) -> anyhow::Result<String>;
 }
 
@@ -85,6 +87,9 @@ pub fn resolve_body(
                 },
             },
             Placeholder::Policy { api } => Ok(Value::String(inputs.policy(api)?)),
+            Placeholder::ProductPolicy { product } => {
+                Ok(Value::String(inputs.product_policy(product)?))
+            }
             Placeholder::File { path } => Ok(Value::String(inputs.file(path)?)),
         }
     })

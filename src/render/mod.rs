@@ -13,6 +13,8 @@ pub mod files;
 pub mod iac;
 pub mod infra;
 pub mod policy;
+pub mod policy_metrics;
+pub mod product_policy;
 pub mod syntax;
 pub mod terraform;
 
@@ -30,6 +32,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     (
         "policies/pool-mode.xml.tera",
         include_str!("../../policies/pool-mode.xml.tera"),
+    ),
+    (
+        "policies/product.xml.tera",
+        include_str!("../../policies/product.xml.tera"),
     ),
     (
         "templates/terraform/versions.tf.tera",

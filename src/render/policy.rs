@@ -360,6 +360,8 @@ fn context(p: &ApiPolicy) -> Value {
         "default_max_tokens": algo.estimate.default_max_tokens,
         "default_request_tokens": algo.estimate.default_request_tokens,
         "state_seconds": algo.cache_seconds(),
+        // Consumers: token metrics and the rejected-request metric (null without).
+        "token_metrics": super::policy_metrics::api_context(p),
     })
 }
 
