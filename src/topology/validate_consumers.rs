@@ -404,30 +404,30 @@ impl Checker<'_> {
     }
 
     /// Consumers that authenticate with Entra ID only are told apart by
-    /// their token's tenant and client application: two of them cannot
-    /// share one.
+    /// their token's client application (`azp` / `appid`): two of them
+    /// cannot share one.
     fn entra_ambiguity(&mut self) {
         let t = self.t;
-        let mut owners: HashMap<(String, String), usize> = HashMap::new();
+        let mut owners: HashMap<String, usize> = HashMap::new();
         for (i, c) in t.consumers.iter().enumerate() {
             let Some(auth) = &c.auth else { continue };
             let (false, Some(e)) = (auth.subscription, &auth.entra) else {
                 continue;
             };
-            let Some(tenant) = &e.tenant_id else { continue };
             for (j, id) in e.client_application_ids.iter().enumerate() {
-                let key = (tenant.to_ascii_lowercase(), id.to_ascii_lowercase());
-                if let Some(prev) = owners.insert(key, i) {
-                    if prev != i {
-                        self.error_help(
-                            "ambiguous-entra-client",
-                            &format!("consumers[{i}].auth.entra.client_application_ids[{j}]"),
-                            format!(
-                                "client application {id} of tenant {tenant} is also consumer `{}`'s: a token could not tell the two apart",
-                                t.consumers[prev].name
-                            ),
-                            "give each consumer its own application registration, or a subscription key",
-                        );
+                match owners.get(&id.to_ascii_lowercase()) {
+                    Some(&prev) if prev != i => self.error_help(
+                        "ambiguous-entra-client",
+                        &format!("consumers[{i}].auth.entra.client_application_ids[{j}]"),
+                        format!(
+                            "client application {id} is also consumer `{}`'s: a token could not tell the two apart",
+                            t.consumers[prev].name
+                        ),
+                        "give each consumer its own application registration, or a subscription key",
+                    ),
+                    Some(_) => {}
+                    None => {
+                        owners.insert(id.to_ascii_lowercase(), i);
                     }
                 }
             }
