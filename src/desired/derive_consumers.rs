@@ -188,7 +188,8 @@ impl Builder<'_> {
                 "displayName": format!("{} usage by consumer (oailb)", t.apim.name),
                 "category": "workbook",
                 "version": "Notebook/1.0",
-                "sourceId": ai_id,
+                // azurerm wants it in lower case; ARM ids compare without case.
+                "sourceId": ai_id.to_ascii_lowercase(),
                 "serializedData": data,
             },
         });

@@ -281,6 +281,8 @@ pub struct Model {
     pub secrets: Vec<Secret>,
     /// OpenAPI files to copy: (path relative to the topology, file name under `openapi/`).
     pub openapi_files: Vec<(String, String)>,
+    /// Consumers' products, subscriptions and the usage workbook.
+    pub consumers: Option<super::consumers::Consumers>,
 }
 
 fn str_at(r: &Resource, path: &str) -> anyhow::Result<String> {
@@ -893,6 +895,7 @@ impl Model {
             api_versions,
             secrets,
             openapi_files,
+            consumers: super::consumers::Consumers::from_desired(d)?,
         })
     }
 }

@@ -9,6 +9,7 @@ use anyhow::Context;
 use tera::Tera;
 
 pub mod bicep;
+pub mod consumers;
 pub mod files;
 pub mod iac;
 pub mod infra;
@@ -70,6 +71,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/terraform/api.tf.tera"),
     ),
     (
+        "templates/terraform/consumers.tf.tera",
+        include_str!("../../templates/terraform/consumers.tf.tera"),
+    ),
+    (
         "templates/terraform/outputs.tf.tera",
         include_str!("../../templates/terraform/outputs.tf.tera"),
     ),
@@ -104,6 +109,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     (
         "templates/bicep/modules/gateway.bicep.tera",
         include_str!("../../templates/bicep/modules/gateway.bicep.tera"),
+    ),
+    (
+        "templates/bicep/modules/consumers.bicep.tera",
+        include_str!("../../templates/bicep/modules/consumers.bicep.tera"),
     ),
 ];
 
