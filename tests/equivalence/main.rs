@@ -37,6 +37,7 @@ const CASES: &[&str] = &[
     "examples/multi-model.yaml",
     "tests/render/pool-api-keys.yaml",
     "tests/render/existing-accounts.yaml",
+    "examples/teams.yaml",
 ];
 
 /// The properties compared for each kind (dotted ARM paths). The resource
@@ -57,6 +58,7 @@ fn key_paths(kind: Kind) -> &'static [&'static str] {
             "kind",
             "properties.Application_Type",
             "properties.WorkspaceResourceId",
+            "properties.CustomMetricsOptedInType",
         ],
         Kind::UserAssignedIdentity => &["location", "tags"],
         Kind::CognitiveAccount => &[
@@ -116,6 +118,25 @@ fn key_paths(kind: Kind) -> &'static [&'static str] {
             "properties.credentials",
         ],
         Kind::ApimApiDiagnostic => &["properties"],
+        Kind::ApimProduct => &["properties"],
+        // The link is its id (product and API): it has no body.
+        Kind::ApimProductApi => &[],
+        Kind::ApimProductPolicy => &["properties.format", "properties.value"],
+        Kind::ApimSubscription => &[
+            "properties.displayName",
+            "properties.scope",
+            "properties.state",
+            "properties.allowTracing",
+        ],
+        Kind::Workbook => &[
+            "location",
+            "tags",
+            "kind",
+            "properties.displayName",
+            "properties.category",
+            "properties.sourceId",
+            "properties.serializedData",
+        ],
     }
 }
 
@@ -172,6 +193,7 @@ fn desired_body(
             }
             Placeholder::SecretEnv { .. } => json!("secret"),
             Placeholder::Policy { api } => json!(policies[api]),
+            Placeholder::ProductPolicy { product } => json!(policies[&format!("product:{product}")]),
             Placeholder::File { path } => {
                 json!(std::fs::read_to_string(base.join(path)).expect("OpenAPI file"))
             }
@@ -236,6 +258,7 @@ fn expectations(case: &str) -> Option<Vec<expected::Expected>> {
         "examples/seed.yaml" => Some(expected::seed()),
         "examples/ptu-spillover.yaml" => Some(expected::ptu_spillover()),
         "examples/multi-model.yaml" => Some(expected::multi_model()),
+        "examples/teams.yaml" => Some(expected::teams()),
         _ => None,
     }
 }
@@ -308,11 +331,15 @@ fn terraform_bicep_and_desired_state_describe_the_same_resources() {
             let what = format!("{case} ({} mode)", mode.as_str());
             let d = desired::derive(&loaded.topology, None);
             let base = root.join(case).parent().unwrap().to_path_buf();
-            let policies: BTreeMap<String, String> = d
+            let mut policies: BTreeMap<String, String> = d
                 .policies
                 .iter()
                 .map(|p| (p.api.clone(), iac::policy_xml(&templates, p).unwrap()))
                 .collect();
+            for p in &d.product_policies {
+                let xml = oailb::render::product_policy::render(&templates, p).unwrap();
+                policies.insert(format!("product:{}", p.product), xml);
+            }
             let expected: BTreeMap<String, (Kind, Value)> = d
                 .resources
                 .iter()
@@ -419,11 +446,11 @@ fn terraform_bicep_and_desired_state_describe_the_same_resources() {
         }
     }
     assert_eq!(
-        checked, 9,
+        checked, 11,
         "every example and fixture in both modes, but multi-model in pool mode"
     );
     assert_eq!(
-        hand_checked, 5,
-        "the three examples, multi-model in policy mode only"
+        hand_checked, 7,
+        "the four examples, multi-model in policy mode only"
     );
 }
