@@ -3,7 +3,7 @@
 
 use assert_cmd::Command;
 
-const EXAMPLES: &[&str] = &["seed", "ptu-spillover", "multi-model"];
+const EXAMPLES: &[&str] = &["seed", "ptu-spillover", "multi-model", "teams"];
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::cargo_bin("oailb")

@@ -167,7 +167,7 @@ pub fn serialized(t: &Topology) -> String {
         "fallbackResourceIds": [SOURCE_TOKEN],
         "$schema": "https://github.com/Microsoft/Application-Insights-Workbooks/blob/master/schema/workbook.json",
     });
-    serde_json::to_string(&doc).expect("workbook JSON")
+    serde_json::to_string_pretty(&doc).expect("workbook JSON")
 }
 
 #[cfg(test)]
