@@ -107,6 +107,11 @@ pub enum Command {
         after_help = "Examples:\n  oailb render-policy -f examples/seed.yaml > policy.xml\n  oailb render-policy --mode pool --api openai -o policy.xml\n  oailb render-policy -f examples/teams.yaml --product tier-standard\n  oailb render-policy --templates my-templates/   # my-templates/policies/policy-mode.xml.tera\n\nExit codes: 0 written, 1 rendering or writing failed, 2 invalid topology or usage."
     )]
     RenderPolicy(RenderPolicyArgs),
+    /// Simulate traffic through the topology: what clients see and what it costs.
+    #[command(
+        after_help = "Examples:\n  oailb simulate -f examples/ptu-spillover.yaml --workload examples/simulate/workload.yaml\n  oailb simulate --workload w.yaml --strategy oailb,ideal --format markdown --plot load.svg\n  oailb simulate --trace requests.csv --instances 3 --shared-state --format json\n  oailb simulate --workload w.yaml --sweep capacity=sweden-ptu:10..200 --target 99.9\n\nExit codes: 0 simulated, 1 a file could not be written, 2 invalid topology, workload, trace or usage."
+    )]
+    Simulate(SimulateArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  oailb completions bash > /etc/bash_completion.d/oailb")]
     Completions(CompletionsArgs),
@@ -337,6 +342,64 @@ impl From<PolicyMode> for crate::topology::Mode {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimulateFormat {
+    /// The strategies side by side, for people.
+    Table,
+    /// One JSON document (schema_version 1, docs/schemas/simulate.v1.json).
+    Json,
+    /// A Markdown table for a pull-request comment or CI job summary.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Workload file (YAML or JSON): load per deployment, latency, faults.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "trace",
+        conflicts_with = "trace"
+    )]
+    pub workload: Option<PathBuf>,
+    /// Trace to replay: CSV or JSON lines of timestamp, deployment, prompt_tokens, max_tokens[, completion_tokens].
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Strategies to compare on the same arrivals (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = crate::simulate::StrategyKind::ALL, value_name = "LIST")]
+    pub strategy: Vec<crate::simulate::StrategyKind>,
+    /// Gateway instances (APIM units or regions); requests go to them in turn.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), value_name = "N")]
+    pub instances: u16,
+    /// The instances share one state (an external cache) instead of one each.
+    #[arg(long)]
+    pub shared_state: bool,
+    /// Seed of every random draw (default: the workload's `seed`, else 1).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    #[arg(long, value_enum, default_value_t = SimulateFormat::Table)]
+    pub format: SimulateFormat,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Write an SVG of tokens/s served per backend over time, stacked by priority, with demand and client 429s.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Find the smallest capacity of one backend that meets --target success.
+    #[arg(long, value_name = "capacity=BACKEND[/DEPLOYMENT]:MIN..MAX")]
+    pub sweep: Option<crate::simulate::sweep::SweepSpec>,
+    /// Success rate (percent) the sweep must reach.
+    #[arg(long, default_value_t = 99.9, requires = "sweep", value_parser = parse_percent, value_name = "PERCENT")]
+    pub target: f64,
+}
+
+fn parse_percent(v: &str) -> Result<f64, String> {
+    match v.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{v}` is not a percentage between 0 and 100")),
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
@@ -396,6 +459,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Destroy(a) => commands::destroy::run(g, a),
         Command::Render(a) => commands::render::run(g, a),
         Command::RenderPolicy(a) => commands::render_policy::run(g, a),
+        Command::Simulate(a) => commands::simulate::run(g, a),
         Command::Completions(a) => {
             clap_complete::generate(
                 a.shell,

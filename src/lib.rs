@@ -15,4 +15,5 @@ pub mod exit;
 pub mod output;
 pub mod plan;
 pub mod render;
+pub mod simulate;
 pub mod topology;

@@ -114,6 +114,8 @@ struct Req {
     deployment: String,
     path: String,
     body: String,
+    /// The gateway's region (`context.Deployment.Region`), as APIM writes it.
+    gateway_region: Option<String>,
     now_ms: u64,
     draws: Vec<f64>,
     answers: Value,
@@ -221,6 +223,10 @@ fn plan() -> Plan {
                     deployment: deployment.clone(),
                     path: step["path"].as_str().unwrap_or(DEFAULT_PATH).to_string(),
                     body: step["body"].as_str().unwrap_or(DEFAULT_BODY).to_string(),
+                    gateway_region: step["gateway_region"]
+                        .as_str()
+                        .or(sc["gateway_region"].as_str())
+                        .map(str::to_string),
                     now_ms: BASE_MS + step["at"].as_u64().unwrap(),
                     draws,
                     answers: step.get("answers").cloned().unwrap_or(json!({})),
@@ -336,7 +342,11 @@ fn run_rust(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>) 
                 return Seen::without_attempts(404);
             };
             let rt = policy::runtime_route(&api_id(&p.api), route);
-            let settings = Settings::from(&p.settings);
+            let mut settings = Settings::from(&p.settings);
+            if p.settings.prefer_nearby == Some(true) {
+                settings.gateway_region =
+                    r.gateway_region.as_deref().map(balancer::region::normalize);
+            }
             let mut draws = r.draws.clone().into_iter();
             let rest = r.path.split('?').next().unwrap();
             let cost = balancer::estimate(rest, r.body.as_bytes(), &settings.estimate);
@@ -606,6 +616,7 @@ fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Variant>> {
                         "policy": r.policy,
                         "now_ms": r.now_ms,
                         "body": r.body,
+                        "gateway_region": r.gateway_region,
                         "draws": r.draws,
                         "answers": r.answers,
                         "url": format!("{}/{}/deployments/{}{}{sep}subscription-key={CLIENT_KEY}",

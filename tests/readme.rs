@@ -44,6 +44,7 @@ const OFFLINE: &[&str] = &[
     "validate",
     "render",
     "render-policy",
+    "simulate",
     "completions",
     "help",
 ];

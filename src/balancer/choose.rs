@@ -1,6 +1,7 @@
 //! Which backend takes the next attempt of a request, and how long a
 //! client must wait when none can.
 
+use super::region;
 use super::state::BackendState;
 use super::{Backend, Cost, Settings, WhenAllBusy};
 
@@ -17,7 +18,9 @@ pub enum Choice {
 }
 
 /// Picks the next backend: among those not yet tried that are predicted to
-/// admit `cost`, the lowest priority number; inside it at weighted random,
+/// admit `cost`, the lowest priority number; inside it, with a gateway
+/// region set, the nearest of them (same region, then same area); among
+/// those at weighted random,
 /// each backend's weight times the room left in its buckets (per mille, at
 /// least 1), so fuller backends get less. `draw` gives a uniform number in
 /// `[0, 1)` and is called once per pick, as the policy calls
@@ -59,9 +62,19 @@ pub fn choose(
             wait_ms: wait.max(1),
         };
     };
+    let distance = |i: usize| match &s.gateway_region {
+        Some(g) => region::distance(g, route[i].region.as_deref()),
+        None => 0,
+    };
+    let nearest = open
+        .iter()
+        .filter(|i| route[**i].priority == best)
+        .map(|i| distance(*i))
+        .min()
+        .unwrap_or(0);
     let group: Vec<(usize, u64)> = open
         .into_iter()
-        .filter(|i| route[*i].priority == best)
+        .filter(|i| route[*i].priority == best && distance(*i) == nearest)
         .map(|i| {
             let b = &route[i];
             let room = states[i].headroom_permille(&b.quota, s, now_ms).max(1);

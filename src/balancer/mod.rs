@@ -25,6 +25,7 @@ mod choose;
 pub mod cost;
 mod delay;
 pub mod quota;
+pub mod region;
 pub mod state;
 
 use std::collections::HashMap;
@@ -68,6 +69,11 @@ pub struct Settings {
     pub margin_percent: u64,
     pub estimate: EstimateSettings,
     pub breaker: BreakerSettings,
+    /// The gateway's own region (normalized), when backends near it are
+    /// preferred inside each priority (`prefer_nearby`); `None`: no
+    /// preference. Set by whoever runs the gateway: the policy reads
+    /// `context.Deployment.Region`, `serve` its configured region.
+    pub gateway_region: Option<String>,
 }
 
 impl From<&LoadBalancing> for Settings {
@@ -93,6 +99,7 @@ impl From<&LoadBalancing> for Settings {
                 window_ms: u64::from(lb.circuit_breaker.window_seconds.max(1)) * 1000,
                 open_ms: u64::from(lb.circuit_breaker.open_seconds.max(1)) * 1000,
             },
+            gateway_region: None,
         }
     }
 }
@@ -128,6 +135,8 @@ pub struct Backend {
     /// What the deployment admits; `tokens_per_minute == 0`: unknown, only
     /// its answers tell.
     pub quota: Quota,
+    /// The account's region (normalized), when oailb knows it.
+    pub region: Option<String>,
 }
 
 impl From<&RouteBackend> for Backend {
@@ -139,6 +148,7 @@ impl From<&RouteBackend> for Backend {
             url: b.url.clone(),
             deployment: b.deployment.clone(),
             quota: b.quota,
+            region: b.region.clone(),
         }
     }
 }

@@ -28,6 +28,7 @@ fn backend(name: &str, priority: u32, weight: u32) -> Backend {
         url: format!("https://{name}.openai.azure.com/openai"),
         deployment: "gpt-4o".into(),
         quota: quota(),
+        region: None,
     }
 }
 

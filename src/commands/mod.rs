@@ -9,6 +9,7 @@ pub mod plan;
 pub mod progress;
 pub mod render;
 pub mod render_policy;
+pub mod simulate;
 pub mod validate;
 
 use crate::cli::GlobalArgs;

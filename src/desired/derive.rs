@@ -9,7 +9,9 @@ use super::naming::{self, address, SUBSCRIPTION_TOKEN};
 use super::placeholder::{reference, Placeholder};
 use super::*;
 use crate::balancer::Quota;
-use crate::topology::{ApiKeySource, AuthKind, Backend, IdentityKind, Operations, Topology};
+use crate::topology::{
+    ApiKeySource, AuthKind, Backend, IdentityKind, LoadBalancing, Operations, Topology,
+};
 
 /// Request/response headers the API diagnostic logs. Never a key or token.
 const LOG_REQUEST_HEADERS: &[&str] = &["content-type", "accept", "origin"];
@@ -715,6 +717,10 @@ impl Builder<'_> {
                                     deployment: s.deployment.clone(),
                                     quota: Quota::of(&m.model, s.sku, s.capacity, m.quota)
                                         .unwrap_or(Quota::UNKNOWN),
+                                    region: b
+                                        .region
+                                        .as_deref()
+                                        .map(crate::balancer::region::normalize),
                                     auth: match b.auth {
                                         AuthKind::ManagedIdentity => RouteAuth::ManagedIdentity,
                                         AuthKind::ApiKey => RouteAuth::ApiKey {
@@ -733,7 +739,10 @@ impl Builder<'_> {
                     address: address::api_policy(&api.name),
                     api_id: self.apim_child(&format!("apis/{}", api.name)),
                     mode: t.load_balancing.mode,
-                    settings: t.load_balancing.clone(),
+                    settings: LoadBalancing {
+                        prefer_nearby: Some(t.prefers_nearby()),
+                        ..t.load_balancing.clone()
+                    },
                     audience: t.cloud.cognitive_services_audience().to_string(),
                     identity_client_id_named_value: identity_nv.clone(),
                     subscription_key_header: api.subscription_key_header.clone(),

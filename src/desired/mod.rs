@@ -184,6 +184,9 @@ pub struct RouteBackend {
     /// What the deployment admits per minute (`tokens_per_minute` 0: not
     /// known, a provisioned model without a figure).
     pub quota: crate::balancer::Quota,
+    /// Region of the account (normalized), when the topology says it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub auth: RouteAuth,
     /// Pool mode: id of the APIM `Single` backend.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -87,12 +87,22 @@ fn ordered(route: &Route) -> Vec<&RouteBackend> {
 /// Every character outside a small safe set is a `\uXXXX` escape, so the
 /// literal can hold neither a quote, an XML special character, an expression
 /// start (`@`) nor a named-value brace.
-fn backends_literal(route: &Route) -> String {
+fn backends_literal(route: &Route, nearby: bool) -> String {
     let items: Vec<String> = ordered(route)
         .iter()
         .map(|b| {
+            let place = if nearby {
+                let region = b.region.as_deref().unwrap_or("");
+                format!(
+                    ", 'region': {}, 'area': {}",
+                    json_str(region),
+                    json_str(crate::balancer::region::area(region).unwrap_or(""))
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "{{'name': {}, 'priority': {}, 'weight': {}, 'url': {}, 'deployment': {}, 'tpm': {}, 'rpm': {}, 'ow': {}}}",
+                "{{'name': {}, 'priority': {}, 'weight': {}, 'url': {}, 'deployment': {}, 'tpm': {}, 'rpm': {}, 'ow': {}{place}}}",
                 json_str(&b.name),
                 b.priority,
                 b.weight.max(1),
@@ -129,7 +139,7 @@ pub fn route_fingerprint(route: &Route) -> String {
     let digest = Sha256::new()
         .chain_update(route.model.as_bytes())
         .chain_update([0])
-        .chain_update(backends_literal(route).as_bytes())
+        .chain_update(backends_literal(route, false).as_bytes())
         .finalize();
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -257,6 +267,7 @@ fn trip_condition(ranges: &[(u16, u16)]) -> String {
 
 fn context(p: &ApiPolicy) -> Value {
     let lb = &p.settings;
+    let nearby = lb.prefer_nearby == Some(true);
     let routes: Vec<Value> = p
         .routes
         .iter()
@@ -289,7 +300,7 @@ fn context(p: &ApiPolicy) -> Value {
             json!({
                 "model": r.model,
                 "fingerprint": route_fingerprint(r),
-                "backends_literal": backends_literal(r),
+                "backends_literal": backends_literal(r, nearby),
                 "backends": ordered(r).iter().map(|b| b.name.as_str()).collect::<Vec<_>>(),
                 "summary": summary,
                 "pool_id": r.pool_id,
@@ -360,6 +371,8 @@ fn context(p: &ApiPolicy) -> Value {
         "default_max_tokens": algo.estimate.default_max_tokens,
         "default_request_tokens": algo.estimate.default_request_tokens,
         "state_seconds": algo.cache_seconds(),
+        "prefer_nearby": nearby,
+        "region_areas": crate::balancer::region::area_table(),
         // Consumers: token metrics and the rejected-request metric (null without).
         "token_metrics": super::policy_metrics::api_context(p),
     })

@@ -198,6 +198,12 @@ pub const RULES: &[Rule] = &[
         "unused-setting",
         "Every setting has an effect in the chosen mode.",
     ),
+    // Workload and trace files (`oailb simulate`); last, so that the
+    // SARIF rule indexes of the topology rules stay as they were.
+    e(
+        "unknown-name",
+        "Workloads and traces (`oailb simulate`) name deployments, backends and regions of the topology.",
+    ),
     // Consumers and token metrics.
     e(
         "duplicate-consumer",

@@ -128,8 +128,9 @@ pub fn with_mode(loaded: &Loaded, mode: Mode) -> Result<Loaded, Box<Invalid>> {
     })
 }
 
-/// Turns a serde message into a diagnostic with position and a useful hint.
-fn serde_diagnostic(path: &str, message: &str, locations: &Locations) -> Diagnostic {
+/// Turns a serde message into a diagnostic with position and a useful hint
+/// (also for the other files oailb reads with the same loader: workloads).
+pub(crate) fn serde_diagnostic(path: &str, message: &str, locations: &Locations) -> Diagnostic {
     let path = if path == "." { "" } else { path };
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or_default();

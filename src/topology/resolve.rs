@@ -32,6 +32,12 @@ impl Topology {
         }
     }
 
+    /// Whether each priority is served from the backends nearest the
+    /// gateway first (`load_balancing.prefer_nearby`; off unless set).
+    pub fn prefers_nearby(&self) -> bool {
+        self.load_balancing.prefer_nearby.unwrap_or(false)
+    }
+
     pub fn gateway_url(&self) -> String {
         format!("https://{}.{}", self.apim.name, self.cloud.apim_domain())
     }

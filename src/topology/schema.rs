@@ -34,6 +34,9 @@ pub struct Topology {
     pub load_balancing: LoadBalancing,
     pub models: Vec<Model>,
     pub priority_groups: Vec<PriorityGroup>,
+    /// Prices for the cost figures of `oailb simulate`; nothing else reads them.
+    #[serde(default)]
+    pub pricing: Option<Pricing>,
     /// Tiers of consumers: one product and one set of limits each.
     #[serde(default)]
     pub consumer_tiers: Vec<super::consumers::ConsumerTier>,
@@ -57,6 +60,50 @@ impl Topology {
 
     pub fn model(&self, name: &str) -> Option<&Model> {
         self.models.iter().find(|m| m.name == name)
+    }
+}
+
+/// What deployments cost, as the user found it on Azure's price list
+/// (oailb has no price of its own: prices differ by region, agreement and
+/// date).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pricing {
+    /// Currency of every price, e.g. `USD`.
+    pub currency: String,
+    /// Where the prices come from and their date (shown with the costs).
+    #[serde(default)]
+    pub source: Option<String>,
+    pub prices: Vec<Price>,
+}
+
+/// The price of one model (`models[].name`), for one SKU or for all.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub model: String,
+    /// The SKU these prices apply to; every SKU of the model when absent.
+    #[serde(default)]
+    pub sku: Option<DeploymentSku>,
+    /// Pay-as-you-go: per million input (prompt) tokens.
+    #[serde(default)]
+    pub input_per_million_tokens: Option<f64>,
+    /// Pay-as-you-go: per million output (completion) tokens.
+    #[serde(default)]
+    pub output_per_million_tokens: Option<f64>,
+    /// Provisioned: per PTU and hour, used or not.
+    #[serde(default)]
+    pub ptu_per_hour: Option<f64>,
+}
+
+impl Pricing {
+    /// The price entry for a deployment of `model` with `sku`: the one
+    /// naming the SKU, else the one for every SKU.
+    pub fn price(&self, model: &str, sku: DeploymentSku) -> Option<&Price> {
+        let of_model = || self.prices.iter().filter(|p| p.model == model);
+        of_model()
+            .find(|p| p.sku == Some(sku))
+            .or_else(|| of_model().find(|p| p.sku.is_none()))
     }
 }
 
@@ -350,6 +397,11 @@ pub struct LoadBalancing {
     /// When failing answers (5xx, no answer) take a backend out.
     #[serde(default)]
     pub circuit_breaker: CircuitBreaker,
+    /// Serve each priority from the backends nearest the gateway (its own
+    /// region, then its area) first; default: on when the gateway runs in
+    /// several regions.
+    #[serde(default)]
+    pub prefer_nearby: Option<bool>,
 }
 
 /// Fallbacks of the request-cost estimate (prompt tokens + completion tokens).
@@ -451,6 +503,7 @@ impl Default for LoadBalancing {
             safety_margin_percent: default_safety_margin(),
             estimate: Estimate::default(),
             circuit_breaker: CircuitBreaker::default(),
+            prefer_nearby: None,
         }
     }
 }

@@ -50,19 +50,21 @@ impl Source {
     }
 
     pub fn read(path: &Path) -> Result<Self, Diagnostic> {
-        let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| {
-            let help = if e.kind() == std::io::ErrorKind::NotFound {
-                Some("create one with `oailb init`, or point to it with -f/--topology or OAILB_TOPOLOGY")
+        Self::read_file(path).map_err(|d| {
+            let missing = path.try_exists().is_ok_and(|e| !e);
+            if d.code == "io" && missing {
+                d.with_help("create one with `oailb init`, or point to it with -f/--topology or OAILB_TOPOLOGY")
             } else {
-                None
-            };
-            let d = Diagnostic::error("io", format!("cannot read {name}: {e}"));
-            match help {
-                Some(h) => d.with_help(h),
-                None => d,
+                d
             }
-        })?;
+        })
+    }
+
+    /// Any text file oailb reads with this loader (topology, workload).
+    pub fn read_file(path: &Path) -> Result<Self, Diagnostic> {
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path)
+            .map_err(|e| Diagnostic::error("io", format!("cannot read {name}: {e}")))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             Diagnostic::error(
                 "encoding",

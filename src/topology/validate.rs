@@ -44,6 +44,7 @@ pub fn check(t: &Topology, locs: &Locations, report: &mut Report, base_dir: Opti
     c.groups_and_backends();
     c.coverage();
     c.mode_constraints();
+    c.pricing();
     c.consumers();
 }
 
@@ -1199,6 +1200,74 @@ impl Checker<'_> {
                 "caching_type has no effect in pool mode (APIM keeps breaker state itself)",
                 "remove it",
             );
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// `pricing` (read by `oailb simulate` only): known models, prices that
+    /// are numbers, PTU prices for provisioned SKUs, token prices for the rest.
+    fn pricing(&mut self) {
+        let t = self.t;
+        let Some(p) = &t.pricing else { return };
+        if p.currency.trim().is_empty() {
+            self.error("invalid-value", "pricing.currency", "the currency is empty");
+        }
+        for (i, price) in p.prices.iter().enumerate() {
+            let path = format!("pricing.prices[{i}]");
+            if t.model(&price.model).is_none() {
+                let names: Vec<&str> = t.models.iter().map(|m| m.name.as_str()).collect();
+                self.error_help(
+                    "unknown-model",
+                    &format!("{path}.model"),
+                    format!(
+                        "pricing names the model `{}`, which `models` lacks",
+                        price.model
+                    ),
+                    format!("models: {}", names.join(", ")),
+                );
+            }
+            let fields = [
+                ("input_per_million_tokens", price.input_per_million_tokens),
+                ("output_per_million_tokens", price.output_per_million_tokens),
+                ("ptu_per_hour", price.ptu_per_hour),
+            ];
+            for (field, v) in fields {
+                if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                    self.error(
+                        "invalid-value",
+                        &format!("{path}.{field}"),
+                        format!("{v} is not a price (a number that is not negative)"),
+                    );
+                }
+            }
+            match price.sku {
+                Some(sku)
+                    if sku.is_provisioned()
+                        && price
+                            .input_per_million_tokens
+                            .or(price.output_per_million_tokens)
+                            .is_some() =>
+                {
+                    self.error(
+                        "invalid-value",
+                        &path,
+                        format!(
+                            "{} deployments are paid per PTU and hour, not per token",
+                            sku.as_str()
+                        ),
+                    )
+                }
+                Some(sku) if !sku.is_provisioned() && price.ptu_per_hour.is_some() => self.error(
+                    "invalid-value",
+                    &format!("{path}.ptu_per_hour"),
+                    format!(
+                        "{} deployments are paid per token, not per PTU",
+                        sku.as_str()
+                    ),
+                ),
+                _ => {}
+            }
         }
     }
 }

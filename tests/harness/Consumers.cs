@@ -28,13 +28,6 @@ namespace OailbHarness
         public string Name;
     }
 
-    /// context.Deployment (expressions, IDeployment).
-    public class GatewayDeployment
-    {
-        public string Region = "";
-        public string ServiceName = "";
-    }
-
     /// Claims of a JWT: several values per name, joined with commas.
     public class Claims : ReadOnlyMap<string[]>
     {

@@ -347,9 +347,16 @@ namespace OailbHarness
         public string Message;
     }
 
+    /// The gateway's deployment: its region (APIM: e.g. "West US").
+    public class Deployment
+    {
+        public string Region = "";
+    }
+
     public class Ctx
     {
         public Api Api;
+        public Deployment Deployment = new Deployment();
         public Request Request;
         public Response Response;
         public Variables Variables = new Variables();
@@ -362,7 +369,6 @@ namespace OailbHarness
         /// The key's subscription and its product (assumption 22).
         public Subscription Subscription;
         public Product Product;
-        public GatewayDeployment Deployment = new GatewayDeployment();
     }
 
     /// One policy expression: where it is, and its code.

@@ -144,6 +144,7 @@ namespace OailbHarness
             {
                 Api = new Api { Id = (string)pol["api_id"], Name = (string)pol["api_name"], Path = (string)pol["api_path"] },
                 Timestamp = new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc).AddMilliseconds((long)req["now_ms"]),
+                Deployment = new Deployment { Region = (string)req["gateway_region"] ?? "" },
             };
             string url = (string)req["url"];
             ctx.Request = new Request { OriginalUrl = Url.Parse(url), Url = Url.Parse(url) };

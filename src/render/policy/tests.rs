@@ -126,7 +126,7 @@ fn hostile_values_cannot_break_or_inject() {
 #[test]
 fn backend_literal_is_json_that_decodes_to_the_topology_values() {
     let p = hostile();
-    let lit = backends_literal(&p.routes[0]);
+    let lit = backends_literal(&p.routes[0], true);
     // Json.NET reads single quotes; serde_json needs double: no value holds
     // a raw quote, so swapping them is exact.
     assert!(!lit.contains('"') && !lit.contains('<') && !lit.contains('&') && !lit.contains('@'));

@@ -1,0 +1,182 @@
+//! Which backends are near a gateway: the same region first, then the same
+//! area (regions on one continent or market, a short round trip apart),
+//! then the rest. With `load_balancing.prefer_nearby`, each priority is
+//! served from the nearest backends that can take the request, so every
+//! gateway region serves its own users from nearby quota first.
+//!
+//! The areas are oailb's grouping for latency, not Azure's legal
+//! geographies or data zones: Europe includes the UK and Switzerland.
+
+/// Region → area, for ARM region names (`eastus`, `westeurope`).
+const AREAS: &[(&str, &[&str])] = &[
+    (
+        "us",
+        &[
+            "centralus",
+            "eastus",
+            "eastus2",
+            "northcentralus",
+            "southcentralus",
+            "westcentralus",
+            "westus",
+            "westus2",
+            "westus3",
+        ],
+    ),
+    (
+        "usgov",
+        &[
+            "usdodcentral",
+            "usdodeast",
+            "usgovarizona",
+            "usgovtexas",
+            "usgovvirginia",
+        ],
+    ),
+    ("canada", &["canadacentral", "canadaeast"]),
+    (
+        "latam",
+        &[
+            "brazilsouth",
+            "brazilsoutheast",
+            "chilecentral",
+            "mexicocentral",
+        ],
+    ),
+    (
+        "europe",
+        &[
+            "austriaeast",
+            "belgiumcentral",
+            "francecentral",
+            "francesouth",
+            "germanynorth",
+            "germanywestcentral",
+            "italynorth",
+            "northeurope",
+            "norwayeast",
+            "norwaywest",
+            "polandcentral",
+            "spaincentral",
+            "swedencentral",
+            "swedensouth",
+            "switzerlandnorth",
+            "switzerlandwest",
+            "uksouth",
+            "ukwest",
+            "westeurope",
+        ],
+    ),
+    (
+        "asia",
+        &[
+            "eastasia",
+            "indonesiacentral",
+            "japaneast",
+            "japanwest",
+            "koreacentral",
+            "koreasouth",
+            "malaysiawest",
+            "southeastasia",
+        ],
+    ),
+    (
+        "india",
+        &[
+            "centralindia",
+            "jioindiacentral",
+            "jioindiawest",
+            "southindia",
+            "westindia",
+        ],
+    ),
+    (
+        "oceania",
+        &[
+            "australiacentral",
+            "australiacentral2",
+            "australiaeast",
+            "australiasoutheast",
+            "newzealandnorth",
+        ],
+    ),
+    (
+        "middleeast",
+        &["israelcentral", "qatarcentral", "uaecentral", "uaenorth"],
+    ),
+    ("africa", &["southafricanorth", "southafricawest"]),
+    (
+        "china",
+        &[
+            "chinaeast",
+            "chinaeast2",
+            "chinaeast3",
+            "chinanorth",
+            "chinanorth2",
+            "chinanorth3",
+        ],
+    ),
+];
+
+/// A region name as ARM writes it: `West Europe` and `west-europe` are
+/// `westeurope`.
+pub fn normalize(region: &str) -> String {
+    region
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The area of a (normalized) region, if oailb knows it.
+pub fn area(region: &str) -> Option<&'static str> {
+    AREAS
+        .iter()
+        .find(|(_, regions)| regions.contains(&region))
+        .map(|(a, _)| *a)
+}
+
+/// Every region with its area as `|region=area|region=area|`: the policy
+/// looks up the gateway's area in it at run time.
+pub fn area_table() -> String {
+    let mut out = String::from("|");
+    for (area, regions) in AREAS {
+        for r in *regions {
+            out.push_str(&format!("{r}={area}|"));
+        }
+    }
+    out
+}
+
+/// How far a backend in `backend` region is from a gateway in `gateway`:
+/// 0 the same region, 1 the same area, 2 elsewhere or not known.
+pub fn distance(gateway: &str, backend: Option<&str>) -> u8 {
+    match backend {
+        Some(b) if b == gateway => 0,
+        Some(b) if area(b).is_some() && area(b) == area(gateway) => 1,
+        _ => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_region_then_area_then_the_rest() {
+        assert_eq!(normalize("West Europe"), "westeurope");
+        assert_eq!(distance("westeurope", Some("westeurope")), 0);
+        assert_eq!(distance("westeurope", Some("swedencentral")), 1);
+        assert_eq!(distance("westeurope", Some("eastus")), 2);
+        assert_eq!(distance("westeurope", None), 2);
+        assert_eq!(distance("mars", Some("mars2")), 2);
+    }
+
+    #[test]
+    fn every_known_region_has_one_area() {
+        for r in crate::topology::catalog::REGIONS {
+            let n = AREAS.iter().filter(|(_, rs)| rs.contains(r)).count();
+            assert_eq!(n, 1, "{r}");
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Virtual time: arrivals in order, each answer delivered at send time +
+//! latency, other requests interleaving in between. Only requests in flight
+//! are held (a slab and a heap of their answer times), so memory follows
+//! the concurrency, not the duration.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use super::arrivals::Request;
+use super::backend::{Answer, BackendSim};
+use super::metrics::Metrics;
+use super::strategy::{Ctx, Step, Strategy};
+use super::world::World;
+
+/// How a run is set up besides the strategy.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Gateway instances; requests go to them in turn.
+    pub instances: usize,
+    pub seed: u64,
+    /// Expected span of the arrivals (sizes the time series).
+    pub duration_us: u64,
+}
+
+/// One comparable number per event, time (µs) then slab index: a single
+/// integer keeps the heap cheap, and answers due at the same microsecond
+/// come in slab order, which is as deterministic as the rest.
+fn event_key(t_us: u64, slot: usize) -> u128 {
+    (u128::from(t_us) << 64) | slot as u128
+}
+
+struct InFlight<F> {
+    req: Request,
+    arrived_us: u64,
+    instance: usize,
+    /// Route index of the backend called and its answer.
+    backend: usize,
+    answer: Answer,
+    flight: F,
+}
+
+/// One strategy's run: its backends, requests in flight and measurements.
+pub struct Engine<'w, S: Strategy> {
+    world: &'w World,
+    strategy: S,
+    instances: usize,
+    arrived: usize,
+    backends: Vec<BackendSim>,
+    slab: Vec<Option<InFlight<S::Flight>>>,
+    free: Vec<usize>,
+    /// Answers due, as [`event_key`]s.
+    heap: BinaryHeap<Reverse<u128>>,
+    metrics: Metrics,
+}
+
+impl<S: Strategy> Engine<'_, S> {
+    /// Carries a request's step out: a call (its answer is scheduled) or the
+    /// answer to the client.
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        step: Step,
+        req: Request,
+        arrived_us: u64,
+        instance: usize,
+        flight: S::Flight,
+        now: u64,
+    ) {
+        match step {
+            Step::Send(i) => {
+                let g = self.world.routes[req.route as usize].global[i];
+                let w = u64::from(self.world.backends[g].quota.output_weight);
+                let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * w;
+                let answer = self.backends[g].attempt(now, cost, req.completion);
+                self.metrics.upstream(g, &req, cost, &answer);
+                let slot = InFlight {
+                    req,
+                    arrived_us,
+                    instance,
+                    backend: i,
+                    answer,
+                    flight,
+                };
+                let k = match self.free.pop() {
+                    Some(k) => {
+                        self.slab[k] = Some(slot);
+                        k
+                    }
+                    None => {
+                        self.slab.push(Some(slot));
+                        self.slab.len() - 1
+                    }
+                };
+                self.heap
+                    .push(Reverse(event_key(now + answer.latency_us, k)));
+            }
+            Step::Reply(a) => {
+                if !S::CALLS_BACKENDS {
+                    // The ideal bound names the backend its priority
+                    // cascade placed the request on, served or not.
+                    if let Some(i) = a.served_by {
+                        let g = self.world.routes[req.route as usize].global[i];
+                        let w = u64::from(self.world.backends[g].quota.output_weight);
+                        let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * w;
+                        self.metrics.served_without_call(g, &req, cost);
+                    }
+                }
+                self.metrics.client(&a, arrived_us, now);
+            }
+        }
+    }
+
+    /// Delivers every answer due at or before `until`.
+    fn deliver_until(&mut self, until: u64) {
+        while let Some(Reverse(key)) = self.heap.peek().copied() {
+            let (t, k) = ((key >> 64) as u64, key as u64 as usize);
+            if t > until {
+                break;
+            }
+            self.heap.pop();
+            let Some(mut f) = self.slab[k].take() else {
+                continue;
+            };
+            self.free.push(k);
+            let ctx = Ctx {
+                world: self.world,
+                now_us: t,
+                instance: f.instance,
+            };
+            let step = self
+                .strategy
+                .answer(ctx, &f.req, &mut f.flight, f.backend, &f.answer);
+            self.step(step, f.req, f.arrived_us, f.instance, f.flight, t);
+        }
+    }
+}
+
+impl<'w, S: Strategy> Engine<'w, S> {
+    pub fn new(world: &'w World, strategy: S, opts: &RunOptions) -> Self {
+        let backends = world
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| BackendSim::new(b, world.backend_window_ms, opts.seed, i as u64))
+            .collect();
+        Engine {
+            world,
+            strategy,
+            instances: opts.instances.max(1),
+            arrived: 0,
+            backends,
+            slab: Vec::new(),
+            free: Vec::new(),
+            heap: BinaryHeap::new(),
+            metrics: Metrics::new(world.backends.len(), opts.duration_us),
+        }
+    }
+}
+
+/// A run of any strategy, as [`run_all`] drives it.
+pub trait Run {
+    /// The next request arrives (requests come in time order).
+    fn arrive(&mut self, req: Request);
+    /// Delivers the answers still in flight and hands over the measurements.
+    fn finish(self: Box<Self>) -> Metrics;
+}
+
+impl<S: Strategy> Run for Engine<'_, S> {
+    fn arrive(&mut self, req: Request) {
+        self.deliver_until(req.at_us);
+        self.metrics.arrival(&req);
+        let instance = self.arrived % self.instances;
+        self.arrived += 1;
+        let ctx = Ctx {
+            world: self.world,
+            now_us: req.at_us,
+            instance,
+        };
+        let (flight, step) = self.strategy.arrive(ctx, &req);
+        self.step(step, req, req.at_us, instance, flight, req.at_us);
+    }
+
+    fn finish(mut self: Box<Self>) -> Metrics {
+        self.deliver_until(u64::MAX);
+        self.metrics
+    }
+}
+
+/// Feeds one stream of arrivals to every run, so that they see the same
+/// requests and the arrivals are drawn once.
+pub fn run_all<'w>(
+    runs: Vec<Box<dyn Run + 'w>>,
+    arrivals: impl Iterator<Item = Request>,
+) -> Vec<Metrics> {
+    let mut runs = runs;
+    for req in arrivals {
+        for r in runs.iter_mut() {
+            r.arrive(req);
+        }
+    }
+    runs.into_iter().map(|r| r.finish()).collect()
+}
+
+/// Runs `strategy` over `arrivals` and returns what it measured.
+pub fn run<S: Strategy>(
+    world: &World,
+    strategy: S,
+    arrivals: impl Iterator<Item = Request>,
+    opts: &RunOptions,
+) -> Metrics {
+    let engine: Box<dyn Run + '_> = Box::new(Engine::new(world, strategy, opts));
+    run_all(vec![engine], arrivals).pop().expect("one run")
+}

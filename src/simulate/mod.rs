@@ -1,0 +1,135 @@
+//! `oailb simulate`: what clients would see and what it would cost, before
+//! anything is deployed. Arrivals from a workload or a trace go through
+//! simulated backends with Azure's quota behaviour ([`backend`]) under
+//! several balancing strategies side by side ([`strategy`]: oailb's own
+//! `src/balancer`, the reference policy, APIM's native pool, the ideal
+//! bound), in virtual time ([`engine`]), with constant memory
+//! ([`metrics`]); [`report`] turns the measurements into the table, JSON or
+//! Markdown, [`plot`] into an SVG, [`sweep`] searches the capacity that
+//! meets a target.
+
+pub mod arrivals;
+pub mod backend;
+pub mod engine;
+pub mod metrics;
+pub mod plot;
+pub mod random;
+pub mod report;
+pub mod strategy;
+pub mod sweep;
+pub mod trace;
+pub mod workload;
+pub mod world;
+
+use arrivals::{Generated, Stream};
+use engine::{Engine, RunOptions};
+use metrics::Metrics;
+use strategy::{Ideal, Oailb, Pool, Reference};
+use trace::Trace;
+use workload::Workload;
+use world::World;
+
+/// A strategy to simulate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum StrategyKind {
+    /// oailb's algorithm (src/balancer), as the rendered policy and `serve` run it.
+    Oailb,
+    /// The reference policy (Azure-Samples/openai-apim-lb).
+    Reference,
+    /// APIM's native backend pool with circuit breakers (pool mode).
+    Pool,
+    /// The ideal bound: every backend pooled, served = min(demand, quota).
+    Ideal,
+}
+
+impl StrategyKind {
+    pub const ALL: [StrategyKind; 4] = [
+        StrategyKind::Oailb,
+        StrategyKind::Reference,
+        StrategyKind::Pool,
+        StrategyKind::Ideal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        strategy::NAMES[self as usize]
+    }
+}
+
+/// Where the requests come from.
+pub enum Input {
+    Workload(Workload),
+    Trace(Trace),
+}
+
+impl Input {
+    /// Seconds the arrivals span.
+    pub fn duration(&self) -> f64 {
+        match self {
+            Input::Workload(w) => Generated::duration(w),
+            Input::Trace(t) => t.duration,
+        }
+    }
+
+    fn stream(&self, world: &World, seed: u64) -> anyhow::Result<Stream> {
+        Ok(match self {
+            Input::Workload(w) => Stream::Generated(Box::new(Generated::new(w, seed, &|name| {
+                world.route_index(name).unwrap_or(0) as u32
+            }))),
+            Input::Trace(t) => Stream::Trace(t.reader()?),
+        })
+    }
+}
+
+/// How to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub instances: usize,
+    /// One state for every instance (an external cache).
+    pub shared_state: bool,
+    pub seed: u64,
+}
+
+/// Runs the strategies over the same arrivals, drawn once; the
+/// measurements come back in the order of `kinds`.
+pub fn run(
+    world: &World,
+    input: &Input,
+    kinds: &[StrategyKind],
+    o: &Options,
+) -> anyhow::Result<Vec<Metrics>> {
+    let mut arrivals = input.stream(world, o.seed)?;
+    let opts = RunOptions {
+        instances: o.instances,
+        seed: o.seed,
+        duration_us: (input.duration() * 1e6) as u64,
+    };
+    let (n, shared, seed) = (o.instances, o.shared_state, o.seed);
+    let runs: Vec<Box<dyn engine::Run + '_>> = kinds
+        .iter()
+        .map(|k| -> Box<dyn engine::Run + '_> {
+            match k {
+                StrategyKind::Oailb => Box::new(Engine::new(
+                    world,
+                    Oailb::new(world, n, shared, seed),
+                    &opts,
+                )),
+                StrategyKind::Reference => Box::new(Engine::new(
+                    world,
+                    Reference::new(world, n, shared, seed),
+                    &opts,
+                )),
+                StrategyKind::Pool => {
+                    Box::new(Engine::new(world, Pool::new(world, n, seed), &opts))
+                }
+                StrategyKind::Ideal => Box::new(Engine::new(world, Ideal::new(world), &opts)),
+            }
+        })
+        .collect();
+    let metrics = engine::run_all(runs, &mut arrivals);
+    if let Stream::Trace(t) = &arrivals {
+        if let Some(e) = &t.failed {
+            anyhow::bail!("{e}");
+        }
+    }
+    Ok(metrics)
+}

@@ -1,0 +1,144 @@
+//! The balancing strategies the simulator compares on the same arrivals.
+//! Each keeps its own gateway state (per instance, or shared) and turns a
+//! request's arrival and each backend answer into the next step; the engine
+//! owns time, the backends and the measurements.
+
+mod ideal;
+mod oailb;
+mod pool;
+mod reference;
+
+pub use ideal::Ideal;
+pub use oailb::Oailb;
+pub use pool::Pool;
+pub use reference::Reference;
+
+use super::arrivals::Request;
+use super::backend::Answer;
+use super::random::Rng;
+use super::world::World;
+
+/// The strategies by name, in the order reports list them.
+pub const NAMES: [&str; 4] = ["oailb", "reference", "pool", "ideal"];
+
+/// What the gateway does next with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Send it to the backend at this index of its route.
+    Send(usize),
+    /// Answer the client.
+    Reply(ClientAnswer),
+}
+
+/// What the client gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAnswer {
+    pub status: u16,
+    /// The `Retry-After` the client gets with a 429, in ms (`None`: no header).
+    pub retry_after_ms: Option<u64>,
+    /// Route index of the backend whose answer it is.
+    pub served_by: Option<usize>,
+    /// Time the answer takes beyond the attempts the engine timed (the
+    /// ideal balancer's service time).
+    pub extra_latency_us: u64,
+}
+
+impl ClientAnswer {
+    pub fn reject(wait_ms: u64) -> ClientAnswer {
+        ClientAnswer {
+            status: 429,
+            retry_after_ms: Some(wait_ms),
+            served_by: None,
+            extra_latency_us: 0,
+        }
+    }
+
+    /// The backend's own answer, passed on as it came (its `Retry-After`
+    /// in whole seconds on a 429).
+    pub fn pass_on(i: usize, a: &Answer) -> ClientAnswer {
+        ClientAnswer {
+            status: a.status().unwrap_or(502),
+            retry_after_ms: a.retry_after_seconds().map(|s| s * 1000),
+            served_by: Some(i),
+            extra_latency_us: 0,
+        }
+    }
+
+    pub fn status(status: u16) -> ClientAnswer {
+        ClientAnswer {
+            status,
+            retry_after_ms: None,
+            served_by: None,
+            extra_latency_us: 0,
+        }
+    }
+}
+
+/// Where the engine is when it asks a strategy.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    pub world: &'a World,
+    pub now_us: u64,
+    /// The gateway instance that took the request.
+    pub instance: usize,
+}
+
+impl Ctx<'_> {
+    pub fn now_ms(&self) -> u64 {
+        self.now_us / 1000
+    }
+}
+
+pub trait Strategy {
+    /// What the strategy remembers about one request between its steps.
+    type Flight;
+    /// Whether the engine should count answers of this strategy as upstream
+    /// calls (the ideal bound makes none).
+    const CALLS_BACKENDS: bool = true;
+    fn arrive(&mut self, ctx: Ctx, req: &Request) -> (Self::Flight, Step);
+    /// The backend at route index `i` answered (or did not).
+    fn answer(
+        &mut self,
+        ctx: Ctx,
+        req: &Request,
+        flight: &mut Self::Flight,
+        i: usize,
+        answer: &Answer,
+    ) -> Step;
+}
+
+/// Per-instance state of a strategy: one copy per gateway instance, or one
+/// for all (`shared`: an external cache).
+#[derive(Debug, Clone)]
+pub struct Instances<T> {
+    copies: Vec<T>,
+    rngs: Vec<Rng>,
+    shared: bool,
+}
+
+impl<T: Clone> Instances<T> {
+    pub fn new(initial: T, instances: usize, shared: bool, seed: u64, stream: u64) -> Self {
+        let n = instances.max(1);
+        Instances {
+            copies: vec![initial; if shared { 1 } else { n }],
+            rngs: (0..n)
+                .map(|i| Rng::new(seed, stream * 1_000 + i as u64))
+                .collect(),
+            shared,
+        }
+    }
+
+    /// The state instance `i` sees and its random numbers.
+    pub fn get(&mut self, i: usize) -> (&mut T, &mut Rng) {
+        let s = if self.shared { 0 } else { i };
+        (&mut self.copies[s], &mut self.rngs[i])
+    }
+}
+
+/// The lowest priority number among `candidates` (route indexes).
+fn best_priority(world: &World, route: usize, candidates: &[usize]) -> Option<u32> {
+    candidates
+        .iter()
+        .map(|i| world.routes[route].backends[*i].priority)
+        .min()
+}

@@ -1,0 +1,117 @@
+//! APIM's native backend pool as oailb renders it in pool mode: members by
+//! priority, weighted at random inside a priority; each member's circuit
+//! breaker trips on the first answer with a tripping status
+//! (`load_balancing.trip_status_codes`) for its `Retry-After` when there is
+//! one (`acceptRetryAfter`), else `tripDuration` (`default_retry_after_seconds`);
+//! the policy retries 429, 503 and no answer at once, up to the number of
+//! backends; when every breaker is open APIM answers 503, which the policy
+//! returns as 429 with `Retry-After`. Breakers are per gateway instance:
+//! APIM shares no breaker state, so `--shared-state` does not apply here.
+
+use super::{best_priority, ClientAnswer, Ctx, Instances, Step, Strategy};
+use crate::simulate::arrivals::Request;
+use crate::simulate::backend::Answer;
+use crate::simulate::world::World;
+
+pub struct Pool {
+    /// Per instance: per route, the time each member's breaker is open until (µs).
+    open: Instances<Vec<Vec<u64>>>,
+    scratch: Vec<usize>,
+}
+
+pub struct Flight {
+    retries_left: u32,
+}
+
+impl Pool {
+    pub fn new(world: &World, instances: usize, seed: u64) -> Pool {
+        let initial = world
+            .routes
+            .iter()
+            .map(|r| vec![0; r.backends.len()])
+            .collect();
+        Pool {
+            open: Instances::new(initial, instances, false, seed, 3),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn pick(&mut self, ctx: Ctx, route: usize) -> Option<usize> {
+        let (open, rng) = self.open.get(ctx.instance);
+        let open = &open[route];
+        let members = &mut self.scratch;
+        members.clear();
+        members.extend((0..open.len()).filter(|i| open[*i] <= ctx.now_us));
+        let best = best_priority(ctx.world, route, members)?;
+        let backends = &ctx.world.routes[route].backends;
+        members.retain(|i| backends[*i].priority == best);
+        let total: u64 = members
+            .iter()
+            .map(|i| u64::from(backends[*i].weight.max(1)))
+            .sum();
+        let mut r = rng.range(0, total - 1);
+        for i in members.iter() {
+            let w = u64::from(backends[*i].weight.max(1));
+            if r < w {
+                return Some(*i);
+            }
+            r -= w;
+        }
+        members.last().copied()
+    }
+
+    fn exhausted(ctx: Ctx) -> Step {
+        Step::Reply(ClientAnswer::reject(ctx.world.pool_trip_ms.max(1000)))
+    }
+}
+
+impl Strategy for Pool {
+    type Flight = Flight;
+
+    fn arrive(&mut self, ctx: Ctx, req: &Request) -> (Flight, Step) {
+        let f = Flight {
+            retries_left: ctx.world.pool_retries,
+        };
+        match self.pick(ctx, req.route as usize) {
+            Some(i) => (f, Step::Send(i)),
+            None => (f, Self::exhausted(ctx)),
+        }
+    }
+
+    fn answer(
+        &mut self,
+        ctx: Ctx,
+        req: &Request,
+        f: &mut Flight,
+        i: usize,
+        answer: &Answer,
+    ) -> Step {
+        let status = answer.status();
+        if status.is_some_and(|s| ctx.world.settings.trips(s)) {
+            let open_for = answer
+                .retry_after_seconds()
+                .map_or(ctx.world.pool_trip_ms, |s| s * 1000)
+                * 1000;
+            let (open, _) = self.open.get(ctx.instance);
+            let until = &mut open[req.route as usize][i];
+            *until = (*until).max(ctx.now_us + open_for);
+        }
+        let retried = matches!(status, None | Some(429) | Some(503));
+        if retried && f.retries_left > 0 {
+            f.retries_left -= 1;
+            return match self.pick(ctx, req.route as usize) {
+                Some(next) => Step::Send(next),
+                None => Self::exhausted(ctx),
+            };
+        }
+        match status {
+            // The policy's on-error (no member reachable) and its 503
+            // mapping: 429 with the answer's Retry-After, else the default.
+            None | Some(503) => Step::Reply(ClientAnswer {
+                served_by: Some(i),
+                ..ClientAnswer::reject(ctx.world.pool_trip_ms.max(1000))
+            }),
+            Some(_) => Step::Reply(ClientAnswer::pass_on(i, answer)),
+        }
+    }
+}
