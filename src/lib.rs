@@ -17,3 +17,4 @@ pub mod plan;
 pub mod render;
 pub mod simulate;
 pub mod topology;
+pub mod usage;

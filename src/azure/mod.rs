@@ -1,4 +1,5 @@
-//! Everything that talks to Azure Resource Manager. This is the only module
+//! Everything that talks to Azure: Resource Manager, and the Log Analytics
+//! query API (`logs`). This is the only module
 //! that uses the `azure_*` crates: the rest of oailb sees ARM ids, API
 //! versions and JSON bodies, so moving to the official successor crates
 //! touches nothing outside this directory.
@@ -11,6 +12,7 @@ pub mod auth;
 mod client;
 pub mod cloud;
 mod error;
+pub mod logs;
 
 pub use auth::{AuthMethod, Credential};
 pub use client::{

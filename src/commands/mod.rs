@@ -10,6 +10,7 @@ pub mod progress;
 pub mod render;
 pub mod render_policy;
 pub mod simulate;
+pub mod usage;
 pub mod validate;
 
 use crate::cli::GlobalArgs;
