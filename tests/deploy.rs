@@ -1669,6 +1669,7 @@ fn consumers_keys_are_secret_and_the_fake_holds_their_types_to_the_specs() {
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .find(|v| v["event"] == "outputs")
         .unwrap();
+    assert_valid(&schema("deploy-events.v1.json"), &outputs, "outputs with consumers");
     assert_eq!(outputs["consumer_keys"]["search"], "fake-search-primary-key");
     assert_eq!(outputs["consumers"][0]["product"], "tier-standard");
 
