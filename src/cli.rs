@@ -107,6 +107,11 @@ pub enum Command {
         after_help = "Examples:\n  oailb render-policy -f examples/seed.yaml > policy.xml\n  oailb render-policy --mode pool --api openai -o policy.xml\n  oailb render-policy -f examples/teams.yaml --product tier-standard\n  oailb render-policy --templates my-templates/   # my-templates/policies/policy-mode.xml.tera\n\nExit codes: 0 written, 1 rendering or writing failed, 2 invalid topology or usage."
     )]
     RenderPolicy(RenderPolicyArgs),
+    /// Run the load balancer as a local or self-hosted gateway.
+    #[command(
+        after_help = "Examples:\n  oailb serve -f examples/seed.yaml --upstream eastus=http://127.0.0.1:9001\n  oailb serve --listen 0.0.0.0:8080 --state redis://redis:6379/0\n\nSIGTERM or Ctrl-C: stop accepting, finish in-flight requests (serve.shutdown_grace_seconds), exit 0.\nSIGHUP (or --watch): re-read the topology; an invalid one is reported and the old one stays.\n\nExit codes: 0 stopped, 1 failed (e.g. the address is taken), 2 invalid topology or usage."
+    )]
+    Serve(ServeArgs),
     /// Simulate traffic through the topology: what clients see and what it costs.
     #[command(
         after_help = "Examples:\n  oailb simulate -f examples/ptu-spillover.yaml --workload examples/simulate/workload.yaml\n  oailb simulate --workload w.yaml --strategy oailb,ideal --format markdown --plot load.svg\n  oailb simulate --trace requests.csv --instances 3 --shared-state --format json\n  oailb simulate --workload w.yaml --sweep capacity=sweden-ptu:10..200 --target 99.9\n\nExit codes: 0 simulated, 1 a file could not be written, 2 invalid topology, workload, trace or usage."
@@ -445,6 +450,42 @@ fn parse_percent(v: &str) -> Result<f64, String> {
 }
 
 #[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default: serve.listen, else 127.0.0.1:8080).
+    #[arg(long, env = "OAILB_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Send backend NAME's traffic to URL instead of its endpoint (repeatable; plain http only on loopback).
+    #[arg(long = "upstream", value_name = "NAME=URL", value_parser = crate::serve::config::parse_upstream)]
+    pub upstreams: Vec<(String, url::Url)>,
+    /// Balancer state: `memory` or `redis://[:PASSWORD@]HOST:PORT/DB` (default: serve.state).
+    #[arg(long, env = "OAILB_STATE", value_name = "URL", hide_env_values = true)]
+    pub state: Option<String>,
+    /// Serve only this API (default: every API of the topology).
+    #[arg(long, value_name = "NAME")]
+    pub api: Option<String>,
+    /// Credential source for managed-identity backends and Key Vault secrets.
+    #[arg(long, value_enum, env = "OAILB_AUTH", default_value_t = AuthMethod::Default)]
+    pub auth: AuthMethod,
+    /// Region this gateway runs in (e.g. eastus2): with load_balancing.prefer_nearby, nearby backends come first.
+    #[arg(long, env = "OAILB_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+    /// Re-read the topology whenever the file changes (as on SIGHUP).
+    #[arg(long)]
+    pub watch: bool,
+    /// Allow a non-loopback listen address without serve.client_keys.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// Key Vault endpoint replacing the vaults' (a private endpoint; plain http only on loopback).
+    #[arg(
+        long,
+        hide = true,
+        env = "OAILB_KEY_VAULT_ENDPOINT",
+        value_name = "URL"
+    )]
+    pub key_vault_endpoint: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
@@ -503,6 +544,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Destroy(a) => commands::destroy::run(g, a),
         Command::Render(a) => commands::render::run(g, a),
         Command::RenderPolicy(a) => commands::render_policy::run(g, a),
+        Command::Serve(a) => commands::serve::run(g, a),
         Command::Usage(a) => commands::usage::run(g, a),
         Command::Simulate(a) => commands::simulate::run(g, a),
         Command::Completions(a) => {

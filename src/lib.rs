@@ -15,6 +15,7 @@ pub mod exit;
 pub mod output;
 pub mod plan;
 pub mod render;
+pub mod serve;
 pub mod simulate;
 pub mod topology;
 pub mod usage;

@@ -58,13 +58,8 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
-/// The desired state of one topology of the table, and each API's display
-/// name (what APIM gives as `context.Api.Name`).
-fn desired_for(
-    table: &Value,
-    key: &str,
-    mode: Option<Mode>,
-) -> (Desired, BTreeMap<String, String>) {
+/// One topology of the table, loaded and validated (in `mode`).
+fn loaded_for(table: &Value, key: &str, mode: Option<Mode>) -> topology::Loaded {
     let spec = &table["topologies"][key];
     let file = spec["file"].as_str().expect("topology file");
     let text = std::fs::read_to_string(root().join(file)).unwrap();
@@ -76,10 +71,23 @@ fn desired_for(
         format!("{key}.json"),
         serde_json::to_string(&value).unwrap(),
     );
-    let mut loaded = topology::load(src).unwrap_or_else(|e| panic!("topology {key}: {e}"));
-    if let Some(m) = mode {
-        loaded = topology::with_mode(&loaded, m).unwrap_or_else(|e| panic!("{key} in {m:?}: {e}"));
+    let loaded = topology::load(src).unwrap_or_else(|e| panic!("topology {key}: {e}"));
+    match mode {
+        Some(m) => {
+            topology::with_mode(&loaded, m).unwrap_or_else(|e| panic!("{key} in {m:?}: {e}"))
+        }
+        None => loaded,
     }
+}
+
+/// The desired state of one topology of the table, and each API's display
+/// name (what APIM gives as `context.Api.Name`).
+fn desired_for(
+    table: &Value,
+    key: &str,
+    mode: Option<Mode>,
+) -> (Desired, BTreeMap<String, String>) {
+    let loaded = loaded_for(table, key, mode);
     let names = loaded
         .topology
         .apis()
@@ -285,7 +293,28 @@ struct Seen {
     headers: BTreeMap<String, String>,
 }
 
+/// What every implementation must decide alike, request by request.
+type Decisions = (
+    Vec<String>,
+    u16,
+    Option<u64>,
+    Option<u64>,
+    Option<String>,
+    Vec<String>,
+);
+
 impl Seen {
+    fn decisions(&self) -> Decisions {
+        (
+            self.attempts.clone(),
+            self.status,
+            self.retry_after,
+            self.retry_after_ms,
+            self.served_by.clone(),
+            self.urls.clone(),
+        )
+    }
+
     /// A request that reached no backend and got `status`.
     fn without_attempts(status: u16) -> Seen {
         Seen {
@@ -798,23 +827,13 @@ fn executed_policy_meets_the_scenario_table_and_matches_the_balancer() {
                     ));
                 }
                 for ((r, a), b) in sc.reqs.iter().zip(&seen).zip(rust_seen) {
-                    let pick = |s: &Seen| {
-                        (
-                            s.attempts.clone(),
-                            s.status,
-                            s.retry_after,
-                            s.retry_after_ms,
-                            s.served_by.clone(),
-                            s.urls.clone(),
-                        )
-                    };
-                    if pick(a) != pick(&b) {
+                    if a.decisions() != b.decisions() {
                         found.push(format!(
                             "{} step {}: policy and balancer differ:\n  policy:   {:?}\n  balancer: {:?}",
                             sc.name,
                             r.step,
-                            pick(a),
-                            pick(&b)
+                            a.decisions(),
+                            b.decisions()
                         ));
                     }
                 }
@@ -878,4 +897,250 @@ fn hostile_values_still_compile() {
         files.push(file.to_str().unwrap().to_string());
     }
     compile_expressions(dir.path(), &files);
+}
+
+// ---------------------------------------------------------------------------
+// The serve column: every scenario the Rust balancer plays, through
+// `oailb serve` (src/serve) over real sockets, with the step's time on a
+// manual clock, its draws scripted, and one mock backend per topology backend
+// on loopback answering as the step says.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use oailb::serve::clock::{ManualClock, ScriptedDraws};
+use oailb::serve::config::{Credentials, Options, Runtime};
+use oailb::serve::metrics::Metrics;
+use oailb::serve::store::MemoryStore;
+use oailb::serve::{server, Gateway};
+use support::mock_aoai::{Answer, Backend as MockBackend, Journal};
+
+const SERVE_TOKEN: &str = "scenario-entra-token";
+
+/// The table's answer of `backend`, with the body the harness gives it.
+fn mock_answer(answers: &Value, backend: &str) -> Answer {
+    match reply_for(answers, backend) {
+        Reply::NoAnswer => Answer::Drop,
+        Reply::Status { status, headers } => Answer::Exact {
+            status,
+            headers,
+            body: json!({ "served_by": backend }).to_string(),
+        },
+    }
+}
+
+/// One gateway per policy document a scenario uses, all on one store, clock
+/// and draw source: its address and each backend's account root.
+struct ServeDoc {
+    addr: std::net::SocketAddr,
+    roots: BTreeMap<String, String>,
+    named_values: BTreeMap<String, String>,
+}
+
+/// Plays one scenario through serve; returns what each request did and the
+/// state store at the end.
+fn run_serve(plan: &Plan, reqs: &[Req]) -> (Vec<Seen>, BTreeMap<String, String>) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let t = table();
+        let clock = Arc::new(ManualClock::new(BASE_MS));
+        let draws = Arc::new(ScriptedDraws::default());
+        let store = Arc::new(MemoryStore::default());
+        let journal: Journal = Arc::new(Mutex::new(Vec::new()));
+        let mut mocks: BTreeMap<String, MockBackend> = BTreeMap::new();
+        // Keyed by policy document and gateway region.
+        let mut docs: BTreeMap<(usize, Option<String>), ServeDoc> = BTreeMap::new();
+        let mut seen = Vec::new();
+        for r in reqs {
+            let doc = &plan.policies[r.policy];
+            let doc_key = (r.policy, r.gateway_region.clone());
+            if let std::collections::btree_map::Entry::Vacant(slot) = docs.entry(doc_key.clone()) {
+                let topo = doc.key.split('/').next().unwrap();
+                let loaded = loaded_for(&t, topo, None);
+                let mut upstreams = BTreeMap::new();
+                for (_, b) in loaded.topology.backends() {
+                    if !mocks.contains_key(&b.name) {
+                        let m = MockBackend::start_journaled(&b.name, Some(journal.clone())).await;
+                        mocks.insert(b.name.clone(), m);
+                    }
+                    upstreams.insert(
+                        b.name.clone(),
+                        url::Url::parse(&mocks[&b.name].url()).unwrap(),
+                    );
+                    if let Some(topology::ApiKeySource::Env(var)) = &b.api_key {
+                        // The tests of this binary read no other variable.
+                        std::env::set_var(var, format!("key-of-{}", b.name));
+                    }
+                }
+                let backends = || doc.policy().routes.iter().flat_map(|r| &r.backends);
+                let roots = backends()
+                    .map(|b| {
+                        (
+                            b.name.clone(),
+                            b.url.trim_end_matches("/openai").to_string(),
+                        )
+                    })
+                    .collect();
+                let named_values = backends()
+                    .filter_map(|b| match &b.auth {
+                        desired::RouteAuth::ApiKey { named_value } => {
+                            Some((b.name.clone(), named_value.clone()))
+                        }
+                        desired::RouteAuth::ManagedIdentity => None,
+                    })
+                    .collect();
+                let options = Options {
+                    credentials: Credentials::Fixed(SERVE_TOKEN.into()),
+                    upstreams,
+                    api: Some(doc.api.clone()),
+                    key_vault_endpoint: None,
+                    gateway_region: r.gateway_region.clone(),
+                };
+                let runtime = Runtime::build(&loaded, &options).await.unwrap();
+                let gw = Arc::new(Gateway::new(
+                    runtime,
+                    store.clone(),
+                    clock.clone(),
+                    draws.clone(),
+                    Arc::new(Metrics::new()),
+                ));
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                tokio::spawn(server::serve(gw, listener, std::future::pending()));
+                slot.insert(ServeDoc {
+                    addr,
+                    roots,
+                    named_values,
+                });
+            }
+            let sd = &docs[&doc_key];
+            clock.set(r.now_ms);
+            draws.set(&r.draws);
+            for (name, m) in &mocks {
+                m.clear();
+                m.always(mock_answer(&r.answers, name));
+            }
+            journal.lock().unwrap().clear();
+            let key_header = doc.policy().subscription_key_header.clone();
+            let res = reqwest::Client::new()
+                .post(format!(
+                    "http://{}/{}/deployments/{}{}",
+                    sd.addr, doc.api_path, r.deployment, r.path
+                ))
+                .header(key_header.as_str(), CLIENT_KEY)
+                .header("content-type", "application/json")
+                .body(r.body.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let headers: BTreeMap<String, String> = res
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        v.to_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            let body = res.text().await.unwrap_or_default();
+            let calls = journal.lock().unwrap().clone();
+            for (_, s) in &calls {
+                assert!(
+                    !format!("{s:?}").contains(CLIENT_KEY),
+                    "the client's key reached a backend"
+                );
+            }
+            let served_by = headers.get("x-mock-backend").cloned();
+            let from_gateway = served_by.is_none();
+            let gateway_header = |name: &str| {
+                headers
+                    .get(name)
+                    .filter(|_| from_gateway)
+                    .and_then(|v| v.parse().ok())
+            };
+            seen.push(Seen {
+                attempts: calls.iter().map(|(n, _)| n.clone()).collect(),
+                status,
+                retry_after: gateway_header("retry-after"),
+                retry_after_ms: gateway_header("retry-after-ms"),
+                served_by,
+                error_code: serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v["error"]["code"].as_str().map(str::to_string)),
+                body: Some(body),
+                urls: calls
+                    .iter()
+                    .map(|(n, s)| format!("{}{}", sd.roots[n], s.path_and_query))
+                    .collect(),
+                auth: calls
+                    .iter()
+                    .map(
+                        |(n, s)| match (s.header("authorization"), s.header("api-key")) {
+                            (Some(a), None) if a == format!("Bearer {SERVE_TOKEN}") => {
+                                "managed-identity".to_string()
+                            }
+                            (None, Some(k)) if k == format!("key-of-{n}") => {
+                                format!("api-key:{}", sd.named_values[n])
+                            }
+                            other => format!("{other:?}"),
+                        },
+                    )
+                    .collect(),
+                headers,
+            });
+        }
+        let end = reqs.iter().map(|r| r.now_ms).max().unwrap_or(BASE_MS);
+        (seen, store.snapshot(end))
+    })
+}
+
+#[test]
+fn serve_meets_the_scenario_table_and_matches_the_balancer() {
+    let plan = plan();
+    let mut bad = Vec::new();
+    for sc in plan.scenarios.iter().filter(|sc| sc.rust) {
+        let (seen, state) = run_serve(&plan, &sc.reqs);
+        bad.extend(
+            check_all(sc, &seen, true, "")
+                .into_iter()
+                .map(|b| b.replacen("[policy]", "[serve]", 1)),
+        );
+        let state: BTreeMap<String, Value> =
+            state.into_iter().map(|(k, v)| (k, json!(v))).collect();
+        bad.extend(check_cache_keys(
+            sc,
+            &state,
+            &format!("[serve] {}", sc.name),
+        ));
+        let (rust_seen, rust_cache) = run_rust(&plan, &sc.reqs);
+        let rust_cache: BTreeMap<String, Value> =
+            rust_cache.into_iter().map(|(k, v)| (k, json!(v))).collect();
+        if states(&state) != states(&rust_cache) {
+            bad.push(format!(
+                "{}: state differs:\n  serve:    {:?}\n  balancer: {:?}",
+                sc.name,
+                states(&state),
+                states(&rust_cache)
+            ));
+        }
+        for ((r, a), b) in sc.reqs.iter().zip(&seen).zip(rust_seen) {
+            if a.decisions() != b.decisions() {
+                bad.push(format!(
+                    "{} step {}: serve and balancer differ:\n  serve:    {:?}\n  balancer: {:?}",
+                    sc.name,
+                    r.step,
+                    a.decisions(),
+                    b.decisions()
+                ));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

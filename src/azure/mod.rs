@@ -1,5 +1,6 @@
-//! Everything that talks to Azure: Resource Manager, and the Log Analytics
-//! query API (`logs`). This is the only module
+//! Everything that talks to Azure: Resource Manager, the Log Analytics query
+//! API (`logs`, for `oailb usage`), and the Entra ID tokens and Key Vault
+//! reads of `oailb serve`. This is the only module
 //! that uses the `azure_*` crates: the rest of oailb sees ARM ids, API
 //! versions and JSON bodies, so moving to the official successor crates
 //! touches nothing outside this directory.
@@ -12,7 +13,9 @@ pub mod auth;
 mod client;
 pub mod cloud;
 mod error;
+pub mod keyvault;
 pub mod logs;
+pub mod tokens;
 
 pub use auth::{AuthMethod, Credential};
 pub use client::{
@@ -20,3 +23,4 @@ pub use client::{
 };
 pub use cloud::Endpoint;
 pub use error::ArmError;
+pub use tokens::TokenCache;

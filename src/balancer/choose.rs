@@ -34,54 +34,54 @@ pub fn choose(
     draw: &mut dyn FnMut() -> f64,
     s: &Settings,
 ) -> Choice {
-    let open: Vec<usize> = (0..route.len())
-        .filter(|i| {
-            let b = &route[*i];
-            !tried.contains(i) && states[*i].admits(&b.quota, cost.tokens_on(&b.quota), s, now_ms)
+    // One look at each untried backend: does it admit the request, and
+    // with how much room left?
+    let admission: Vec<Option<u64>> = (0..route.len())
+        .map(|i| {
+            let b = &route[i];
+            if tried.contains(&i) {
+                return None;
+            }
+            states[i].admission(&b.quota, cost.tokens_on(&b.quota), s, now_ms)
         })
         .collect();
-    let Some(best) = open.iter().map(|i| route[*i].priority).min() else {
+    let Some(best) = (0..route.len())
+        .filter(|i| admission[*i].is_some())
+        .map(|i| route[i].priority)
+        .min()
+    else {
         if s.when_all_busy == WhenAllBusy::ForwardToFirst && tried.is_empty() {
             if let Some(first) = first_backend(route) {
                 return Choice::Forward(first);
             }
         }
-        let untried: Vec<usize> = (0..route.len()).filter(|i| !tried.contains(i)).collect();
-        if untried.is_empty() {
-            return Choice::Exhausted;
-        }
-        let wait = untried
-            .iter()
+        let wait = (0..route.len())
+            .filter(|i| !tried.contains(i))
             .map(|i| {
-                let b = &route[*i];
-                states[*i].wait_ms(&b.quota, cost.tokens_on(&b.quota), s, now_ms)
+                let b = &route[i];
+                states[i].wait_ms(&b.quota, cost.tokens_on(&b.quota), s, now_ms)
             })
-            .min()
-            .unwrap_or(s.default_delay_ms);
-        return Choice::Reject {
-            wait_ms: wait.max(1),
+            .min();
+        return match wait {
+            None => Choice::Exhausted,
+            Some(wait) => Choice::Reject {
+                wait_ms: wait.max(1),
+            },
         };
     };
     let distance = |i: usize| match &s.gateway_region {
         Some(g) => region::distance(g, route[i].region.as_deref()),
         None => 0,
     };
-    let nearest = open
-        .iter()
-        .filter(|i| route[**i].priority == best)
-        .map(|i| distance(*i))
+    let in_group = |i: usize| admission[i].is_some() && route[i].priority == best;
+    let nearest = (0..route.len())
+        .filter(|i| in_group(*i))
+        .map(distance)
         .min()
         .unwrap_or(0);
-    let group: Vec<(usize, u64)> = open
-        .into_iter()
-        .filter(|i| route[*i].priority == best && distance(*i) == nearest)
-        .map(|i| {
-            let b = &route[i];
-            let room = states[i].headroom_permille(&b.quota, s, now_ms).max(1);
-            (i, u64::from(b.weight.max(1)) * room)
-        })
-        .collect();
-    let total: u64 = group.iter().map(|(_, w)| w).sum();
+    let weight = |i: usize| u64::from(route[i].weight.max(1)) * admission[i].unwrap_or(0).max(1);
+    let members = || (0..route.len()).filter(|i| in_group(*i) && distance(*i) == nearest);
+    let total: u64 = members().map(weight).sum();
     let draw = draw();
     let draw = if draw.is_finite() {
         draw.clamp(0.0, 1.0)
@@ -89,13 +89,16 @@ pub fn choose(
         0.0
     };
     let mut r = ((draw * total as f64) as u64).min(total - 1);
-    for (i, w) in &group {
-        if r < *w {
-            return Choice::Forward(*i);
+    let mut last = 0;
+    for i in members() {
+        let w = weight(i);
+        if r < w {
+            return Choice::Forward(i);
         }
         r -= w;
+        last = i;
     }
-    Choice::Forward(group.last().expect("group is not empty").0)
+    Choice::Forward(last)
 }
 
 /// The backend `forward-to-first` uses: lowest priority, first in list order.

@@ -159,19 +159,49 @@ impl BackendState {
 
     /// Whether the backend is predicted to admit a request of `tokens` now.
     pub fn admits(&self, q: &Quota, tokens: u64, s: &Settings, now: u64) -> bool {
-        self.out_until_ms <= now && (q.tokens_per_minute == 0 || self.fits(q, tokens, s, now))
+        self.admission(q, tokens, s, now).is_some()
+    }
+
+    /// When the backend is predicted to admit a request of `tokens` now,
+    /// the room left in its buckets ([`Self::headroom_permille`]); one look
+    /// at the buckets for both.
+    pub fn admission(&self, q: &Quota, tokens: u64, s: &Settings, now: u64) -> Option<u64> {
+        if self.out_until_ms > now {
+            return None;
+        }
+        if q.tokens_per_minute == 0 {
+            return Some(1000);
+        }
+        let b = self.buckets(q, s, now);
+        let fits = b.tokens >= Self::need(tokens, b.token_cap, s)
+            && (!q.limits_requests() || b.requests >= 1_000_000);
+        fits.then(|| b.room(q))
     }
 
     /// Milliseconds until the backend is predicted to admit a request of
     /// `tokens`; 0 when it would now. The buckets only fill with time, so
-    /// this is the first millisecond at which they hold the request (found
-    /// by bisection, so it agrees with [`Self::admits`] by construction).
+    /// this is the first millisecond at which they hold the request. At the
+    /// full refill rate that is a division; while others' use slows the
+    /// refill, a bisection finds it (either way it agrees with
+    /// [`Self::admits`] by construction).
     pub fn wait_ms(&self, q: &Quota, tokens: u64, s: &Settings, now: u64) -> u64 {
         let out = self.out_until_ms.saturating_sub(now);
         if q.tokens_per_minute == 0 || self.fits(q, tokens, s, now) {
             return out;
         }
-        let (mut lo, mut hi) = (0u64, MAX_REFILL_MS);
+        let b = self.buckets(q, s, now);
+        let need = Self::need(tokens, b.token_cap, s);
+        let token_wait = ((need - b.tokens).max(0) as u64 * 60).div_ceil(q.tokens_per_minute);
+        let request_wait = if q.limits_requests() {
+            ((1_000_000 - b.requests).max(0) as u64 * 60).div_ceil(q.requests_per_minute * 1000)
+        } else {
+            0
+        };
+        let guess = token_wait.max(request_wait).clamp(1, MAX_REFILL_MS);
+        if self.fits(q, tokens, s, now + guess) && !self.fits(q, tokens, s, now + guess - 1) {
+            return out.max(guess);
+        }
+        let (mut lo, mut hi) = (0, MAX_REFILL_MS);
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
             if self.fits(q, tokens, s, now + mid) {
@@ -189,12 +219,7 @@ impl BackendState {
         if q.tokens_per_minute == 0 {
             return 1000;
         }
-        let b = self.buckets(q, s, now);
-        let mut p = permille(b.tokens, b.token_cap);
-        if q.limits_requests() {
-            p = p.min(permille(b.requests, b.request_cap));
-        }
-        p
+        self.buckets(q, s, now).room(q)
     }
 
     /// Takes a request of `tokens` out of the buckets.
@@ -447,6 +472,18 @@ impl BackendState {
             foreign_requests: (*fr >= 0).then_some(*fr)?,
             streak: n(*k)?,
         })
+    }
+}
+
+impl Buckets {
+    /// Room left, per mille: the fuller of the two limits counts.
+    fn room(&self, q: &Quota) -> u64 {
+        let p = permille(self.tokens, self.token_cap);
+        if q.limits_requests() {
+            p.min(permille(self.requests, self.request_cap))
+        } else {
+            p
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod plan;
 pub mod progress;
 pub mod render;
 pub mod render_policy;
+pub mod serve;
 pub mod simulate;
 pub mod usage;
 pub mod validate;

@@ -74,7 +74,7 @@ pub const RULES: &[Rule] = &[
         "invalid-env-var",
         "API keys come from valid environment variable names.",
     ),
-    e("missing-file", "Referenced OpenAPI files exist."),
+    e("missing-file", "Referenced files (OpenAPI, client key hashes) exist."),
     // Uniqueness.
     e(
         "duplicate-name",

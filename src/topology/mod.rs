@@ -21,6 +21,7 @@ pub use resolve::{normalize_endpoint, Served};
 pub use consumers::*;
 pub use schema::*;
 pub use source::{Locations, Source};
+pub use validate::{check_state_store, parse_listen, redact_url};
 
 /// A topology that parsed and passed validation (possibly with warnings).
 #[derive(Debug, Clone)]

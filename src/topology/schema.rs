@@ -34,6 +34,9 @@ pub struct Topology {
     pub load_balancing: LoadBalancing,
     pub models: Vec<Model>,
     pub priority_groups: Vec<PriorityGroup>,
+    /// Settings only `oailb serve` reads; every other command ignores them.
+    #[serde(default)]
+    pub serve: Option<Serve>,
     /// Prices for the cost figures of `oailb simulate`; nothing else reads them.
     #[serde(default)]
     pub pricing: Option<Pricing>,
@@ -896,4 +899,121 @@ pub enum ApiKeySource {
     Env(String),
     /// Key Vault secret URI; APIM reads it with its own identity.
     KeyVaultSecret(String),
+}
+
+/// `oailb serve`: the gateway's own settings (README "Topology reference").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Serve {
+    /// Address and port to listen on; `--listen` wins.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Where client keys come from. Empty: no client authentication (only
+    /// on a loopback address, or with `--insecure-no-auth`).
+    #[serde(default)]
+    pub client_keys: Vec<ClientKeySource>,
+    /// Largest request body buffered (413 above it).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    #[serde(default)]
+    pub timeouts: ServeTimeouts,
+    /// Where balancer state lives: `memory`, or `redis://host:port/db`
+    /// (without a password: give one with `--state` or `OAILB_STATE`).
+    #[serde(default = "default_state")]
+    pub state: String,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// How long in-flight requests may finish after SIGTERM or Ctrl-C.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_seconds: u32,
+    /// `api-version` added to OpenAI-style `/v1/...` requests.
+    #[serde(default = "default_openai_api_version")]
+    pub openai_api_version: String,
+}
+
+impl Default for Serve {
+    fn default() -> Self {
+        Serve {
+            listen: default_listen(),
+            client_keys: Vec::new(),
+            max_body_bytes: default_max_body_bytes(),
+            timeouts: ServeTimeouts::default(),
+            state: default_state(),
+            log_format: LogFormat::default(),
+            shutdown_grace_seconds: default_grace(),
+            openai_api_version: default_openai_api_version(),
+        }
+    }
+}
+
+/// One source of client keys. Keys never appear in the topology itself.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientKeySource {
+    /// An environment variable holding one key.
+    Env(String),
+    /// A file of hex SHA-256 hashes of keys, one per line (`#` comments);
+    /// a path relative to the topology file.
+    Sha256File(String),
+}
+
+/// Per-attempt and per-request time limits, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeTimeouts {
+    /// Opening a connection to a backend.
+    #[serde(default = "default_connect_ms")]
+    pub connect_ms: u32,
+    /// From sending a request to a backend to its response headers; past it
+    /// the attempt counts as no answer and the request moves on.
+    #[serde(default = "default_first_byte_ms")]
+    pub first_byte_ms: u32,
+    /// The whole request, streaming included.
+    #[serde(default = "default_request_ms")]
+    pub request_ms: u32,
+}
+
+impl Default for ServeTimeouts {
+    fn default() -> Self {
+        ServeTimeouts {
+            connect_ms: default_connect_ms(),
+            first_byte_ms: default_first_byte_ms(),
+            request_ms: default_request_ms(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    #[default]
+    Json,
+    /// `key=value` pairs, for people.
+    Text,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_max_body_bytes() -> u64 {
+    16 * 1024 * 1024
+}
+fn default_state() -> String {
+    "memory".into()
+}
+fn default_grace() -> u32 {
+    30
+}
+fn default_openai_api_version() -> String {
+    "2024-10-21".into()
+}
+fn default_connect_ms() -> u32 {
+    5_000
+}
+fn default_first_byte_ms() -> u32 {
+    120_000
+}
+fn default_request_ms() -> u32 {
+    600_000
 }

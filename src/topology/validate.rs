@@ -44,6 +44,7 @@ pub fn check(t: &Topology, locs: &Locations, report: &mut Report, base_dir: Opti
     c.groups_and_backends();
     c.coverage();
     c.mode_constraints();
+    c.serve();
     c.pricing();
     c.consumers();
 }
@@ -1043,9 +1044,7 @@ impl Checker<'_> {
                 }
                 match src {
                     ApiKeySource::Env(var) => {
-                        let ok = var.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                            && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                        if !ok {
+                            if !is_env_var_name(var) {
                             self.error("invalid-env-var", &format!("{p}.api_key.env"), format!("`{var}` is not an environment variable name"));
                         }
                     }
@@ -1205,6 +1204,110 @@ impl Checker<'_> {
 }
 
 impl Checker<'_> {
+    /// The `serve` section (read by `oailb serve` only).
+    fn serve(&mut self) {
+        let Some(sv) = &self.t.serve else { return };
+        if let Err(why) = parse_listen(&sv.listen) {
+            self.error(
+                "invalid-value",
+                "serve.listen",
+                format!("`{}` {why}", sv.listen),
+            );
+        }
+        for (i, k) in sv.client_keys.iter().enumerate() {
+            match k {
+                ClientKeySource::Env(name) => {
+                    if !is_env_var_name(name) {
+                        self.error(
+                            "invalid-env-var",
+                            &format!("serve.client_keys[{i}].env"),
+                            format!("`{name}` is not an environment variable name"),
+                        );
+                    }
+                }
+                ClientKeySource::Sha256File(file) => {
+                    if let Some(base) = self.base_dir {
+                        if !base.join(file).is_file() {
+                            self.error_help(
+                                "missing-file",
+                                &format!("serve.client_keys[{i}].sha256_file"),
+                                format!("`{file}` does not exist"),
+                                "the path is relative to the topology file; write one hex SHA-256 per line (`printf %s KEY | sha256sum`)",
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if !(1024..=1024 * 1024 * 1024).contains(&sv.max_body_bytes) {
+            self.error(
+                "invalid-value",
+                "serve.max_body_bytes",
+                format!(
+                    "max_body_bytes must be 1024 to 1073741824; got {}",
+                    sv.max_body_bytes
+                ),
+            );
+        }
+        let t = &sv.timeouts;
+        let limits: [(&str, u32, u32, u32); 3] = [
+            ("connect_ms", t.connect_ms, 10, 600_000),
+            ("first_byte_ms", t.first_byte_ms, 10, 3_600_000),
+            ("request_ms", t.request_ms, 10, 86_400_000),
+        ];
+        for (field, value, min, max) in limits {
+            if !(min..=max).contains(&value) {
+                self.error(
+                    "invalid-value",
+                    &format!("serve.timeouts.{field}"),
+                    format!("{field} must be {min} to {max} milliseconds; got {value}"),
+                );
+            }
+        }
+        if t.first_byte_ms > t.request_ms {
+            self.error(
+                "invalid-value",
+                "serve.timeouts.first_byte_ms",
+                format!(
+                    "first_byte_ms ({}) is above request_ms ({})",
+                    t.first_byte_ms, t.request_ms
+                ),
+            );
+        }
+        if let Err(why) = check_state_store(&sv.state) {
+            self.error_help(
+                "invalid-value",
+                "serve.state",
+                format!("`{}` {why}", redact_url(&sv.state)),
+                "write `memory` or `redis://HOST:PORT/DB`; give a password with --state or OAILB_STATE",
+            );
+        }
+        if sv.shutdown_grace_seconds > 3600 {
+            self.error(
+                "invalid-value",
+                "serve.shutdown_grace_seconds",
+                "shutdown_grace_seconds must be at most 3600",
+            );
+        }
+        let v = &sv.openai_api_version;
+        let ok = v.len() >= 10
+            && v.as_bytes()[..10].iter().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    *b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !ok {
+            self.error(
+                "invalid-value",
+                "serve.openai_api_version",
+                format!("`{v}` is not an Azure OpenAI api-version such as 2024-10-21"),
+            );
+        }
+    }
+
     /// `pricing` (read by `oailb simulate` only): known models, prices that
     /// are numbers, PTU prices for provisioned SKUs, token prices for the rest.
     fn pricing(&mut self) {
@@ -1270,6 +1373,64 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// `HOST:PORT` with an IP address (`127.0.0.1:8080`, `[::1]:8080`,
+/// `0.0.0.0:8080`) or `localhost:PORT`.
+pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    let t = text.trim();
+    if let Some(port) = t.strip_prefix("localhost:") {
+        let port: u16 = port.parse().map_err(|_| "has no valid port".to_string())?;
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    t.parse()
+        .map_err(|_| "is not an address and port such as 127.0.0.1:8080 or [::]:8080".to_string())
+}
+
+/// `memory` or a Redis URL without a password (the topology holds no secret).
+pub fn check_state_store(text: &str) -> Result<(), String> {
+    if text == "memory" {
+        return Ok(());
+    }
+    let Some(rest) = text
+        .strip_prefix("redis://")
+        .or_else(|| text.strip_prefix("rediss://"))
+    else {
+        return Err("is neither `memory` nor a redis:// URL".into());
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("carries credentials; the topology must hold no secret".into());
+    }
+    if authority.is_empty() {
+        return Err("has no host".into());
+    }
+    Ok(())
+}
+
+/// A Redis URL with any password replaced by `***`.
+pub fn redact_url(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_string();
+    };
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, None), |(a, p)| (a, Some(p)));
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_string(),
+    };
+    match path {
+        Some(p) => format!("{scheme}://{authority}/{p}"),
+        None => format!("{scheme}://{authority}"),
+    }
+}
+
+fn is_env_var_name(var: &str) -> bool {
+    var.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn looks_like_email(s: &str) -> bool {
