@@ -31,6 +31,9 @@ impl Inputs for FixedPolicy {
     fn policy(&self, api: &str) -> anyhow::Result<String> {
         Ok(format!("<policies><inbound><base /><!-- {api} --></inbound><backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error></policies>"))
     }
+    fn product_policy(&self, product: &str) -> anyhow::Result<String> {
+        anyhow::bail!("no product {product} in the benchmark's topology")
+    }
     fn file(&self, path: &str) -> anyhow::Result<String> {
         anyhow::bail!("no file {path} in the benchmark")
     }

@@ -30,6 +30,27 @@ def arm_type(path):
     return "/".join([rest[0]] + rest[1::2])
 
 
+# Properties ARM accepts and returns that the REST specs, and so the SDK
+# models, lack; each with why oailb sends it.
+UNDOCUMENTED = {
+    # Custom metrics keep their dimensions (the consumer of every token
+    # metric) only with this; ARM returns it on GET of every component.
+    "microsoft.insights/components": ["properties.CustomMetricsOptedInType"],
+}
+
+
+def without_undocumented(rtype, body):
+    body = json.loads(json.dumps(body))
+    for path in UNDOCUMENTED.get(rtype.lower(), []):
+        *parents, leaf = path.split(".")
+        obj = body
+        for p in parents:
+            obj = obj.get(p) if isinstance(obj, dict) else None
+        if isinstance(obj, dict):
+            obj.pop(leaf, None)
+    return body
+
+
 def main():
     if len(sys.argv) < 4:
         print(__doc__, file=sys.stderr)
@@ -71,7 +92,7 @@ def main():
                 continue
             cls, models, _ = cb.load_model(rtype, r.get("api_version", ""))
             w = cb.Walker(rep, lambda _p, w=where: w, rtype)
-            body = r["body"]
+            body = without_undocumented(rtype, r["body"])
             w.obj(body, cb.describe(cls, models), models, [])
             for req in cb.EXTRA_REQUIRED.get(rtype.lower(), []):
                 *parents, leaf = req.split(".")

@@ -50,6 +50,13 @@ for r in json.load(sys.stdin)["resources"]:
     if r["type"] == "Microsoft.ApiManagement/service/apis":
         print(r["name"])'
 }
+product_ids() {
+  "$OAILB" plan --offline --json -q -f "$1" | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["resources"]:
+    if r["type"] == "Microsoft.ApiManagement/service/products":
+        print(r["name"])'
+}
 for topo in examples/*.yaml; do
   name=$(basename "$topo" .yaml)
   for api in $(api_names "$topo"); do
@@ -59,6 +66,12 @@ for topo in examples/*.yaml; do
         policies+=("$out")
       fi
     done
+  done
+  # The consumers' product policies (the same in both modes).
+  for product in $(product_ids "$topo"); do
+    out="$OUT/$name-product-$product.xml"
+    "$OAILB" render-policy -q --color never -f "$topo" --product "$product" -o "$out"
+    policies+=("$out")
   done
 done
 "$VALIDATORS/apim-policy-check/check" --strict "${policies[@]}"
@@ -86,8 +99,21 @@ for topo in examples/*.yaml tests/render/*.yaml; do
 done
 "$VALIDATORS/terraform/check-terraform" "${tf_dirs[@]}"
 echo "validators: check-terraform passed on ${#tf_dirs[@]} Terraform modules" >&2
-"$VALIDATORS/bicep/check-bicep" "${bicep_dirs[@]}"
-echo "validators: check-bicep passed on ${#bicep_dirs[@]} Bicep deployments" >&2
+# One known finding is not a defect: Application Insights' custom-metric
+# dimensions (`CustomMetricsOptedInType`, needed for the consumers' token
+# metrics) is accepted and returned by ARM but missing from the REST spec and
+# so from the SDK models check-bicep reads (Bicep itself warns BCP037, which
+# the rendered file disables for that line). Every other finding fails.
+status=0
+"$VALIDATORS/bicep/check-bicep" "${bicep_dirs[@]}" > "$OUT/bicep-findings" || status=$?
+if [ "$status" -eq 2 ]; then cat "$OUT/bicep-findings"; exit 2; fi
+grep -v 'properties\.CustomMetricsOptedInType: unknown property' "$OUT/bicep-findings" > "$OUT/bicep-left" || true
+cat "$OUT/bicep-left"
+if grep -q ': error:' "$OUT/bicep-left"; then
+  echo "validators: check-bicep found errors" >&2
+  exit 1
+fi
+echo "validators: check-bicep passed on ${#bicep_dirs[@]} Bicep deployments ($(grep -c 'CustomMetricsOptedInType' "$OUT/bicep-findings" || true) known CustomMetricsOptedInType finding(s) set aside)" >&2
 VALIDATORS_CACHE="${OAILB_VALIDATORS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/oailb-validators}"
 
 # Security scanner: checkov from PyPI (pinned, in a venv outside the

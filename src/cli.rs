@@ -104,7 +104,7 @@ pub enum Command {
     /// Write the APIM load-balancing policy XML of one API (stdout by default).
     #[command(
         name = "render-policy",
-        after_help = "Examples:\n  oailb render-policy -f examples/seed.yaml > policy.xml\n  oailb render-policy --mode pool --api openai -o policy.xml\n  oailb render-policy --templates my-templates/   # my-templates/policies/policy-mode.xml.tera\n\nExit codes: 0 written, 1 rendering or writing failed, 2 invalid topology or usage."
+        after_help = "Examples:\n  oailb render-policy -f examples/seed.yaml > policy.xml\n  oailb render-policy --mode pool --api openai -o policy.xml\n  oailb render-policy -f examples/teams.yaml --product tier-standard\n  oailb render-policy --templates my-templates/   # my-templates/policies/policy-mode.xml.tera\n\nExit codes: 0 written, 1 rendering or writing failed, 2 invalid topology or usage."
     )]
     RenderPolicy(RenderPolicyArgs),
     /// Run the load balancer as a local or self-hosted gateway.
@@ -117,6 +117,11 @@ pub enum Command {
         after_help = "Examples:\n  oailb simulate -f examples/ptu-spillover.yaml --workload examples/simulate/workload.yaml\n  oailb simulate --workload w.yaml --strategy oailb,ideal --format markdown --plot load.svg\n  oailb simulate --trace requests.csv --instances 3 --shared-state --format json\n  oailb simulate --workload w.yaml --sweep capacity=sweden-ptu:10..200 --target 99.9\n\nExit codes: 0 simulated, 1 a file could not be written, 2 invalid topology, workload, trace or usage."
     )]
     Simulate(SimulateArgs),
+    /// Tokens, requests and cost per consumer, deployment or backend, from Log Analytics.
+    #[command(
+        after_help = "Examples:\n  oailb usage -f examples/teams.yaml\n  oailb usage --since 30d --by deployment --format markdown\n  oailb usage --show-query          # the KQL, for your own tools; reads nothing\n\nExit codes: 0 reported, 1 Azure could not be read, 2 invalid topology or usage, 124 --timeout expired."
+    )]
+    Usage(UsageArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  oailb completions bash > /etc/bash_completion.d/oailb")]
     Completions(CompletionsArgs),
@@ -319,12 +324,54 @@ pub struct RenderPolicyArgs {
     /// API to render; needed only when the topology has several.
     #[arg(long, value_name = "NAME")]
     pub api: Option<String>,
+    /// Render the policy of this consumers' product instead (its limits and authentication).
+    #[arg(long, value_name = "PRODUCT", conflicts_with = "api")]
+    pub product: Option<String>,
     /// Write to FILE (atomically, replacing it) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Directory whose `policies/*.xml.tera` files replace the embedded templates.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UsageFormat {
+    /// An aligned table for people.
+    Table,
+    /// One JSON document (schema_version 1).
+    Json,
+    /// A Markdown table for a report or a pull request.
+    Markdown,
+    /// Comma-separated values, one line per key and a total.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// How far back: e.g. 7d, 24h, 90m, 2w.
+    #[arg(long, default_value = "7d", value_parser = parse_since, value_name = "PERIOD")]
+    pub since: crate::usage::Since,
+    /// What one line of the report is.
+    #[arg(long, value_enum, default_value_t = crate::usage::By::Consumer)]
+    pub by: crate::usage::By,
+    #[arg(long, value_enum, default_value_t = UsageFormat::Table)]
+    pub format: UsageFormat,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Print the Log Analytics (KQL) query and exit: nothing is read from Azure.
+    #[arg(long)]
+    pub show_query: bool,
+    /// Log Analytics query API instead of the cloud's (https; plain http only on loopback).
+    #[arg(long, env = "OAILB_LOGS_ENDPOINT", value_name = "URL")]
+    pub logs_endpoint: Option<String>,
+    #[command(flatten)]
+    pub arm: ArmArgs,
+}
+
+fn parse_since(v: &str) -> Result<crate::usage::Since, String> {
+    crate::usage::Since::parse(v)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -498,6 +545,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Command::Render(a) => commands::render::run(g, a),
         Command::RenderPolicy(a) => commands::render_policy::run(g, a),
         Command::Serve(a) => commands::serve::run(g, a),
+        Command::Usage(a) => commands::usage::run(g, a),
         Command::Simulate(a) => commands::simulate::run(g, a),
         Command::Completions(a) => {
             clap_complete::generate(

@@ -824,6 +824,32 @@ pub async fn gateway_key(client: &ArmClient, desired: &Desired) -> Result<String
         .to_string())
 }
 
+/// The primary key of each consumer's subscription, for `--show-secrets`
+/// (ARM returns keys only through `listSecrets`).
+pub async fn consumer_keys(
+    client: &ArmClient,
+    desired: &Desired,
+) -> Result<Vec<(String, String)>, ArmError> {
+    let quiet = |_: Notice| {};
+    let mut out = Vec::new();
+    for s in &desired.outputs.subscriptions {
+        let Some(r) = desired.get(&s.address) else {
+            continue;
+        };
+        let v = client
+            .post(&format!("{}/listSecrets", r.id), r.api_version, &quiet)
+            .await?;
+        out.push((
+            s.consumer.clone(),
+            v.get("primaryKey")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        ));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

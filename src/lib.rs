@@ -18,3 +18,4 @@ pub mod render;
 pub mod serve;
 pub mod simulate;
 pub mod topology;
+pub mod usage;

@@ -21,6 +21,9 @@ use oailb::render::policy;
 use oailb::topology::{self, Mode, Source};
 use serde_json::{json, Value};
 
+mod harness_support;
+use harness_support::{build_harness, compile_expressions, run};
+
 const BASE_MS: u64 = 1_700_000_000_000;
 const DEFAULT_PATH: &str = "/chat/completions?api-version=2024-10-21";
 /// One chat message "Hi" with max_tokens 100: 1 + 100 = 101 tokens.
@@ -566,70 +569,6 @@ fn rust_balancer_meets_the_scenario_table() {
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
-fn newtonsoft() -> PathBuf {
-    if let Ok(p) = std::env::var("APIM_NEWTONSOFT_DLL") {
-        return PathBuf::from(p);
-    }
-    for dir in ["/usr/lib/cli", "/usr/lib/mono/gac/Newtonsoft.Json"] {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            let mut found: Vec<PathBuf> = entries
-                .flatten()
-                .map(|e| e.path().join("Newtonsoft.Json.dll"))
-                .filter(|p| p.is_file())
-                .collect();
-            found.sort();
-            if let Some(p) = found.pop() {
-                return p;
-            }
-        }
-    }
-    panic!("Newtonsoft.Json.dll not found: run scripts/test.sh, which installs mono-mcs and libnewtonsoft-json-cil-dev");
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!("cannot run {cmd:?} ({e}): run scripts/test.sh, which installs Mono")
-    });
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn mcs(dir: &Path, args: &[&str]) {
-    let nj = newtonsoft();
-    let mut c = Command::new("mcs");
-    c.current_dir(dir)
-        .arg(format!("-r:{}", nj.display()))
-        .args([
-            "-r:System.Core.dll",
-            "-r:System.Xml.dll",
-            "-r:System.Xml.Linq.dll",
-            "-nowarn:162,168,219",
-        ])
-        .args(args);
-    run(&mut c);
-}
-
-/// Compiles the harness (every `tests/harness/*.cs`) into `dir/harness.exe`.
-fn build_harness(dir: &Path) {
-    let mut sources: Vec<String> = std::fs::read_dir(root().join("tests/harness"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "cs"))
-        .map(|p| p.to_str().unwrap().to_string())
-        .collect();
-    sources.sort();
-    let mut args = vec!["-target:exe".to_string(), "-out:harness.exe".to_string()];
-    args.extend(sources);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    mcs(dir, &args);
-}
-
 /// `PT1M`, `PT10S`, `PT1H30M` in milliseconds.
 fn iso_duration_ms(v: &str) -> u64 {
     let mut rest = v.strip_prefix("PT").expect("an ISO 8601 time duration");
@@ -736,20 +675,7 @@ fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Variant>> {
         }));
         files.push(file.to_str().unwrap().to_string());
     }
-    let mut gen = Command::new("mono");
-    gen.current_dir(dir)
-        .args(["harness.exe", "gen", "exprs.cs"])
-        .args(&files);
-    run(&mut gen);
-    mcs(
-        dir,
-        &[
-            "-target:library",
-            "-out:exprs.dll",
-            "-r:harness.exe",
-            "exprs.cs",
-        ],
-    );
+    compile_expressions(dir, &files);
     let runs: Vec<Value> = plan
         .scenarios
         .iter()
@@ -1017,20 +943,7 @@ fn hostile_values_still_compile() {
         std::fs::write(&file, policy::render(&templates, &p).unwrap()).unwrap();
         files.push(file.to_str().unwrap().to_string());
     }
-    let mut gen = Command::new("mono");
-    gen.current_dir(dir.path())
-        .args(["harness.exe", "gen", "exprs.cs"])
-        .args(&files);
-    run(&mut gen);
-    mcs(
-        dir.path(),
-        &[
-            "-target:library",
-            "-out:exprs.dll",
-            "-r:harness.exe",
-            "exprs.cs",
-        ],
-    );
+    compile_expressions(dir.path(), &files);
 }
 
 // ---------------------------------------------------------------------------

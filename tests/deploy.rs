@@ -20,6 +20,7 @@ const EXAMPLES: &[&str] = &[
     "two-apis",
     "multi-region",
     "foundry",
+    "teams",
 ];
 
 fn root() -> PathBuf {
@@ -193,6 +194,17 @@ fn fresh_deploy_of_every_example_converges_and_rerun_writes_nothing() {
             let id = &d.get(&p.address).unwrap().id;
             let stored = fake.resource(id).unwrap();
             let rendered = oailb::render::policy::render_api(&d, &p.api, None).unwrap();
+            assert_eq!(
+                stored["properties"]["value"],
+                Value::String(rendered),
+                "{name}"
+            );
+        }
+        for p in &d.product_policies {
+            let id = &d.get(&p.address).unwrap().id;
+            let stored = fake.resource(id).unwrap();
+            let rendered =
+                oailb::render::product_policy::render_product(&d, &p.product, None).unwrap();
             assert_eq!(
                 stored["properties"]["value"],
                 Value::String(rendered),
@@ -1836,4 +1848,117 @@ fn an_existing_cache_is_used_and_needs_access_keys() {
             assert!(fake.resource(nv).is_none());
         }
     }
+}
+
+/// Consumers: keys only with --show-secrets (read through listSecrets,
+/// never from a GET), the fake refuses what ARM refuses for the new types,
+/// and its GET is ARM's view (no keys, no workbook content unless asked).
+#[test]
+fn consumers_keys_are_secret_and_the_fake_holds_their_types_to_the_specs() {
+    let fake = fake();
+    let ws = Workspace::example("teams");
+    let out = ws.run(&fake, &["deploy", "--yes"]);
+    assert_ok(&out);
+    let t = text(&out);
+    assert!(!t.contains("fake-search-primary-key"), "{t}");
+    assert!(
+        t.contains("Consumer keys: not shown (run with --show-secrets): search, analytics"),
+        "{t}"
+    );
+    let shown = ws.run(&fake, &["deploy", "--yes", "--show-secrets"]);
+    assert_ok(&shown);
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    assert!(stdout.contains("  search: fake-search-primary-key"), "{stdout}");
+    assert!(stdout.contains("  analytics: fake-analytics-primary-key"), "{stdout}");
+    let json = ws.run(&fake, &["deploy", "--yes", "--json", "--show-secrets"]);
+    assert_ok(&json);
+    let outputs: Value = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["event"] == "outputs")
+        .unwrap();
+    assert_valid(&schema("deploy-events.v1.json"), &outputs, "outputs with consumers");
+    assert_eq!(outputs["consumer_keys"]["search"], "fake-search-primary-key");
+    assert_eq!(outputs["consumers"][0]["product"], "tier-standard");
+
+    let d = ws.desired();
+    let q = |id: &str, v: &str| format!("{id}?api-version={v}");
+    let sub = d.get("subscription[search]").unwrap();
+    let (status, got) = raw(&fake, "GET", &q(&sub.id, "2024-05-01"), TOKEN, None);
+    assert_eq!(status, 200);
+    assert!(got["properties"].get("primaryKey").is_none(), "{got:#}");
+    assert_eq!(
+        got["properties"]["scope"].as_str().unwrap().to_ascii_lowercase(),
+        d.get("product[tier-standard]").unwrap().id.to_ascii_lowercase()
+    );
+    // A product's API link has no GET of its own; the list holds it.
+    let link = d.get("product_api[tier-standard/openai]").unwrap();
+    assert_eq!(raw(&fake, "GET", &q(&link.id, "2024-05-01"), TOKEN, None).0, 405);
+    let list = link.id.rsplit_once('/').unwrap().0;
+    let (status, got) = raw(&fake, "GET", &q(list, "2024-05-01"), TOKEN, None);
+    assert_eq!((status, got["value"][0]["name"].as_str()), (200, Some("openai")));
+    // The workbook's content comes back only when asked for.
+    let wb = d.get("workbook").unwrap();
+    let (_, plain) = raw(&fake, "GET", &q(&wb.id, "2023-06-01"), TOKEN, None);
+    assert!(plain["properties"].get("serializedData").is_none());
+    let (_, full) = raw(
+        &fake,
+        "GET",
+        &format!("{}&canFetchContent=true", q(&wb.id, "2023-06-01")),
+        TOKEN,
+        None,
+    );
+    assert_eq!(full["properties"]["serializedData"], wb.body["properties"]["serializedData"]);
+
+    let code_of = |r: &(u16, Value)| (r.0, r.1["error"]["message"].as_str().unwrap_or_default().to_string());
+    let apim = d.get("apim").unwrap();
+    // An open product cannot require approval.
+    let r = raw(
+        &fake,
+        "PUT",
+        &q(&format!("{}/products/open", apim.id), "2024-05-01"),
+        TOKEN,
+        Some(&serde_json::json!({"properties": {"displayName": "x", "subscriptionRequired": false, "approvalRequired": true}})),
+    );
+    assert_eq!(r.0, 400, "{r:?}");
+    // A subscription needs an existing scope, and `master` is taken.
+    let r = raw(
+        &fake,
+        "PUT",
+        &q(&format!("{}/subscriptions/x", apim.id), "2024-05-01"),
+        TOKEN,
+        Some(&serde_json::json!({"properties": {"displayName": "x", "scope": format!("{}/products/none", apim.id)}})),
+    );
+    assert!(code_of(&r).1.contains("names no product"), "{r:?}");
+    let r = raw(
+        &fake,
+        "PUT",
+        &q(&format!("{}/subscriptions/master", apim.id), "2024-05-01"),
+        TOKEN,
+        Some(&sub.body),
+    );
+    assert_eq!(r.0, 400, "{r:?}");
+    // A product can only hold an API that exists.
+    let r = raw(
+        &fake,
+        "PUT",
+        &q(&format!("{}/products/tier-standard/apis/none", apim.id), "2024-05-01"),
+        TOKEN,
+        Some(&serde_json::json!({})),
+    );
+    assert_eq!(r.0, 404, "{r:?}");
+    // A workbook is named by a GUID and holds JSON.
+    let bad_name = wb.id.rsplit_once('/').unwrap().0.to_string() + "/usage";
+    let mut body = wb.body.clone();
+    body["properties"]["sourceId"] = Value::from("x");
+    assert_eq!(raw(&fake, "PUT", &q(&bad_name, "2023-06-01"), TOKEN, Some(&body)).0, 400);
+    body["properties"]["serializedData"] = Value::from("{not json");
+    assert_eq!(raw(&fake, "PUT", &q(&wb.id, "2023-06-01"), TOKEN, Some(&body)).0, 400);
+
+    // Destroy takes the products and subscriptions with APIM, and deletes
+    // the workbook itself.
+    let out = ws.run(&fake, &["destroy", "--yes"]);
+    assert_ok(&out);
+    assert!(fake.resource(&wb.id).is_none());
+    assert!(fake.ids().is_empty(), "{:#?}", fake.ids());
 }

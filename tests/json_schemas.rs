@@ -54,7 +54,7 @@ fn validate_reports_match_their_schema() {
 #[test]
 fn offline_plans_match_their_schema() {
     let v = schema("plan-offline.v1.json");
-    for ex in ["seed", "ptu-spillover", "multi-model"] {
+    for ex in ["seed", "ptu-spillover", "multi-model", "teams"] {
         let doc = output(&[
             "plan",
             "--offline",

@@ -19,6 +19,7 @@ const TOPOLOGIES: &[&str] = &[
     "examples/foundry.yaml",
     "tests/render/per-region-cache.yaml",
     "tests/render/existing-cache.yaml",
+    "examples/teams.yaml",
 ];
 
 fn oailb() -> Command {
@@ -70,12 +71,35 @@ fn policy_of(topology: &str, mode: &str, api: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+fn product_policy_of(topology: &str, product: &str) -> String {
+    let out = oailb()
+        .args(["render-policy", "-q", "-f", topology, "--product", product])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The rendered files as one document; policy files are checked against
 /// `render-policy` and shown by name only (tests/render_policy.rs
 /// snapshots their content).
 fn snapshot_text(topology: &str, mode: &str, files: &BTreeMap<String, Vec<u8>>) -> String {
     let mut s = String::new();
     for (name, bytes) in files {
+        if let Some(product) = name
+            .strip_prefix("policies/products/")
+            .and_then(|n| n.strip_suffix(".xml"))
+        {
+            assert_eq!(
+                String::from_utf8_lossy(bytes),
+                product_policy_of(topology, product),
+                "{name} of {topology} is not the render-policy output"
+            );
+            s.push_str(&format!(
+                "=== {name} (the render-policy output of product {product})\n\n"
+            ));
+            continue;
+        }
         if let Some(api) = name
             .strip_prefix("policies/")
             .and_then(|n| n.strip_suffix(".xml"))
@@ -591,4 +615,77 @@ fn a_policy_too_large_for_bicep_is_refused_before_writing() {
         "{}",
         String::from_utf8_lossy(&res.stderr)
     );
+}
+
+/// Consumers' keys are secrets: Terraform has them only as a sensitive
+/// output, Bicep not at all (deployment outputs are readable by anyone who
+/// can read the deployment).
+#[test]
+fn consumer_keys_are_only_a_sensitive_terraform_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("infra");
+    assert!(render_into("all", "examples/teams.yaml", &out, &["-q"])
+        .status
+        .success());
+    let outputs = std::fs::read_to_string(out.join("terraform/outputs.tf")).unwrap();
+    let block = outputs
+        .split("output \"")
+        .find(|b| b.starts_with("consumer_subscription_keys\""))
+        .expect("the consumer keys output");
+    assert!(block.contains("sensitive   = true"), "{block}");
+    assert!(block.contains("s.primary_key"), "{block}");
+    for (name, bytes) in read_tree(&out.join("bicep")) {
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in ["listSecrets", "primaryKey", "secondaryKey"] {
+            assert!(!text.contains(secret), "{name} names {secret}");
+        }
+    }
+    // Without consumers there is no such output.
+    let plain = tmp.path().join("plain");
+    assert!(render_into("terraform", "examples/seed.yaml", &plain, &["-q"])
+        .status
+        .success());
+    assert!(!std::fs::read_to_string(plain.join("outputs.tf"))
+        .unwrap()
+        .contains("consumer"));
+}
+
+/// A consumer's changed limit is drift in both outputs' product policy,
+/// and nothing else; a new consumer adds its product and subscription.
+#[test]
+fn check_reports_a_changed_consumer_limit_as_drift() {
+    let tmp = tempfile::tempdir().unwrap();
+    let topo = tmp.path().join("teams.yaml");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/teams.yaml"),
+    )
+    .unwrap();
+    std::fs::write(&topo, &text).unwrap();
+    let topo = topo.to_str().unwrap();
+    let out = tmp.path().join("infra");
+    assert!(render_into("all", topo, &out, &["-q"]).status.success());
+    let check = |out: &Path| {
+        oailb()
+            .args(["render", "all", "-f", topo, "--check", "--out"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(check(&out).status.code(), Some(0));
+    std::fs::write(
+        tmp.path().join("teams.yaml"),
+        text.replace("tokens_per_minute: 100000", "tokens_per_minute: 90000"),
+    )
+    .unwrap();
+    let res = check(&out);
+    assert_eq!(res.status.code(), Some(1));
+    let diff = String::from_utf8(res.stdout).unwrap();
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter_map(|l| l.strip_prefix("+++ b/"))
+        .collect();
+    assert_eq!(changed.len(), 2, "{diff}");
+    assert!(changed[0].ends_with("/infra/bicep/policies/products/consumer-analytics.xml"), "{diff}");
+    assert!(changed[1].ends_with("/infra/terraform/policies/products/consumer-analytics.xml"), "{diff}");
+    assert!(diff.contains("+                <llm-token-limit counter-key=\"oailb-tokens:analytics\" tokens-per-minute=\"90000\""), "{diff}");
 }

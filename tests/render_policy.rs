@@ -13,6 +13,7 @@ const EXAMPLES: &[&str] = &[
     "multi-model",
     "multi-region",
     "foundry",
+    "teams",
 ];
 
 fn oailb() -> Command {
@@ -246,4 +247,23 @@ fn rendering_is_byte_identical_across_runs() {
         let b = render(&["-q", "-f", &file]);
         assert_eq!(a, b);
     }
+}
+
+/// The consumers' product policies of examples/teams.yaml, and the product
+/// flag's errors.
+#[test]
+fn snapshots_of_the_product_policies() {
+    for product in ["tier-standard", "oailb-entra", "consumer-analytics"] {
+        let (code, xml, err) = render(&["-q", "-f", "examples/teams.yaml", "--product", product]);
+        assert_eq!(code, 0, "{product}: {err}");
+        insta::assert_snapshot!(format!("render_policy__teams__product__{product}"), xml);
+    }
+    let (code, _, err) = render(&["-f", "examples/teams.yaml", "--product", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("tier-standard, oailb-entra, consumer-analytics"), "{err}");
+    let (code, _, err) = render(&["-f", "examples/seed.yaml", "--product", "x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("defines no consumers"), "{err}");
+    let (code, _, _) = render(&["-f", "examples/teams.yaml", "--product", "x", "--api", "openai"]);
+    assert_eq!(code, 2, "--product and --api exclude each other");
 }

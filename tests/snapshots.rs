@@ -9,6 +9,7 @@ const EXAMPLES: &[&str] = &[
     "multi-model",
     "multi-region",
     "foundry",
+    "teams",
 ];
 
 fn run(args: &[&str]) -> (i32, String, String) {

@@ -627,6 +627,28 @@ impl ArmClient {
         Self::parse_json(&raw, &label)
     }
 
+    /// POST a JSON body to `path` on this endpoint, without an api-version
+    /// (the Log Analytics query API has none); retried like every request.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        notify: Notify<'_>,
+    ) -> Result<Value, ArmError> {
+        let url = self
+            .endpoint
+            .join(path)
+            .map_err(|e| ArmError::new(None, "InvalidRequest", e.to_string(), path))?;
+        let label = format!("POST {path}");
+        let raw = self
+            .send(Method::Post, &url, Some(body), Purpose::Read, notify)
+            .await?;
+        if raw.status >= 300 {
+            return Err(ArmError::from_response(raw.status, &raw.body, &label));
+        }
+        Self::parse_json(&raw, &label)
+    }
+
     /// GET a list (`value` array, following `nextLink`).
     pub async fn list(
         &self,

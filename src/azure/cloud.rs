@@ -82,21 +82,26 @@ impl Endpoint {
 /// loopback address (a local fake or proxy), never credentials in clear text
 /// over a network.
 pub fn parse_endpoint(raw: &str) -> anyhow::Result<Url> {
+    parse_endpoint_for("--arm-endpoint", raw)
+}
+
+/// The same rules for another endpoint flag (`--logs-endpoint`).
+pub fn parse_endpoint_for(flag: &str, raw: &str) -> anyhow::Result<Url> {
     let url = Url::parse(raw.trim())
-        .with_context(|| format!("--arm-endpoint {raw:?} is not a valid URL"))?;
+        .with_context(|| format!("{flag} {raw:?} is not a valid URL"))?;
     if url.query().is_some() || url.fragment().is_some() {
-        bail!("--arm-endpoint {raw:?} must not have a query or fragment");
+        bail!("{flag} {raw:?} must not have a query or fragment");
     }
     if !url.username().is_empty() || url.password().is_some() {
-        bail!("--arm-endpoint must not carry credentials");
+        bail!("{flag} must not carry credentials");
     }
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
         "http" => bail!(
-            "--arm-endpoint {raw:?} uses plain http on a non-loopback host; use https (plain http is allowed only for 127.0.0.0/8, ::1 and localhost)"
+            "{flag} {raw:?} uses plain http on a non-loopback host; use https (plain http is allowed only for 127.0.0.0/8, ::1 and localhost)"
         ),
-        other => bail!("--arm-endpoint {raw:?}: unsupported scheme {other:?} (use https)"),
+        other => bail!("{flag} {raw:?}: unsupported scheme {other:?} (use https)"),
     }
     Ok(url)
 }

@@ -1,5 +1,6 @@
-//! Everything that talks to Azure Resource Manager, and the Entra ID tokens
-//! and Key Vault reads of `oailb serve`. This is the only module
+//! Everything that talks to Azure: Resource Manager, the Log Analytics query
+//! API (`logs`, for `oailb usage`), and the Entra ID tokens and Key Vault
+//! reads of `oailb serve`. This is the only module
 //! that uses the `azure_*` crates: the rest of oailb sees ARM ids, API
 //! versions and JSON bodies, so moving to the official successor crates
 //! touches nothing outside this directory.
@@ -13,6 +14,7 @@ mod client;
 pub mod cloud;
 mod error;
 pub mod keyvault;
+pub mod logs;
 pub mod tokens;
 
 pub use auth::{AuthMethod, Credential};

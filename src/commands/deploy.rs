@@ -51,12 +51,8 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
                 plan.entries.len()
             );
         }
-        let key = if a.show_secrets {
-            Some(runtime.block_on(deploy::gateway_key(&client, &desired))?)
-        } else {
-            None
-        };
-        print_outputs(&display, &desired, key.as_deref(), g);
+        let keys = read_keys(a.show_secrets, &runtime, &client, &desired)?;
+        print_outputs(&display, &desired, &keys, g);
         return Ok(exit::OK);
     }
     display.json_line(json!({
@@ -130,13 +126,32 @@ pub fn run(g: &GlobalArgs, a: &DeployArgs) -> anyhow::Result<u8> {
             summary["unchanged"]
         );
     }
-    let key = if a.show_secrets {
-        Some(runtime.block_on(deploy::gateway_key(&client, &desired))?)
-    } else {
-        None
-    };
-    print_outputs(&display, &desired, key.as_deref(), g);
+    let keys = read_keys(a.show_secrets, &runtime, &client, &desired)?;
+    print_outputs(&display, &desired, &keys, g);
     Ok(exit::OK)
+}
+
+/// Secrets shown only with `--show-secrets`: the all-access key and each
+/// consumer's subscription key.
+#[derive(Default)]
+struct Keys {
+    gateway: Option<String>,
+    consumers: Vec<(String, String)>,
+}
+
+fn read_keys(
+    show: bool,
+    runtime: &tokio::runtime::Runtime,
+    client: &crate::azure::ArmClient,
+    desired: &Desired,
+) -> anyhow::Result<Keys> {
+    if !show {
+        return Ok(Keys::default());
+    }
+    Ok(Keys {
+        gateway: Some(runtime.block_on(deploy::gateway_key(client, desired))?),
+        consumers: runtime.block_on(deploy::consumer_keys(client, desired))?,
+    })
 }
 
 /// Every secret the deploy reads must be set before anything is written.
@@ -165,7 +180,8 @@ fn check_secrets(desired: &Desired) -> anyhow::Result<()> {
 }
 
 /// Gateway URL, API URLs and an example request; the key only when asked.
-fn print_outputs(display: &Display, d: &Desired, key: Option<&str>, g: &GlobalArgs) {
+fn print_outputs(display: &Display, d: &Desired, keys: &Keys, g: &GlobalArgs) {
+    let key = keys.gateway.as_deref();
     let model = d
         .policies
         .first()
@@ -202,6 +218,19 @@ fn print_outputs(display: &Display, d: &Desired, key: Option<&str>, g: &GlobalAr
         if let Some(k) = key {
             v["gateway_key"] = json!(k);
         }
+        if !d.outputs.subscriptions.is_empty() {
+            v["consumers"] = json!(d.outputs.subscriptions.iter().map(|s| json!({
+                "consumer": s.consumer,
+                "product": s.product,
+            })).collect::<Vec<_>>());
+        }
+        if !keys.consumers.is_empty() {
+            v["consumer_keys"] = json!(keys
+                .consumers
+                .iter()
+                .map(|(c, k)| (c.clone(), json!(k)))
+                .collect::<serde_json::Map<String, serde_json::Value>>());
+        }
         display.json_line(v);
         return;
     }
@@ -220,5 +249,25 @@ fn print_outputs(display: &Display, d: &Desired, key: Option<&str>, g: &GlobalAr
         None => println!(
             "Gateway key:  not shown (run with --show-secrets, or copy the built-in all-access subscription key in the portal)"
         ),
+    }
+    if d.outputs.subscriptions.is_empty() {
+        return;
+    }
+    if keys.consumers.is_empty() {
+        let names: Vec<&str> = d
+            .outputs
+            .subscriptions
+            .iter()
+            .map(|s| s.consumer.as_str())
+            .collect();
+        println!(
+            "Consumer keys: not shown (run with --show-secrets): {}",
+            names.join(", ")
+        );
+    } else {
+        println!("Consumer keys:");
+        for (c, k) in &keys.consumers {
+            println!("  {c}: {k}");
+        }
     }
 }

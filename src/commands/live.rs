@@ -130,6 +130,10 @@ impl Inputs for TopologyInputs {
         }
     }
 
+    fn product_policy(&self, product: &str) -> anyhow::Result<String> {
+        crate::render::product_policy::render_product(&self.desired, product, None)
+    }
+
     fn file(&self, path: &str) -> anyhow::Result<String> {
         let p = self.dir.join(path);
         std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))

@@ -11,6 +11,7 @@ pub mod render;
 pub mod render_policy;
 pub mod serve;
 pub mod simulate;
+pub mod usage;
 pub mod validate;
 
 use crate::cli::GlobalArgs;

@@ -51,6 +51,7 @@ pub fn derive(t: &Topology, subscription: Option<&str>) -> Desired {
     };
     b.build();
     let policies = b.policies();
+    let product_policies = b.product_policies();
     let outputs = b.outputs();
     Desired {
         subscription: sub,
@@ -61,9 +62,13 @@ pub fn derive(t: &Topology, subscription: Option<&str>) -> Desired {
         mode: t.load_balancing.mode,
         resources: b.out,
         policies,
+        product_policies,
         outputs,
     }
 }
+
+#[path = "derive_consumers.rs"]
+mod consumers;
 
 struct Builder<'a> {
     t: &'a Topology,
@@ -175,6 +180,7 @@ impl Builder<'_> {
         for api in t.apis() {
             self.api(api);
         }
+        self.consumer_resources();
         self.sort_by_dependencies();
     }
 
@@ -261,7 +267,7 @@ impl Builder<'_> {
         );
         let ai_name = m.app_insights_name(&t.apim);
         let ai_id = self.rg_child(&format!("Microsoft.Insights/components/{ai_name}"));
-        let body = json!({
+        let mut body = json!({
             "location": t.location,
             "tags": self.tags(),
             "kind": "web",
@@ -271,6 +277,12 @@ impl Builder<'_> {
                 "IngestionMode": "LogAnalytics",
             },
         });
+        if !t.consumers.is_empty() {
+            // Custom metrics keep their dimensions (the consumer) only when
+            // the component opts in; the REST spec omits this property, ARM
+            // accepts and returns it.
+            body["properties"]["CustomMetricsOptedInType"] = json!("WithDimensions");
+        }
         self.push(
             address::APP_INSIGHTS.into(),
             Kind::ApplicationInsights,
@@ -868,6 +880,7 @@ impl Builder<'_> {
                     subscription_key_header: api.subscription_key_header.clone(),
                     subscription_key_query: api.subscription_key_query.clone(),
                     routes,
+                    token_metrics: self.token_metrics(),
                 }
             })
             .collect()
@@ -892,6 +905,7 @@ impl Builder<'_> {
                     endpoint: b.endpoint_root(&t.apim, t.cloud),
                 })
                 .collect(),
+            subscriptions: self.subscription_outputs(),
             gateway_url: gateway,
             gateway_regions: t.gateway_regions().iter().map(|r| r.to_string()).collect(),
         }

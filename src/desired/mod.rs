@@ -6,12 +6,13 @@
 pub mod cache;
 mod derive;
 pub mod naming;
+pub mod workbook;
 pub mod placeholder;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::topology::{Cloud, LoadBalancing, Mode};
+use crate::topology::{Cloud, Limits, LoadBalancing, MetricDimension, Mode};
 
 pub use derive::derive;
 pub use placeholder::Placeholder;
@@ -40,6 +41,11 @@ pub enum Kind {
     RedisDatabase,
     /// The APIM `caches` entity that points the gateways at it.
     ApimCache,
+    ApimProduct,
+    ApimProductApi,
+    ApimProductPolicy,
+    ApimSubscription,
+    Workbook,
 }
 
 impl Kind {
@@ -63,6 +69,11 @@ impl Kind {
             Kind::RedisCache => "Microsoft.Cache/redisEnterprise",
             Kind::RedisDatabase => "Microsoft.Cache/redisEnterprise/databases",
             Kind::ApimCache => "Microsoft.ApiManagement/service/caches",
+            Kind::ApimProduct => "Microsoft.ApiManagement/service/products",
+            Kind::ApimProductApi => "Microsoft.ApiManagement/service/products/apis",
+            Kind::ApimProductPolicy => "Microsoft.ApiManagement/service/products/policies",
+            Kind::ApimSubscription => "Microsoft.ApiManagement/service/subscriptions",
+            Kind::Workbook => "Microsoft.Insights/workbooks",
         }
     }
 
@@ -89,7 +100,12 @@ impl Kind {
             | Kind::ApimApiPolicy
             | Kind::ApimLogger
             | Kind::ApimApiDiagnostic
-            | Kind::ApimCache => "2024-05-01",
+            | Kind::ApimCache
+            | Kind::ApimProduct
+            | Kind::ApimProductApi
+            | Kind::ApimProductPolicy
+            | Kind::ApimSubscription => "2024-05-01",
+            Kind::Workbook => "2023-06-01",
         }
     }
 
@@ -114,7 +130,17 @@ impl Kind {
             Kind::ApimApiPolicy => "api policy",
             Kind::ApimLogger => "logger",
             Kind::ApimApiDiagnostic => "api diagnostic",
+            Kind::ApimProduct => "product",
+            Kind::ApimProductApi => "product api",
+            Kind::ApimProductPolicy => "product policy",
+            Kind::ApimSubscription => "subscription",
+            Kind::Workbook => "workbook",
         }
+    }
+
+    /// A policy document (API or product scope), compared as XML.
+    pub fn is_policy(self) -> bool {
+        matches!(self, Kind::ApimApiPolicy | Kind::ApimProductPolicy)
     }
 }
 
@@ -233,6 +259,69 @@ pub struct ApiPolicy {
     /// Query parameter clients may send their subscription key in (never forwarded).
     pub subscription_key_query: String,
     pub routes: Vec<Route>,
+    /// Token metrics per consumer (topologies with consumers and monitoring).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_metrics: Option<TokenMetrics>,
+}
+
+/// What the API policy emits to Application Insights for consumers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenMetrics {
+    pub namespace: String,
+    pub dimensions: Vec<MetricDimension>,
+}
+
+/// How a product's callers are recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductAccess {
+    /// A subscription key of the product: the subscription's name is the consumer.
+    Subscription,
+    /// No key (APIM's open product): the Entra ID token's client application.
+    Entra,
+}
+
+/// What `validate-azure-ad-token` checks for one consumer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntraCheck {
+    pub tenant_id: String,
+    pub client_application_ids: Vec<String>,
+    pub app_roles: Vec<String>,
+    pub audiences: Vec<String>,
+}
+
+/// One consumer in a product policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyConsumer {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entra: Option<EntraCheck>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+    /// Deployments it may call, when fewer than the product's APIs serve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
+    /// Paths of the APIs it may call, when fewer than the product holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_paths: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_center: Option<String>,
+}
+
+/// Everything the product policy renderer needs for one product.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProductPolicy {
+    /// Product id in APIM.
+    pub product: String,
+    /// Address of the `product_policy[...]` resource.
+    pub address: String,
+    pub access: ProductAccess,
+    /// The product's APIs: (name, path).
+    pub apis: Vec<(String, String)>,
+    pub consumers: Vec<PolicyConsumer>,
+    /// Namespace of the rejected-request metric (with monitoring).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -255,6 +344,18 @@ pub struct Outputs {
     pub gateway_regions: Vec<String>,
     pub apis: Vec<ApiOutput>,
     pub endpoints: Vec<EndpointOutput>,
+    /// The consumers' APIM subscriptions (their keys are secrets: read
+    /// after deploy, printed only on request).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<SubscriptionOutput>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriptionOutput {
+    pub consumer: String,
+    /// Address of the `subscription[...]` resource.
+    pub address: String,
+    pub product: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -269,6 +370,8 @@ pub struct Desired {
     /// In dependency order: every resource comes after what it depends on.
     pub resources: Vec<Resource>,
     pub policies: Vec<ApiPolicy>,
+    /// Policies of the consumers' products.
+    pub product_policies: Vec<ProductPolicy>,
     pub outputs: Outputs,
 }
 
@@ -283,6 +386,10 @@ impl Desired {
 
     pub fn policy(&self, api: &str) -> Option<&ApiPolicy> {
         self.policies.iter().find(|p| p.api == api)
+    }
+
+    pub fn product_policy(&self, product: &str) -> Option<&ProductPolicy> {
+        self.product_policies.iter().find(|p| p.product == product)
     }
 }
 

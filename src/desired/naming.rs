@@ -79,6 +79,35 @@ pub fn api_key_named_value(backend: &str) -> String {
     fit(&format!("{backend}-api-key"), 80)
 }
 
+/// Product of one consumer that has no tier.
+pub fn consumer_product_id(consumer: &str) -> String {
+    format!("consumer-{consumer}")
+}
+
+/// Product shared by the consumers of a tier (subscription keys).
+pub fn tier_product_id(tier: &str) -> String {
+    format!("tier-{tier}")
+}
+
+/// The open product (no subscription key) of the consumers that
+/// authenticate with Entra ID only: APIM allows one per API.
+pub const ENTRA_PRODUCT_ID: &str = "oailb-entra";
+
+/// The workbook's name: a GUID, as ARM requires, fixed by the resource
+/// group and the Application Insights name (both known before deployment,
+/// unlike the subscription id), exactly what Bicep's
+/// `guid(toLower(rg), toLower(insights), 'oailb-workbook')` and Terraform's
+/// `uuidv5(ARM_GUID_NAMESPACE, "${lower(rg)}-${lower(insights)}-oailb-workbook")` give.
+pub fn workbook_name(resource_group: &str, app_insights: &str) -> String {
+    let key = format!(
+        "{}-{}-oailb-workbook",
+        resource_group.to_ascii_lowercase(),
+        app_insights.to_ascii_lowercase()
+    );
+    let ns = Uuid::parse_str(ARM_GUID_NAMESPACE).expect("valid namespace literal");
+    Uuid::new_v5(&ns, key.as_bytes()).to_string()
+}
+
 /// Shortens `name` to `max` characters, keeping it unique with a hash suffix.
 fn fit(name: &str, max: usize) -> String {
     if name.len() <= max {
@@ -146,6 +175,19 @@ pub mod address {
     /// A provisioned deployment's native spill-over target.
     pub fn spillover_deployment(backend: &str, model: &str) -> String {
         format!("deployment[{backend}/{model}/spillover]")
+    }
+    pub const WORKBOOK: &str = "workbook";
+    pub fn product(product: &str) -> String {
+        format!("product[{product}]")
+    }
+    pub fn product_api(product: &str, api: &str) -> String {
+        format!("product_api[{product}/{api}]")
+    }
+    pub fn product_policy(product: &str) -> String {
+        format!("product_policy[{product}]")
+    }
+    pub fn subscription(consumer: &str) -> String {
+        format!("subscription[{consumer}]")
     }
 }
 

@@ -16,6 +16,8 @@ pub enum Placeholder {
     SecretEnv { var: String },
     /// The rendered policy XML of an API.
     Policy { api: String },
+    /// The rendered policy XML of a consumers' product.
+    ProductPolicy { product: String },
     /// Content of a local file (path relative to the topology file).
     File { path: String },
     /// The connection string of an Azure Managed Redis instance (ARM id of
@@ -32,6 +34,9 @@ impl Placeholder {
             }
             Placeholder::SecretEnv { var } => json!({ TAG: "secret-env", "var": var }),
             Placeholder::Policy { api } => json!({ TAG: "policy", "api": api }),
+            Placeholder::ProductPolicy { product } => {
+                json!({ TAG: "product-policy", "product": product })
+            }
             Placeholder::File { path } => json!({ TAG: "file", "path": path }),
             Placeholder::CacheConnection { cluster } => {
                 json!({ TAG: "cache-connection", "cluster": cluster })
@@ -49,6 +54,9 @@ impl Placeholder {
             },
             "secret-env" => Placeholder::SecretEnv { var: s("var")? },
             "policy" => Placeholder::Policy { api: s("api")? },
+            "product-policy" => Placeholder::ProductPolicy {
+                product: s("product")?,
+            },
             "file" => Placeholder::File { path: s("path")? },
             "cache-connection" => Placeholder::CacheConnection {
                 cluster: s("cluster")?,

@@ -41,6 +41,8 @@ fn is_marker(v: &Value, kind: &str) -> bool {
 /// plan and deploy do not depend on how the policy is rendered.
 pub trait Inputs: Send + Sync {
     fn policy(&self, api: &str) -> anyhow::Result<String>;
+    /// The rendered policy of a consumers' product.
+    fn product_policy(&self, product: &str) -> anyhow::Result<String>;
     fn file(&self, path: &str) -> anyhow::Result<String>;
 }
 
@@ -97,6 +99,9 @@ pub fn resolve_body(
                 },
             },
             Placeholder::Policy { api } => Ok(Value::String(inputs.policy(api)?)),
+            Placeholder::ProductPolicy { product } => {
+                Ok(Value::String(inputs.product_policy(product)?))
+            }
             Placeholder::File { path } => Ok(Value::String(inputs.file(path)?)),
         }
     })
@@ -175,8 +180,39 @@ impl Plan {
 /// come back as the raw XML that was sent, not re-encoded.
 pub fn read_query(kind: Kind) -> &'static [(&'static str, &'static str)] {
     match kind {
-        Kind::ApimApiPolicy => &[("format", "rawxml")],
+        Kind::ApimApiPolicy | Kind::ApimProductPolicy => &[("format", "rawxml")],
+        // A workbook's content comes back only when asked for.
+        Kind::Workbook => &[("canFetchContent", "true")],
         _ => &[],
+    }
+}
+
+/// Reads one resource as ARM reports it; `None` when it does not exist. A
+/// product's API link has no GET of its own (ProductApi: HEAD, PUT,
+/// DELETE): it is looked up in the product's API list.
+pub async fn read_resource(
+    client: &ArmClient,
+    r: &Resource,
+) -> Result<Option<Value>, crate::azure::ArmError> {
+    let quiet = |_: Notice| {};
+    if r.kind != Kind::ApimProductApi {
+        return client
+            .get(&r.id, r.api_version, read_query(r.kind), &quiet)
+            .await;
+    }
+    let list = match r.id.rsplit_once('/') {
+        Some((parent, _)) => parent,
+        None => &r.id,
+    };
+    match client.list(list, r.api_version, &quiet).await {
+        Ok(items) => Ok(items.into_iter().find(|i| {
+            i.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.eq_ignore_ascii_case(&r.name))
+        })),
+        // The product does not exist (yet).
+        Err(e) if e.status == Some(404) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -188,10 +224,8 @@ pub async fn read_live(
     concurrency: usize,
 ) -> anyhow::Result<Plan> {
     use futures::StreamExt;
-    let quiet = |_: Notice| {};
     let reads = futures::stream::iter(desired.resources.iter().map(|r| async move {
-        client
-            .get(&r.id, r.api_version, read_query(r.kind), &quiet)
+        read_resource(client, r)
             .await
             .map_err(|e| anyhow::Error::new(e).context(format!("reading {}", r.address)))
     }))

@@ -44,6 +44,10 @@ pub const FILES: &[(&str, &str)] = &[
         "templates/bicep/modules/gateway.bicep.tera",
         "modules/gateway.bicep",
     ),
+    (
+        "templates/bicep/modules/consumers.bicep.tera",
+        "modules/consumers.bicep",
+    ),
 ];
 
 /// `type@apiVersion` of a resource kind, exactly as `deploy` sends it.
@@ -573,6 +577,7 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         "named_values": named_values,
         "apis": apis,
         "existing_endpoints": existing_endpoints,
+        "consumers": m.consumers.as_ref().map(|c| c.bicep_context()),
     }))
 }
 

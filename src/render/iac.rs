@@ -67,6 +67,19 @@ fn shared_files(
             .with_context(|| format!("rendering the policy of API {}", api.name))?;
         files.insert(api.policy_file.clone(), xml.into_bytes());
     }
+    if let Some(c) = &m.consumers {
+        for p in &c.products {
+            let policy = d
+                .product_policy(&p.id)
+                .with_context(|| format!("no policy for product {}", p.id))?;
+            let xml = super::product_policy::render(templates, policy)
+                .with_context(|| format!("rendering the policy of product {}", p.id))?;
+            files.insert(p.policy_file.clone(), xml.into_bytes());
+        }
+        if let Some(w) = &c.workbook {
+            files.insert(w.file.clone(), w.content.clone().into_bytes());
+        }
+    }
     for (path, file) in &m.openapi_files {
         let full = match base_dir {
             Some(dir) => dir.join(path),
@@ -95,7 +108,10 @@ impl TemplateSets {
         mode: Mode,
         override_dir: Option<&Path>,
     ) -> anyhow::Result<TemplateSets> {
-        let policy = [super::policy::template_name(mode)];
+        let policy = [
+            super::policy::template_name(mode),
+            super::product_policy::TEMPLATE,
+        ];
         let tf: Vec<&str> = terraform::FILES.iter().map(|(t, _)| *t).collect();
         let bc: Vec<&str> = bicep::FILES.iter().map(|(t, _)| *t).collect();
         let want_tf = target != Target::Bicep;
@@ -151,7 +167,8 @@ pub fn render(
     if target != Target::Terraform {
         for (name, bytes) in &shared {
             let chars = String::from_utf8_lossy(bytes).chars().count();
-            if name.starts_with("policies/") && chars > BICEP_LOAD_TEXT_LIMIT {
+            let loaded = name.starts_with("policies/") || name.starts_with("workbook/");
+            if loaded && chars > BICEP_LOAD_TEXT_LIMIT {
                 anyhow::bail!(
                     "{name} has {chars} characters; Bicep's loadTextContent() reads at most {BICEP_LOAD_TEXT_LIMIT}: \
                      split the models across several APIs (`apis[].models`), or render Terraform"

@@ -336,6 +336,8 @@ pub struct Model {
     pub openapi_files: Vec<(String, String)>,
     /// The external caches, in desired order.
     pub caches: Vec<Cache>,
+    /// Consumers' products, subscriptions and the usage workbook.
+    pub consumers: Option<super::consumers::Consumers>,
 }
 
 fn str_at(r: &Resource, path: &str) -> anyhow::Result<String> {
@@ -989,6 +991,7 @@ impl Model {
             secrets,
             openapi_files,
             caches: caches(d)?,
+            consumers: super::consumers::Consumers::from_desired(d)?,
         })
     }
 }

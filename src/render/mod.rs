@@ -9,10 +9,13 @@ use anyhow::Context;
 use tera::Tera;
 
 pub mod bicep;
+pub mod consumers;
 pub mod files;
 pub mod iac;
 pub mod infra;
 pub mod policy;
+pub mod policy_metrics;
+pub mod product_policy;
 pub mod syntax;
 pub mod terraform;
 
@@ -30,6 +33,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     (
         "policies/pool-mode.xml.tera",
         include_str!("../../policies/pool-mode.xml.tera"),
+    ),
+    (
+        "policies/product.xml.tera",
+        include_str!("../../policies/product.xml.tera"),
     ),
     (
         "templates/terraform/versions.tf.tera",
@@ -66,6 +73,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     (
         "templates/terraform/api.tf.tera",
         include_str!("../../templates/terraform/api.tf.tera"),
+    ),
+    (
+        "templates/terraform/consumers.tf.tera",
+        include_str!("../../templates/terraform/consumers.tf.tera"),
     ),
     (
         "templates/terraform/outputs.tf.tera",
@@ -106,6 +117,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     (
         "templates/bicep/modules/gateway.bicep.tera",
         include_str!("../../templates/bicep/modules/gateway.bicep.tera"),
+    ),
+    (
+        "templates/bicep/modules/consumers.bicep.tera",
+        include_str!("../../templates/bicep/modules/consumers.bicep.tera"),
     ),
 ];
 

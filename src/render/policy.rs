@@ -373,6 +373,8 @@ fn context(p: &ApiPolicy) -> Value {
         "state_seconds": algo.cache_seconds(),
         "prefer_nearby": nearby,
         "region_areas": crate::balancer::region::area_table(),
+        // Consumers: token metrics and the rejected-request metric (null without).
+        "token_metrics": super::policy_metrics::api_context(p),
     })
 }
 

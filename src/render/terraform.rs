@@ -21,6 +21,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("templates/terraform/cache.tf.tera", "cache.tf"),
     ("templates/terraform/apim.tf.tera", "apim.tf"),
     ("templates/terraform/api.tf.tera", "api.tf"),
+    ("templates/terraform/consumers.tf.tera", "consumers.tf"),
     ("templates/terraform/outputs.tf.tera", "outputs.tf"),
 ];
 
@@ -52,6 +53,9 @@ fn context(m: &Model) -> anyhow::Result<Value> {
     }
     if m.caches.iter().any(|c| c.existing.is_some()) {
         reasons.push("reading an existing cache in any subscription");
+    }
+    if m.consumers.as_ref().is_some_and(|c| c.custom_metrics) {
+        reasons.push("custom metric dimensions on Application Insights");
     }
 
     let environment = match m.cloud.as_str() {
@@ -430,11 +434,41 @@ fn context(m: &Model) -> anyhow::Result<Value> {
         "diagnostic_bodies": diagnostic_bodies,
         "api_urls": api_urls,
         "endpoints": endpoints,
+        "insights_type": tf_type(Kind::ApplicationInsights),
+        "consumer_products": consumer_products(m),
+        "consumer_product_apis": m.consumers.as_ref().map(|c| c.product_apis.iter()
+            .map(|x| (x.key.clone(), json!({"product": x.product, "api": x.api})))
+            .collect::<Map<String, Value>>()),
+        "consumer_subscriptions": m.consumers.as_ref().map(|c| c.subscriptions.iter()
+            .map(|x| (x.name.clone(), json!({"display_name": x.display_name, "product": x.product,
+                "state": x.state, "allow_tracing": x.allow_tracing})))
+            .collect::<Map<String, Value>>()),
     });
     if let (Value::Object(o), Value::Object(x)) = (&mut out, extra) {
         o.extend(x);
     }
     Ok(out)
+}
+
+/// `var.consumer_products`: products by id (approval only where a key is needed).
+fn consumer_products(m: &Model) -> Option<Map<String, Value>> {
+    let c = m.consumers.as_ref()?;
+    Some(
+        c.products
+            .iter()
+            .map(|p| {
+                let mut o = json!({
+                    "display_name": p.display_name,
+                    "description": p.description,
+                    "subscription_required": p.subscription_required,
+                });
+                if let Some(a) = p.approval_required {
+                    o["approval_required"] = json!(a);
+                }
+                (p.id.clone(), o)
+            })
+            .collect(),
+    )
 }
 
 /// The variable that holds `location` when it matches, else the literal.

@@ -241,6 +241,46 @@ pub const RULES: &[Rule] = &[
         "unknown-name",
         "Workloads and traces (`oailb simulate`) name deployments, backends and regions of the topology.",
     ),
+    // Consumers and token metrics.
+    e(
+        "duplicate-consumer",
+        "Consumer names are unique (they name subscriptions and metrics).",
+    ),
+    e("unknown-api", "Consumers name APIs that exist."),
+    e("unknown-tier", "Consumers name tiers of `consumer_tiers`."),
+    e(
+        "tier-and-limits",
+        "A consumer in a tier takes the tier's limits, not its own.",
+    ),
+    e(
+        "consumer-no-auth",
+        "Every consumer authenticates: subscription key, Entra ID, or both.",
+    ),
+    e("entra-tenant", "Entra ID settings name a tenant."),
+    e(
+        "entra-client-ids",
+        "Entra ID settings allow at least one client application.",
+    ),
+    e(
+        "ambiguous-entra-client",
+        "Entra-only consumers have client applications of their own.",
+    ),
+    e(
+        "quota-below-rate",
+        "A token quota is not smaller than the per-minute token rate.",
+    ),
+    e(
+        "limits-tier",
+        "Consumer limits need a tier with APIM's LLM token-limit and rate-limit policies (not Consumption).",
+    ),
+    e(
+        "too-many-dimensions",
+        "Token metrics have at most 5 dimensions (APIM's llm-emit-token-metric).",
+    ),
+    w(
+        "no-usage-metrics",
+        "Topologies with consumers have monitoring, for token metrics and usage reports.",
+    ),
 ];
 
 pub fn lookup(code: &str) -> Option<&'static Rule> {

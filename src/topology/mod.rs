@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod codes;
+pub mod consumers;
 pub mod diagnostic;
 pub mod naming;
 pub mod resolve;
@@ -17,6 +18,7 @@ use std::path::Path;
 
 pub use diagnostic::{Diagnostic, Report, Severity};
 pub use resolve::{normalize_endpoint, CacheInstance, Served, ServedSpillover};
+pub use consumers::*;
 pub use schema::*;
 pub use source::{Locations, Source};
 pub use validate::{check_state_store, parse_listen, redact_url};

@@ -44,6 +44,12 @@ pub struct Topology {
     /// Prices for the cost figures of `oailb simulate`; nothing else reads them.
     #[serde(default)]
     pub pricing: Option<Pricing>,
+    /// Tiers of consumers: one product and one set of limits each.
+    #[serde(default)]
+    pub consumer_tiers: Vec<super::consumers::ConsumerTier>,
+    /// Teams and applications that call the gateway (`consumers.rs`).
+    #[serde(default)]
+    pub consumers: Vec<super::consumers::Consumer>,
 }
 
 impl Topology {
@@ -455,6 +461,9 @@ pub struct Monitoring {
     pub log_client_ip: bool,
     #[serde(default)]
     pub verbosity: Verbosity,
+    /// Token metrics of consumers (`llm-emit-token-metric`).
+    #[serde(default)]
+    pub token_metrics: super::consumers::TokenMetrics,
 }
 
 fn default_retention() -> u32 {

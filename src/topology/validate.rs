@@ -47,7 +47,11 @@ pub fn check(t: &Topology, locs: &Locations, report: &mut Report, base_dir: Opti
     c.cache();
     c.serve();
     c.pricing();
+    c.consumers();
 }
+
+#[path = "validate_consumers.rs"]
+mod consumers;
 
 impl Checker<'_> {
     fn emit(&mut self, d: Diagnostic, path: &str) {

@@ -45,6 +45,11 @@ fn lex(src: &str) -> Vec<Tok> {
             while i < c.len() && c[i] != '\n' {
                 i += 1;
             }
+        } else if ch == '#' {
+            // A pragma (`#disable-next-line BCP037`): no value.
+            while i < c.len() && c[i] != '\n' {
+                i += 1;
+            }
         } else if ch == '/' && c.get(i + 1) == Some(&'*') {
             i += 2;
             while i + 1 < c.len() && !(c[i] == '*' && c[i + 1] == '/') {
@@ -735,6 +740,7 @@ impl FileEval<'_> {
                 _ => false,
             }),
             "readEnvironmentVariable" => json!("secret"),
+            "replace" => json!(st(&a[0]).replace(&st(&a[1]), &st(&a[2]))),
             other => panic!("bicep: function {other} is not modelled"),
         }
     }

@@ -611,6 +611,145 @@ pub fn foundry() -> Vec<Expected> {
 /// the azurerm 4.55 schema by check-terraform (scripts/validators.sh). A
 /// type missing here fails the test: whoever adds an azurerm resource looks
 /// its API version up.
+/// examples/teams.yaml: three consumers (a tier product with `search`, the
+/// open product of the Entra-only `support-bot`, a product of its own for
+/// `analytics`), their subscriptions, the policies of each product, custom
+/// metric dimensions on Application Insights and the usage workbook, whose
+/// name is Python's `uuid5(ARM guid() namespace,
+/// "rg-openai-teams-contoso-teams-gateway-insights-oailb-workbook")`.
+pub fn teams() -> Vec<Expected> {
+    let rg_id = rg("rg-openai-teams");
+    let apim = format!("{rg_id}/providers/Microsoft.ApiManagement/service/contoso-teams-gateway");
+    let principal = format!("ref:{apim}:identity.principalId");
+    let insights = format!(
+        "{rg_id}/providers/Microsoft.Insights/components/contoso-teams-gateway-insights"
+    );
+    let mut v = vec![
+        resource_group(
+            &rg_id,
+            vec![
+                ("location", json!("swedencentral")),
+                ("tags", json!({"workload": "openai-gateway"})),
+            ],
+        ),
+        apim_service(
+            &apim,
+            vec![
+                ("sku.name", json!("StandardV2")),
+                ("sku.capacity", json!(1)),
+                ("identity.type", json!("SystemAssigned")),
+            ],
+        ),
+    ];
+    v.extend(monitoring(
+        &rg_id,
+        "contoso-teams-gateway-logs",
+        "contoso-teams-gateway-insights",
+    ));
+    // Token metrics keep their dimensions only with this opt-in.
+    v.push(e(
+        insights.clone(),
+        "Microsoft.Insights/components",
+        "2020-02-02",
+        vec![("properties.CustomMetricsOptedInType", json!("WithDimensions"))],
+    ));
+    for (backend, location) in [
+        ("sweden", "swedencentral"),
+        ("france", "francecentral"),
+        ("useast", "eastus2"),
+    ] {
+        let name = format!("contoso-teams-gateway-{backend}");
+        v.push(account(&rg_id, &name, location));
+        v.push(deployment(
+            &rg_id, &name, "gpt-5-mini", "gpt-5-mini", "2025-08-07", "GlobalStandard", 200,
+        ));
+        v.push(deployment(
+            &rg_id, &name, "gpt-5", "gpt-5", "2025-08-07", "GlobalStandard", 100,
+        ));
+        v.push(role(&rg_id, &name, &principal));
+    }
+    let product = |id: &str, values: Vec<(&'static str, Value)>| {
+        apim_child(
+            &apim,
+            &format!("products/{id}"),
+            "Microsoft.ApiManagement/service/products",
+            values,
+        )
+    };
+    v.push(product(
+        "tier-standard",
+        vec![
+            ("properties.displayName", json!("standard tier")),
+            (
+                "properties.description",
+                json!("Internal applications with a shared budget per team"),
+            ),
+            ("properties.subscriptionRequired", json!(true)),
+            ("properties.approvalRequired", json!(true)),
+            ("properties.state", json!("published")),
+        ],
+    ));
+    v.push(product(
+        "consumer-analytics",
+        vec![
+            ("properties.displayName", json!("analytics")),
+            ("properties.description", json!("Nightly report generation")),
+            ("properties.subscriptionRequired", json!(true)),
+            ("properties.approvalRequired", json!(true)),
+            ("properties.state", json!("published")),
+        ],
+    ));
+    // APIM's open product: calls without a key land here.
+    v.push(product(
+        "oailb-entra",
+        vec![
+            ("properties.subscriptionRequired", json!(false)),
+            ("properties.state", json!("published")),
+        ],
+    ));
+    for id in ["tier-standard", "consumer-analytics", "oailb-entra"] {
+        v.push(apim_child(
+            &apim,
+            &format!("products/{id}/policies/policy"),
+            "Microsoft.ApiManagement/service/products/policies",
+            vec![("properties.format", json!("rawxml"))],
+        ));
+        v.push(apim_child(
+            &apim,
+            &format!("products/{id}/apis/openai"),
+            "Microsoft.ApiManagement/service/products/apis",
+            vec![],
+        ));
+    }
+    for (consumer, product) in [("search", "tier-standard"), ("analytics", "consumer-analytics")] {
+        v.push(apim_child(
+            &apim,
+            &format!("subscriptions/{consumer}"),
+            "Microsoft.ApiManagement/service/subscriptions",
+            vec![
+                ("properties.displayName", json!(consumer)),
+                ("properties.scope", json!(format!("{apim}/products/{product}"))),
+                ("properties.state", json!("active")),
+                ("properties.allowTracing", json!(false)),
+            ],
+        ));
+    }
+    v.push(e(
+        format!(
+            "{rg_id}/providers/Microsoft.Insights/workbooks/a3969f06-5ec9-55ee-9ab1-7c29c92d0c2a"
+        ),
+        "Microsoft.Insights/workbooks",
+        "2023-06-01",
+        vec![
+            ("location", json!("swedencentral")),
+            ("kind", json!("shared")),
+            ("properties.category", json!("workbook")),
+            ("properties.sourceId", json!(insights.to_ascii_lowercase())),
+        ],
+    ));
+    v
+}
+
 pub const AZURERM: &[(&str, &str, &str)] = &[
     (
         "Microsoft.Resources/resourceGroups",
@@ -643,6 +782,31 @@ pub const AZURERM: &[(&str, &str, &str)] = &[
         "provider's choice",
     ),
     ("Microsoft.ApiManagement/service", "2024-05-01", ""),
+    (
+        "Microsoft.ApiManagement/service/products",
+        "",
+        "provider's choice",
+    ),
+    (
+        "Microsoft.ApiManagement/service/products/apis",
+        "",
+        "provider's choice; a link without a body",
+    ),
+    (
+        "Microsoft.ApiManagement/service/products/policies",
+        "",
+        "provider's choice",
+    ),
+    (
+        "Microsoft.ApiManagement/service/subscriptions",
+        "",
+        "provider's choice",
+    ),
+    (
+        "Microsoft.Insights/workbooks",
+        "",
+        "provider's choice",
+    ),
     (
         "Microsoft.Authorization/roleAssignments",
         "",

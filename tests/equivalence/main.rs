@@ -41,6 +41,7 @@ const CASES: &[&str] = &[
     "examples/foundry.yaml",
     "tests/render/per-region-cache.yaml",
     "tests/render/existing-cache.yaml",
+    "examples/teams.yaml",
 ];
 
 /// The properties compared for each kind (dotted ARM paths). The resource
@@ -61,6 +62,7 @@ fn key_paths(kind: Kind) -> &'static [&'static str] {
             "kind",
             "properties.Application_Type",
             "properties.WorkspaceResourceId",
+            "properties.CustomMetricsOptedInType",
         ],
         Kind::UserAssignedIdentity => &["location", "tags"],
         Kind::CognitiveAccount => &[
@@ -131,6 +133,25 @@ fn key_paths(kind: Kind) -> &'static [&'static str] {
         ],
         Kind::RedisDatabase => &["properties"],
         Kind::ApimCache => &["properties"],
+        Kind::ApimProduct => &["properties"],
+        // The link is its id (product and API): it has no body.
+        Kind::ApimProductApi => &[],
+        Kind::ApimProductPolicy => &["properties.format", "properties.value"],
+        Kind::ApimSubscription => &[
+            "properties.displayName",
+            "properties.scope",
+            "properties.state",
+            "properties.allowTracing",
+        ],
+        Kind::Workbook => &[
+            "location",
+            "tags",
+            "kind",
+            "properties.displayName",
+            "properties.category",
+            "properties.sourceId",
+            "properties.serializedData",
+        ],
     }
 }
 
@@ -191,6 +212,7 @@ fn desired_body(
                 "ref:{cluster}:properties.hostName:ref:{cluster}/databases/default:properties.port,password=ref:{cluster}/databases/default:listKeys.primaryKey,ssl=True,abortConnect=False"
             )),
             Placeholder::Policy { api } => json!(policies[api]),
+            Placeholder::ProductPolicy { product } => json!(policies[&format!("product:{product}")]),
             Placeholder::File { path } => {
                 json!(std::fs::read_to_string(base.join(path)).expect("OpenAPI file"))
             }
@@ -257,6 +279,7 @@ fn expectations(case: &str) -> Option<Vec<expected::Expected>> {
         "examples/multi-model.yaml" => Some(expected::multi_model()),
         "examples/multi-region.yaml" => Some(expected::multi_region()),
         "examples/foundry.yaml" => Some(expected::foundry()),
+        "examples/teams.yaml" => Some(expected::teams()),
         _ => None,
     }
 }
@@ -329,11 +352,15 @@ fn terraform_bicep_and_desired_state_describe_the_same_resources() {
             let what = format!("{case} ({} mode)", mode.as_str());
             let d = desired::derive(&loaded.topology, None);
             let base = root.join(case).parent().unwrap().to_path_buf();
-            let policies: BTreeMap<String, String> = d
+            let mut policies: BTreeMap<String, String> = d
                 .policies
                 .iter()
                 .map(|p| (p.api.clone(), iac::policy_xml(&templates, p).unwrap()))
                 .collect();
+            for p in &d.product_policies {
+                let xml = oailb::render::product_policy::render(&templates, p).unwrap();
+                policies.insert(format!("product:{}", p.product), xml);
+            }
             let expected: BTreeMap<String, (Kind, Value)> = d
                 .resources
                 .iter()
@@ -440,11 +467,11 @@ fn terraform_bicep_and_desired_state_describe_the_same_resources() {
         }
     }
     assert_eq!(
-        checked, 16,
+        checked, 18,
         "every example and fixture in both modes, but multi-model and foundry in pool mode"
     );
     assert_eq!(
-        hand_checked, 8,
-        "five examples, multi-model and foundry in policy mode only"
+        hand_checked, 10,
+        "six examples, multi-model and foundry in policy mode only"
     );
 }

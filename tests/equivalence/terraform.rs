@@ -60,6 +60,19 @@ fn f_file(args: FuncArgs) -> Result<hcl::Value, String> {
     )))
 }
 
+/// `replace(file(...), a, b)`: the file is read here (its marker would
+/// not hold the text to replace).
+fn f_replace(args: FuncArgs) -> Result<hcl::Value, String> {
+    let text = args[0].as_str().ok_or("replace: string")?;
+    let text = match text.strip_prefix("file:") {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("file({path}): {e}"))?,
+        None => text.to_string(),
+    };
+    let from = args[1].as_str().ok_or("replace: substring")?;
+    let to = args[2].as_str().ok_or("replace: replacement")?;
+    Ok(hcl::Value::String(text.replace(from, to)))
+}
+
 fn f_merge(args: FuncArgs) -> Result<hcl::Value, String> {
     let mut out = hcl::Map::new();
     for a in args.iter() {
@@ -271,6 +284,14 @@ impl Eval<'_> {
         ctx.declare_func(
             "file",
             FuncDef::builder().param(ParamType::String).build(f_file),
+        );
+        ctx.declare_func(
+            "replace",
+            FuncDef::builder()
+                .param(ParamType::String)
+                .param(ParamType::String)
+                .param(ParamType::String)
+                .build(f_replace),
         );
         ctx.declare_func(
             "merge",
@@ -625,6 +646,75 @@ fn to_arm(ty: &str, o: &Map<String, Value>, sensitive: &[String]) -> (Record, Va
                 json!({"id": id, "name": o["name"]}),
             )
         }
+        "azurerm_api_management_product" => {
+            let id = format!("{}/products/{}", apim_id(o), s(o, "product_id"));
+            let published = o["published"].as_bool().expect("published");
+            let mut props = json!({
+                "displayName": o["display_name"], "description": o["description"],
+                "subscriptionRequired": o["subscription_required"],
+                "state": if published { "published" } else { "notPublished" },
+            });
+            if let Some(a) = o.get("approval_required").filter(|v| !v.is_null()) {
+                props["approvalRequired"] = a.clone();
+            }
+            (
+                "Microsoft.ApiManagement/service/products",
+                id.clone(),
+                json!({"properties": props}),
+                json!({"id": id, "product_id": o["product_id"]}),
+            )
+        }
+        "azurerm_api_management_product_policy" => {
+            let id = format!(
+                "{}/products/{}/policies/policy",
+                apim_id(o),
+                s(o, "product_id")
+            );
+            (
+                "Microsoft.ApiManagement/service/products/policies",
+                id.clone(),
+                json!({"properties": {"format": "rawxml", "value": o["xml_content"]}}),
+                json!({"id": id}),
+            )
+        }
+        "azurerm_api_management_product_api" => {
+            let id = format!(
+                "{}/products/{}/apis/{}",
+                apim_id(o),
+                s(o, "product_id"),
+                s(o, "api_name")
+            );
+            (
+                "Microsoft.ApiManagement/service/products/apis",
+                id.clone(),
+                json!({}),
+                json!({"id": id}),
+            )
+        }
+        "azurerm_api_management_subscription" => {
+            let id = format!("{}/subscriptions/{}", apim_id(o), s(o, "subscription_id"));
+            (
+                "Microsoft.ApiManagement/service/subscriptions",
+                id.clone(),
+                json!({"properties": {"displayName": o["display_name"], "scope": o["product_id"],
+                    "state": o["state"], "allowTracing": o["allow_tracing"]}}),
+                json!({"id": id, "primary_key": r(&id, "properties.primaryKey")}),
+            )
+        }
+        "azurerm_application_insights_workbook" => {
+            let id = provider_id(
+                &s(o, "resource_group_name"),
+                &format!("Microsoft.Insights/workbooks/{}", s(o, "name")),
+            );
+            (
+                "Microsoft.Insights/workbooks",
+                id.clone(),
+                json!({"location": o["location"], "tags": tags(o), "kind": "shared", "properties": {
+                    "displayName": o["display_name"], "category": o["category"],
+                    "sourceId": o["source_id"], "serializedData": o["data_json"]}}),
+                json!({"id": id}),
+            )
+        }
         "azapi_resource" => {
             let full = s(o, "type");
             let (t, version) = full.split_once('@').expect("azapi type has @version");
@@ -798,7 +888,8 @@ pub fn evaluate(m: &Module, subscription: &str) -> (BTreeMap<String, Record>, Ma
                 resolve_files(&mut v);
                 o = v.as_object().unwrap().clone();
                 if res.ty == "azapi_update_resource" {
-                    // Changes properties of a resource another block creates.
+                    // Changes a resource another block creates: its body
+                    // merges into that resource's.
                     let target = s(&o, "resource_id");
                     let (rec, _) = ev
                         .records

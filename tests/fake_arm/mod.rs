@@ -22,8 +22,11 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use serde_json::{json, Value};
 
+mod consumers;
 pub mod policy_xml;
 mod view;
+
+pub use consumers::LogsAnswer;
 
 use view::view;
 
@@ -157,6 +160,9 @@ struct State {
     operation_faults: Vec<(String, Failure)>,
     requests: Vec<Recorded>,
     next_op: u64,
+    /// Log Analytics: canned answers, and every query that was answered.
+    logs: Vec<LogsAnswer>,
+    logs_queries: Vec<String>,
 }
 
 pub struct FakeArm {
@@ -180,7 +186,7 @@ fn api_version_for(kind: &str) -> Option<&'static str> {
         }
         "microsoft.authorization/roleassignments" => "2022-04-01",
         k if k.starts_with("microsoft.apimanagement/service") => "2024-05-01",
-        _ => return None,
+        other => return consumers::api_version(other),
     })
 }
 
@@ -452,6 +458,16 @@ impl FakeArm {
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
+    }
+
+    /// Answers the Log Analytics query API gives (`/v1/workspaces/{id}/query`).
+    pub fn add_logs_answer(&self, a: LogsAnswer) {
+        self.lock().logs.push(a);
+    }
+
+    /// Every query the Log Analytics API answered.
+    pub fn logs_queries(&self) -> Vec<String> {
+        self.lock().logs_queries.clone()
     }
 
     pub fn clear_requests(&self) {
@@ -912,6 +928,9 @@ fn route(
             ),
         };
     }
+    if let Some(out) = consumers::route(st, method, &lower, body) {
+        return out;
+    }
     // Role assignments listed at a scope.
     if method == "GET" && lower.ends_with("/providers/microsoft.authorization/roleassignments") {
         let scope = lower.trim_end_matches("/providers/microsoft.authorization/roleassignments");
@@ -1217,7 +1236,9 @@ fn put(
             Duration::ZERO,
         );
     };
-    if let Err(m) = validate(kind, body) {
+    if let Err(m) = validate(kind, body).and_then(|()| {
+        consumers::validate(kind, path.rsplit('/').next().unwrap_or_default(), body)
+    }) {
         return (arm_error(400, "InvalidRequestContent", &m), Duration::ZERO);
     }
     // The resource group, and the parent of a child type, must exist.
@@ -1420,6 +1441,11 @@ fn put(
         }
         _ => {}
     }
+    let body = match consumers::check_put(st, kind, &key, body) {
+        Ok(b) => b,
+        Err(reply) => return (reply, Duration::ZERO),
+    };
+    let body = &body;
     let existing = st.resources.get(&key).cloned();
     if let Some(e) = &existing {
         if now < e.ready_at {

@@ -356,6 +356,7 @@ pub fn view(s: &Stored, query: &str) -> Value {
         }
         _ => {}
     }
+    super::consumers::view(&s.kind, &s.id, &mut b, query);
     if let Some((pid, _)) = &s.principal {
         if s.kind == "microsoft.managedidentity/userassignedidentities" {
             b["properties"]["principalId"] = json!(pid);

@@ -100,8 +100,67 @@
 //     scenarios, System.Random in `serve`.
 // 19. authentication-managed-identity yields the token
 //     "mi-token(<resource>,<client-id or system>)".
-// 20. Not modelled: subscription-key validation, products, rate limits,
-//     response streaming (`serve` buffers bodies).
+// 20. Not modelled: subscription-key validation (a scenario names the
+//     subscription and product a key would give), response streaming
+//     (`serve` buffers bodies).
+// Products and consumers' limits (Consumers.cs):
+// 21. A product's policy is the scope around the API's: `<base />` in a
+//     section of the API policy runs the same section of the product policy
+//     (policies reference, "Scopes": global, workspace, product, API,
+//     operation, each inserted where the inner scope has <base />). Only a
+//     request made with a key of the product runs it (subscriptions
+//     reference, "How API Management handles requests": product scope
+//     for a product-scoped key, the open product's for a request without a
+//     key; API-scoped and all-access keys get no product policy).
+// 22. context.Subscription.Id is the subscription's id (its name in ARM),
+//     context.Subscription.Name its display name; context.Product is the
+//     product (expressions, ISubscription and IProduct). A request without
+//     a key has no subscription (null).
+// 23. validate-azure-ad-token (its reference): the token from header-name
+//     (default Authorization, scheme Bearer); checks the signature, the
+//     tenant (issuer), expiry, the client application (azp or appid) among
+//     client-application-ids, one of the audiences if listed, and the
+//     required claims (match all or any). Entra's signing keys are modelled
+//     by Jwt.HarnessSignature of the tenant. A failure is an error
+//     (Source validate-azure-ad-token; the reasons are validate-jwt's,
+//     error handling reference, "Predefined errors for policies": not
+//     documented for this policy) with failed-validation-httpcode (default
+//     401) as the status on-error sees.
+// 24. rate-limit-by-key (its reference): at most `calls` in a sliding
+//     window of renewal-period seconds per counter-key; the call is counted
+//     when it is let through; over the limit an error (Source
+//     rate-limit-by-key, Reason RateLimitExceeded as for rate-limit in the
+//     error handling reference) with status 429 and Retry-After (seconds
+//     until the oldest call leaves the window), retry-after-variable-name
+//     set (an int: not documented) and remaining-calls-header-name on the
+//     response.
+// 25. llm-token-limit (its reference): one counter per counter-key for all
+//     scopes; tokens-per-minute over a fixed 60 s window from its first
+//     request (window alignment: not documented); token-quota over a fixed
+//     window of token-quota-period (reference: "fixed window"; calendar
+//     boundaries in UTC, weeks from Monday: not documented). With
+//     estimate-prompt-tokens the prompt is estimated before the backend is
+//     called (4 characters a token: APIM's tokenizer is not documented) and
+//     a request whose estimate does not fit is refused without a backend
+//     call; the estimate is taken at once and replaced by the answer's
+//     usage.total_tokens when it arrives (given back when no backend
+//     answered: not documented). Quota first: over it 403 (reference), else
+//     over the rate 429 (reference); both are errors (Source llm-token-limit:
+//     not documented) with Retry-After (seconds to the window's end) and
+//     retry-after-variable-name set (an int: not documented); remaining
+//     tokens per minute and per period in their headers on the response.
+// 26. An error of a policy in the product scope runs on-error as one
+//     pipeline (the API's on-error, whose <base /> is the product's); the
+//     response it left (status, Retry-After) is context.Response there
+//     (error handling reference: "You can access the status code through
+//     context.Response.StatusCode").
+// 27. llm-emit-token-metric (its reference): placed in inbound, it emits
+//     Prompt Tokens, Completion Tokens and Total Tokens from the answer's
+//     usage once the answer arrives; its dimension values are evaluated
+//     then, after the backend section (not documented). No backend answer,
+//     no metric.
+// 28. emit-metric (its reference): one value (default 1) with its
+//     dimensions, evaluated where the policy stands.
 using System;
 using System.Collections;
 using System.Collections.Generic;
@@ -307,6 +366,9 @@ namespace OailbHarness
         public Func<TimeSpan> ElapsedSource;
         public TimeSpan Elapsed { get { return ElapsedSource == null ? TimeSpan.Zero : ElapsedSource(); } }
         public LastError LastError;
+        /// The key's subscription and its product (assumption 22).
+        public Subscription Subscription;
+        public Product Product;
     }
 
     /// One policy expression: where it is, and its code.
@@ -612,6 +674,8 @@ namespace OailbHarness
     public class Gateway
     {
         public ICache Cache = new MemoryCache();
+        /// Counters of rate-limit-by-key and llm-token-limit (assumptions 24, 25).
+        public LimitCounters Limits = new LimitCounters();
         public Dictionary<string, Pool> Pools = new Dictionary<string, Pool>();
         /// Assumption 8's other reading: a forward without an answer ends the
         /// retry loop.
@@ -646,7 +710,7 @@ namespace OailbHarness
     }
 
     /// One request through one policy on one gateway instance.
-    public class Pipeline
+    public partial class Pipeline
     {
         readonly Policy policy;
         readonly Gateway gw;
@@ -661,6 +725,13 @@ namespace OailbHarness
         string backendId;
         string rewrittenPath;
         bool responseFromBackend;
+        /// Scopes around the API's, outermost first (assumption 21).
+        readonly List<Policy> outer = new List<Policy>();
+        readonly List<TokenReservation> reservations = new List<TokenReservation>();
+        readonly List<KeyValuePair<string, string>> limitHeaders = new List<KeyValuePair<string, string>>();
+        readonly List<XElement> tokenMetrics = new List<XElement>();
+        /// Metrics the request emitted (assumptions 27, 28).
+        public readonly JArray Metrics = new JArray();
 
         public Pipeline(Policy policy, Gateway gw, IForwarder forwarder, Ctx ctx, Func<long> now, Action<string> step)
         {
@@ -672,9 +743,17 @@ namespace OailbHarness
             this.step = step ?? (s => { });
         }
 
+        /// Runs `scope` around the API's policy (a product's, assumption 21).
+        public Pipeline Within(Policy scope)
+        {
+            if (scope != null) { outer.Add(scope); }
+            return this;
+        }
+
         object Eval(XObject node, string literal)
         {
             var f = policy.Expression(node);
+            foreach (var o in outer) { if (f == null) { f = o.Expression(node); } }
             if (f == null) { return literal; }
             try { return f(ctx); }
             catch (Exception ex)
@@ -718,6 +797,14 @@ namespace OailbHarness
                     origin = responseFromBackend ? "backend" : "policy";
                 }
                 catch (ReturnResponse rr) { final = rr.Response; }
+                catch (PolicyRefusal refusal)
+                {
+                    // Assumptions 23 to 26: the policy's response is what on-error sees.
+                    ctx.LastError = new LastError { Source = refusal.PolicySource, Reason = refusal.Reason, Message = refusal.Message };
+                    ctx.Response = refusal.Response;
+                    Section("on-error");
+                    final = ctx.Response;
+                }
                 catch (Exception ex) when (ex is ExpressionFailed || ex is BackendUnreachable)
                 {
                     if (ex is ExpressionFailed) { result["runtime_exception"] = ex.Message; }
@@ -739,6 +826,13 @@ namespace OailbHarness
                 result["runtime_exception"] = ex.Message;
                 final = new Response { StatusCode = 500, StatusReason = "Internal Server Error" };
             }
+            try { Finish(final, origin == "backend"); }
+            catch (ExpressionFailed ex)
+            {
+                result["runtime_exception"] = ex.Message;
+                final = new Response { StatusCode = 500, StatusReason = "Internal Server Error" };
+            }
+            if (Metrics.Count > 0) { result["metrics"] = Metrics; }
             result["status"] = final.StatusCode;
             result["reason"] = final.StatusReason;
             result["origin"] = origin;
@@ -759,6 +853,17 @@ namespace OailbHarness
             if (s != null) { Block(s); }
         }
 
+        /// `<base />` at `e`: the same section of the scope around e's (assumption 21).
+        void Base(XElement e)
+        {
+            var scopes = outer.Concat(new[] { policy }).ToList();
+            int at = scopes.FindIndex(p => p.Doc == e.Document);
+            if (at <= 0) { return; }
+            var section = e.Ancestors().First(a => a.Parent == e.Document.Root).Name.LocalName;
+            var s = scopes[at - 1].Doc.Root.Element(section);
+            if (s != null) { Block(s); }
+        }
+
         void Block(XElement parent)
         {
             foreach (var e in parent.Elements()) { Do(e); }
@@ -769,6 +874,24 @@ namespace OailbHarness
             switch (e.Name.LocalName)
             {
                 case "base":
+                    Base(e);
+                    break;
+                case "rate-limit-by-key":
+                    RateLimit(e);
+                    break;
+                case "llm-token-limit":
+                case "azure-openai-token-limit":
+                    TokenLimit(e);
+                    break;
+                case "validate-azure-ad-token":
+                    ValidateEntra(e);
+                    break;
+                case "llm-emit-token-metric":
+                case "azure-openai-emit-token-metric":
+                    tokenMetrics.Add(e);
+                    break;
+                case "emit-metric":
+                    Metrics.Add(Metric(e, Attr(e, "name"), AttrValue(e, "value") ?? 1));
                     break;
                 case "set-variable":
                     {
@@ -857,7 +980,7 @@ namespace OailbHarness
 
         bool InResponse(XElement e)
         {
-            var section = e.Ancestors().FirstOrDefault(a => a.Parent == policy.Doc.Root);
+            var section = e.Ancestors().FirstOrDefault(a => a.Parent == e.Document.Root);
             return section != null && (section.Name.LocalName == "outbound" || section.Name.LocalName == "on-error");
         }
 

@@ -49,6 +49,9 @@ namespace OailbHarness
                 if (a["status"] != null) { r.StatusCode = (int)a["status"]; r.StatusReason = "Backend " + r.StatusCode; }
                 var h = a["headers"] as JObject;
                 if (h != null) { foreach (var p in h.Properties()) { r.Headers.Set(p.Name, new[] { (string)p.Value }); } }
+                // The answer's token usage, as Azure OpenAI reports it.
+                var usage = a["usage"] as JObject;
+                if (usage != null) { r.Body.Text = new JObject(new JProperty("served_by", name), new JProperty("usage", usage)).ToString(Newtonsoft.Json.Formatting.None); }
             }
             return r;
         }
@@ -131,6 +134,8 @@ namespace OailbHarness
             public JObject Spec;
             public List<Policy> Policies;
             public JArray PolicySpecs;
+            /// Product policies a request may run in (assumption 21).
+            public List<Policy> Products = new List<Policy>();
         }
 
         static Ctx Context(JObject pol, JObject req)
@@ -145,6 +150,10 @@ namespace OailbHarness
             ctx.Request = new Request { OriginalUrl = Url.Parse(url), Url = Url.Parse(url) };
             ctx.Request.Body.Text = (string)req["body"] ?? "";
             foreach (var p in ((JObject)req["headers"]).Properties()) { ctx.Request.Headers.Set(p.Name, new[] { (string)p.Value }); }
+            var sub = req["subscription"] as JObject;
+            if (sub != null) { ctx.Subscription = new Subscription { Id = (string)sub["id"], Name = (string)sub["name"] ?? (string)sub["id"] }; }
+            var product = req["product_id"];
+            if (product != null && product.Type == JTokenType.String) { ctx.Product = new Product { Id = (string)product, Name = (string)product }; }
             return ctx;
         }
 
@@ -161,7 +170,8 @@ namespace OailbHarness
             var draws = new Queue<double>(((JArray)req["draws"]).Select(d => (double)d));
             Random.Source = () => draws.Count > 0 ? draws.Dequeue() : 0.0;
             long now = (long)req["now_ms"];
-            var result = new Pipeline(run.Policies[p], gw, backends, Context(pol, req), () => now, step).Run();
+            var scope = req["product"] != null && req["product"].Type == JTokenType.Integer ? run.Products[(int)req["product"]] : null;
+            var result = new Pipeline(run.Policies[p], gw, backends, Context(pol, req), () => now, step).Within(scope).Run();
             result["attempts"] = backends.Attempts;
             return result;
         }
@@ -325,10 +335,17 @@ namespace OailbHarness
             {
                 policies.Add(new Policy(Expressions.Load((string)specs[i]["file"]), i, exprs));
             }
+            // Product policies come after the API policies in `gen`'s list.
+            var products = new List<Policy>();
+            var productSpecs = plan["products"] as JArray ?? new JArray();
+            for (int j = 0; j < productSpecs.Count; j++)
+            {
+                products.Add(new Policy(Expressions.Load((string)productSpecs[j]["file"]), specs.Count + j, exprs));
+            }
             var results = new JArray();
             foreach (JObject spec in (JArray)plan["runs"])
             {
-                var run = new Run { Spec = spec, Policies = policies, PolicySpecs = specs };
+                var run = new Run { Spec = spec, Policies = policies, PolicySpecs = specs, Products = products };
                 results.Add(new JObject(new JProperty("variants", Variants(run))));
             }
             return results;
