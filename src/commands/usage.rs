@@ -38,7 +38,7 @@ pub fn run(g: &GlobalArgs, a: &UsageArgs) -> anyhow::Result<u8> {
             .filter(|s| !s.is_empty());
         let sub = a.arm.subscription.clone().or_else(|| t.subscription.clone()).or(env_sub);
         let d = desired::derive(t, sub.as_deref());
-        let kql = usage::query(t, &insights_id(&d)?, a.since);
+        let kql = usage::query(&insights_id(&d)?, a.since);
         print(&format!("{kql}\n"))?;
         return Ok(exit::OK);
     }
@@ -53,7 +53,7 @@ pub fn run(g: &GlobalArgs, a: &UsageArgs) -> anyhow::Result<u8> {
         .of_kind(Kind::LogAnalyticsWorkspace)
         .next()
         .context("the desired state has no Log Analytics workspace")?;
-    let kql = usage::query(t, &insights_id(&desired)?, a.since);
+    let kql = usage::query(&insights_id(&desired)?, a.since);
     let logs = LogsClient::new(
         desired.cloud,
         a.logs_endpoint.as_deref(),

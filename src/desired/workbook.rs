@@ -73,7 +73,7 @@ pub fn serialized(t: &Topology) -> String {
                 "queryType": 0,
                 "resourceType": RESOURCE_TYPE,
                 "parameters": [{
-                    "id": "6a7c1d52-0f3e-4b8a-9c61-oailb-range",
+                    "id": "6a7c1d52-0f3e-4b8a-9c61-3f1e0b7a2d45",
                     "version": "KqlParameterItem/1.0",
                     "name": "TimeRange",
                     "label": "Time range",

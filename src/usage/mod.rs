@@ -98,18 +98,13 @@ impl By {
     }
 }
 
-/// The query: one row per consumer, deployment and backend (a dimension the
-/// metrics do not carry is empty), summed over `since`, for the Application
-/// Insights component `insights_id` only (a workspace may serve several).
-pub fn query(t: &Topology, insights_id: &str, since: Since) -> String {
-    let dims = t.metric_dimensions();
-    let column = |d: MetricDimension| {
-        if dims.contains(&d) {
-            format!("tostring(Properties[\"{}\"])", d.as_str())
-        } else {
-            "\"\"".to_string()
-        }
-    };
+/// The query: one row per consumer, deployment and backend, summed over
+/// `since`, for the Application Insights component `insights_id` only (a
+/// workspace may serve several). Every dimension is read even when the token
+/// metrics do not carry it: `Rejected Requests` always has `consumer` and
+/// `deployment`, and a missing property reads as empty.
+pub fn query(insights_id: &str, since: Since) -> String {
+    let column = |d: MetricDimension| format!("tostring(Properties[\"{}\"])", d.as_str());
     let mut q = String::new();
     let _ = writeln!(q, "AppMetrics");
     let _ = writeln!(q, "| where TimeGenerated > ago({})", since.kql());
