@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # The rendered APIM policy as a live gateway, for lbbench (router entries
-# `oailb-policy` and `oailb-policy-prev` in routers.json): lbbench's backends
+# `oailb-policy*` and `oailb-pool` in routers.json): lbbench's backends
 # JSON -> oailb topology (topology.py) -> `oailb render-policy` -> the policy
 # harness (tests/harness, Mono) serving it on 127.0.0.1:PORT with real
 # forwards to the mock backends, concurrent requests and a shared cache
 # without atomic updates, as APIM runs it.
 #
 #   policy-gateway.sh --backends FILE --port N --max-seconds S --rundir DIR
-#                     [--template-rev REV | --templates DIR] [--instances N] [--shared-cache]
+#                     [--mode policy|pool] [--template-rev REV | --templates DIR]
+#                     [--instances N] [--shared-cache]
 #
+# --mode pool renders load_balancing.mode: pool (APIM backend pools with
+# per-member circuit breakers) and gives the harness the pools oailb would
+# deploy: `oailb plan --offline --json` through pools.py (breakers are kept
+# per gateway instance, as APIM keeps them).
 # --template-rev REV renders with policies/policy-mode.xml.tera as it was at
 # git revision REV (e.g. 91da739, the algorithm before the quota-aware one);
 # --templates DIR with DIR/policies/*.xml.tera. --instances N (default: the
@@ -23,13 +28,14 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 die() { echo "policy-gateway.sh: $*" >&2; exit 2; }
 
-backends= port= max_s=600 rundir= rev= templates= instances= shared=false
+backends= port= max_s=600 rundir= rev= templates= instances= shared=false mode=policy
 while [ $# -gt 0 ]; do
   case $1 in
     --backends) backends=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
     --max-seconds) max_s=$2; shift 2 ;;
     --rundir) rundir=$2; shift 2 ;;
+    --mode) mode=$2; shift 2 ;;
     --template-rev) rev=$2; shift 2 ;;
     --templates) templates=$2; shift 2 ;;
     --instances) instances=$2; shift 2 ;;
@@ -39,6 +45,11 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$backends" ] && [ -n "$port" ] && [ -n "$rundir" ] || die "--backends, --port and --rundir are required"
 [ -f "$backends" ] || die "$backends: no such file"
+case $mode in
+  policy) ;;
+  pool) [ -z "$rev" ] || die "--template-rev renders policy mode only: not with --mode pool" ;;
+  *) die "--mode is policy or pool, not $mode" ;;
+esac
 mkdir -p "$rundir"
 rundir=$(cd "$rundir" && pwd)
 
@@ -58,8 +69,16 @@ if [ -n "$rev" ]; then
     || die "no policies/policy-mode.xml.tera at revision $rev"
 fi
 
-python3 "$root/bench/lbbench/topology.py" "$backends" > "$rundir/topology.json"
+# The mode goes over OAILB_LB_SETTINGS' own load_balancing settings.
+OAILB_LB_SETTINGS=$(python3 -c 'import json, os, sys; print(json.dumps({**json.loads(os.environ.get("OAILB_LB_SETTINGS") or "{}"), "mode": sys.argv[1]}))' "$mode") \
+  python3 "$root/bench/lbbench/topology.py" "$backends" > "$rundir/topology.json"
 "$oailb" render-policy -q -f "$rundir/topology.json" ${templates:+--templates "$templates"} -o "$rundir/policy.xml"
+if [ "$mode" = pool ]; then
+  "$oailb" plan -q --offline --json -f "$rundir/topology.json" > "$rundir/plan.json"
+  python3 "$root/bench/lbbench/pools.py" "$rundir/plan.json" > "$rundir/pools.json"
+else
+  echo '{}' > "$rundir/pools.json"
+fi
 
 # The harness: built once per source change, then the policy's expressions.
 nj=${APIM_NEWTONSOFT_DLL:-$(ls /usr/lib/cli/Newtonsoft.Json*/Newtonsoft.Json.dll 2>/dev/null | sort | tail -n 1)}
@@ -85,11 +104,13 @@ python3 - "$rundir" "$port" "$max_s" "$instances" "$shared" \
   <(python3 "$root/bench/lbbench/topology.py" "$backends" --named-values) <<'EOF'
 import json, sys
 rundir, port, max_s, instances, shared, upstreams, named = sys.argv[1:]
+pools = json.load(open(f"{rundir}/pools.json"))
 config = {
     "port": int(port), "policy": f"{rundir}/policy.xml",
     "api": {"id": "apis/openai", "name": "openai", "path": "openai"},
     "named_values": json.load(open(named)), "upstreams": json.load(open(upstreams)),
     "instances": int(instances), "shared_cache": shared == "true", "max_seconds": float(max_s),
+    **({"pools": pools} if pools else {}),
 }
 with open(f"{rundir}/gateway.json", "w") as f:
     json.dump(config, f, indent=1)

@@ -18,6 +18,9 @@
 //    "upstreams": {"p1a.openai.azure.com": "http://127.0.0.1:40002"},
 //    "instances": 1, "shared_cache": false, "max_seconds": 600,
 //    "pools": {...}, "seed": 1}
+// `pools`: the backend pools a pool-mode policy routes to, as
+// bench/lbbench/pools.py writes them (members, breakers, credentials
+// headers whose {{named values}} come from `named_values`).
 // `upstreams` maps each backend host the policy sends to onto a loopback
 // base URL (the path and query the policy built are kept); `seed` fixes the
 // random draws (default: a new seed per run). The EXPRESSIONS.dll comes from
@@ -169,7 +172,7 @@ namespace OailbHarness
             {
                 gateways[i] = new Gateway { Cache = sharedCache ? shared : new MemoryCache() };
                 var pools = config["pools"] as JObject;
-                if (pools != null) { foreach (var p in pools.Properties()) { gateways[i].Pools[p.Name] = Pool.FromJson(p.Name, (JArray)p.Value); } }
+                if (pools != null) { foreach (var p in pools.Properties()) { gateways[i].Pools[p.Name] = Pool.FromJson(p.Name, (JArray)p.Value, n => namedValues.ContainsKey(n) ? namedValues[n] : null); } }
             }
             var forwarder = new HttpForwarder(upstreams);
             var seeds = new System.Random(seed);

@@ -94,7 +94,9 @@
 //     gateway answers 503 without a backend call ("returns a 503 Service
 //     Unavailable"); that 503 carries no Retry-After (not documented). An
 //     attempt without an answer does not count toward a breaker (not
-//     documented; errorReasons are not modelled).
+//     documented; errorReasons are not modelled). The attempt sent to a
+//     member carries the member's credentials headers (backends reference,
+//     `credentials.header`), set over the request's own.
 // 18. `new Random()` in an expression is the harness's Random below (the
 //     expressions are compiled in this namespace): scripted draws in
 //     scenarios, System.Random in `serve`.
@@ -417,17 +419,23 @@ namespace OailbHarness
         /// parses as XML.
         public static XDocument Load(string path, Func<string, string> namedValue = null)
         {
-            string text = File.ReadAllText(path);
-            text = Regex.Replace(text, "[{][{]([A-Za-z0-9._-]+)[}][}]", m =>
+            string text = ReplaceNamedValues(File.ReadAllText(path), path, namedValue, System.Security.SecurityElement.Escape);
+            return XDocument.Parse(RawXml.Escape(text));
+        }
+
+        /// Every {{x}} of `text` (found in `where`) as `escape` of its value,
+        /// or nv(x) without `namedValue` (assumption 16).
+        public static string ReplaceNamedValues(string text, string where, Func<string, string> namedValue, Func<string, string> escape)
+        {
+            return Regex.Replace(text, "[{][{]([A-Za-z0-9._-]+)[}][}]", m =>
             {
                 string name = m.Groups[1].Value;
                 if (namedValue == null) { return "nv(" + name + ")"; }
                 string v = namedValue(name);
-                if (v == null) { throw new ArgumentException(path + ": the named value " + name + " has no value in the configuration"); }
+                if (v == null) { throw new ArgumentException(where + ": the named value " + name + " has no value in the configuration"); }
                 if (v.StartsWith("@")) { throw new ArgumentException("the named value " + name + " starts with @, which would turn it into an expression"); }
-                return System.Security.SecurityElement.Escape(v);
+                return escape(v);
             });
-            return XDocument.Parse(RawXml.Escape(text));
         }
     }
 
@@ -588,6 +596,8 @@ namespace OailbHarness
         public int Priority;
         public int Weight;
         public BreakerRule Breaker;
+        /// The backend's credentials.header: set on every attempt sent to it.
+        public Dictionary<string, string[]> Headers = new Dictionary<string, string[]>();
     }
 
     /// A backend of type Pool with its members' breakers, as one gateway
@@ -605,7 +615,10 @@ namespace OailbHarness
             this.members = members;
         }
 
-        public static Pool FromJson(string id, JArray spec)
+        /// `spec`: the members as tests/balancer_scenarios.rs (`pools`) and
+        /// bench/lbbench/pools.py write them. Named values in a member's
+        /// `headers` are replaced with `namedValue`'s value (nv(x) without).
+        public static Pool FromJson(string id, JArray spec, Func<string, string> namedValue = null)
         {
             var list = new List<PoolMember>();
             foreach (JObject m in spec)
@@ -619,7 +632,16 @@ namespace OailbHarness
                     AcceptRetryAfter = (bool)b["accept_retry_after"],
                 };
                 foreach (JArray r in (JArray)b["ranges"]) { rule.Ranges.Add(Tuple.Create((int)r[0], (int)r[1])); }
-                list.Add(new PoolMember { Name = (string)m["name"], Url = (string)m["url"], Priority = (int)m["priority"], Weight = (int)m["weight"], Breaker = rule });
+                var member = new PoolMember { Name = (string)m["name"], Url = (string)m["url"], Priority = (int)m["priority"], Weight = (int)m["weight"], Breaker = rule };
+                var headers = m["headers"] as JObject;
+                if (headers != null)
+                {
+                    foreach (var h in headers.Properties())
+                    {
+                        member.Headers[h.Name] = ((JArray)h.Value).Select(v => Expressions.ReplaceNamedValues((string)v, "pool " + id + ", member " + member.Name, namedValue, x => x)).ToArray();
+                    }
+                }
+                list.Add(member);
             }
             return new Pool(id, list);
         }
@@ -1048,6 +1070,17 @@ namespace OailbHarness
             return path.StartsWith(api + "/", StringComparison.OrdinalIgnoreCase) ? path.Substring(api.Length) : path;
         }
 
+        /// The request as sent to a pool member: its credentials headers
+        /// added to this attempt only (assumption 17).
+        static Request WithHeaders(Request req, Dictionary<string, string[]> headers)
+        {
+            if (headers.Count == 0) { return req; }
+            var sent = new Request { Method = req.Method, OriginalUrl = req.OriginalUrl, Url = req.Url, Body = req.Body };
+            foreach (var h in req.Headers) { sent.Headers.Set(h.Key, h.Value); }
+            foreach (var h in headers) { sent.Headers.Set(h.Key, h.Value); }
+            return sent;
+        }
+
         /// Assumptions 9, 15, 17.
         void Forward(XElement e)
         {
@@ -1072,7 +1105,7 @@ namespace OailbHarness
                 url.Scheme = b.Scheme;
                 url.Host = b.Host;
                 url.Path = b.Path + path;
-                var answer = forwarder.Forward(ctx.Request, member.Name, url, timeout);
+                var answer = forwarder.Forward(WithHeaders(ctx.Request, member.Headers), member.Name, url, timeout);
                 pool.Record(member, answer, now());
                 ctx.Response = answer;
             }
