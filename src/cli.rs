@@ -417,11 +417,14 @@ pub struct SimulateArgs {
     /// Strategies to compare on the same arrivals (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = crate::simulate::StrategyKind::ALL, value_name = "LIST")]
     pub strategy: Vec<crate::simulate::StrategyKind>,
-    /// Gateway instances (APIM units or regions); requests go to them in turn.
+    /// Gateway instances in each gateway region; a region's requests go to its instances in turn.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), value_name = "N")]
     pub instances: u16,
-    /// The instances share one state (an external cache) instead of one each.
-    #[arg(long)]
+    /// Which gateways share balancer state (default: shared with an external cache, one per region with a cache per region, else one per instance).
+    #[arg(long, value_enum, value_name = "SCOPE")]
+    pub state: Option<crate::simulate::StateScope>,
+    /// Same as --state shared: every instance shares one state (an external cache).
+    #[arg(long, conflicts_with = "state")]
     pub shared_state: bool,
     /// Seed of every random draw (default: the workload's `seed`, else 1).
     #[arg(long, value_name = "N")]

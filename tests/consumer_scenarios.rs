@@ -141,7 +141,12 @@ fn render() -> Rendered {
     }
     let mut hosts = serde_json::Map::new();
     for b in api.routes.iter().flat_map(|r| &r.backends) {
-        let host = b.url.trim_start_matches("https://").split('/').next().unwrap();
+        let host = b
+            .url
+            .trim_start_matches("https://")
+            .split('/')
+            .next()
+            .unwrap();
         hosts.insert(host.to_string(), json!(b.name));
     }
     compile_expressions(dir.path(), &files);
@@ -205,8 +210,10 @@ fn play(r: &Rendered, runs: &[Vec<Req>]) -> Vec<Vec<Value>> {
     let plan_file = r.dir.path().join("plan.json");
     std::fs::write(
         &plan_file,
-        serde_json::to_vec_pretty(&json!({"policies": policies, "products": products, "runs": runs_json}))
-            .unwrap(),
+        serde_json::to_vec_pretty(
+            &json!({"policies": policies, "products": products, "runs": runs_json}),
+        )
+        .unwrap(),
     )
     .unwrap();
     let mut cmd = Command::new("mono");
@@ -225,7 +232,10 @@ fn play(r: &Rendered, runs: &[Vec<Req>]) -> Vec<Vec<Value>> {
 }
 
 fn status(r: &Value) -> u64 {
-    assert!(r.get("runtime_exception").is_none(), "runtime exception: {r:#}");
+    assert!(
+        r.get("runtime_exception").is_none(),
+        "runtime exception: {r:#}"
+    );
     r["status"].as_u64().unwrap()
 }
 
@@ -236,7 +246,10 @@ fn attempts(r: &Value) -> usize {
 fn error_code(r: &Value) -> String {
     let body: Value = serde_json::from_str(r["body"].as_str().unwrap())
         .unwrap_or_else(|_| panic!("not JSON: {r:#}"));
-    body["error"]["code"].as_str().unwrap_or_default().to_string()
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn header<'a>(r: &'a Value, name: &str) -> Option<&'a str> {
@@ -313,22 +326,57 @@ fn limits_authentication_and_metrics_executed() {
         //    role, from another tenant, or from an unknown application, and
         //    without any token.
         vec![
-            req(Caller::Token(token(TENANT, GAMMA_APP, &["Gateway.Invoke"], true)), T0, 40, 30),
-            req(Caller::Token(token(TENANT, GAMMA_APP, &["Gateway.Invoke"], false)), T0, 40, 30),
-            req(Caller::Token(token(TENANT, GAMMA_APP, &["Other.Role"], true)), T0, 40, 30),
             req(
-                Caller::Token(token("22222222-2222-2222-2222-222222222222", GAMMA_APP, &["Gateway.Invoke"], true)),
+                Caller::Token(token(TENANT, GAMMA_APP, &["Gateway.Invoke"], true)),
                 T0,
                 40,
                 30,
             ),
-            req(Caller::Token(token(TENANT, "bbbbbbbb-0000-0000-0000-000000000009", &["Gateway.Invoke"], true)), T0, 40, 30),
+            req(
+                Caller::Token(token(TENANT, GAMMA_APP, &["Gateway.Invoke"], false)),
+                T0,
+                40,
+                30,
+            ),
+            req(
+                Caller::Token(token(TENANT, GAMMA_APP, &["Other.Role"], true)),
+                T0,
+                40,
+                30,
+            ),
+            req(
+                Caller::Token(token(
+                    "22222222-2222-2222-2222-222222222222",
+                    GAMMA_APP,
+                    &["Gateway.Invoke"],
+                    true,
+                )),
+                T0,
+                40,
+                30,
+            ),
+            req(
+                Caller::Token(token(
+                    TENANT,
+                    "bbbbbbbb-0000-0000-0000-000000000009",
+                    &["Gateway.Invoke"],
+                    true,
+                )),
+                T0,
+                40,
+                30,
+            ),
             req(Caller::Token(String::new()), T0, 40, 30),
         ],
         // 5. Both: delta's key alone is refused, key and token pass.
         vec![
             req(Caller::Key("delta"), T0, 40, 30),
-            req(Caller::KeyAndToken("delta", token(TENANT, DELTA_APP, &[], true)), T0, 40, 30),
+            req(
+                Caller::KeyAndToken("delta", token(TENANT, DELTA_APP, &[], true)),
+                T0,
+                40,
+                30,
+            ),
         ],
         // 6. Deployments: search may call gpt-4o-mini, not gpt-4o.
         vec![
@@ -367,7 +415,11 @@ fn limits_authentication_and_metrics_executed() {
     // 1. Quota.
     let quota = &out[1];
     assert_eq!(status(&quota[0]), 200);
-    assert_eq!(header(&quota[0], "x-oailb-remaining-quota-tokens"), Some("140"), "150 - the 10-token estimate");
+    assert_eq!(
+        header(&quota[0], "x-oailb-remaining-quota-tokens"),
+        Some("140"),
+        "150 - the 10-token estimate"
+    );
     assert_eq!(status(&quota[1]), 200);
     assert_eq!(status(&quota[2]), 403, "{:#}", quota[2]);
     assert_eq!(attempts(&quota[2]), 0);
@@ -419,7 +471,10 @@ fn limits_authentication_and_metrics_executed() {
     // included.
     let served = metrics(&out[0][0]);
     let names: Vec<&str> = served.iter().map(|(n, _, _)| n.as_str()).collect();
-    assert_eq!(names, ["Prompt Tokens", "Completion Tokens", "Total Tokens"]);
+    assert_eq!(
+        names,
+        ["Prompt Tokens", "Completion Tokens", "Total Tokens"]
+    );
     assert_eq!(
         served.iter().map(|(_, v, _)| *v).collect::<Vec<_>>(),
         [10.0, 80.0, 90.0]

@@ -1868,8 +1868,14 @@ fn consumers_keys_are_secret_and_the_fake_holds_their_types_to_the_specs() {
     let shown = ws.run(&fake, &["deploy", "--yes", "--show-secrets"]);
     assert_ok(&shown);
     let stdout = String::from_utf8_lossy(&shown.stdout);
-    assert!(stdout.contains("  search: fake-search-primary-key"), "{stdout}");
-    assert!(stdout.contains("  analytics: fake-analytics-primary-key"), "{stdout}");
+    assert!(
+        stdout.contains("  search: fake-search-primary-key"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  analytics: fake-analytics-primary-key"),
+        "{stdout}"
+    );
     let json = ws.run(&fake, &["deploy", "--yes", "--json", "--show-secrets"]);
     assert_ok(&json);
     let outputs: Value = String::from_utf8_lossy(&json.stdout)
@@ -1877,8 +1883,15 @@ fn consumers_keys_are_secret_and_the_fake_holds_their_types_to_the_specs() {
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .find(|v| v["event"] == "outputs")
         .unwrap();
-    assert_valid(&schema("deploy-events.v1.json"), &outputs, "outputs with consumers");
-    assert_eq!(outputs["consumer_keys"]["search"], "fake-search-primary-key");
+    assert_valid(
+        &schema("deploy-events.v1.json"),
+        &outputs,
+        "outputs with consumers",
+    );
+    assert_eq!(
+        outputs["consumer_keys"]["search"],
+        "fake-search-primary-key"
+    );
     assert_eq!(outputs["consumers"][0]["product"], "tier-standard");
 
     let d = ws.desired();
@@ -1888,15 +1901,27 @@ fn consumers_keys_are_secret_and_the_fake_holds_their_types_to_the_specs() {
     assert_eq!(status, 200);
     assert!(got["properties"].get("primaryKey").is_none(), "{got:#}");
     assert_eq!(
-        got["properties"]["scope"].as_str().unwrap().to_ascii_lowercase(),
-        d.get("product[tier-standard]").unwrap().id.to_ascii_lowercase()
+        got["properties"]["scope"]
+            .as_str()
+            .unwrap()
+            .to_ascii_lowercase(),
+        d.get("product[tier-standard]")
+            .unwrap()
+            .id
+            .to_ascii_lowercase()
     );
     // A product's API link has no GET of its own; the list holds it.
     let link = d.get("product_api[tier-standard/openai]").unwrap();
-    assert_eq!(raw(&fake, "GET", &q(&link.id, "2024-05-01"), TOKEN, None).0, 405);
+    assert_eq!(
+        raw(&fake, "GET", &q(&link.id, "2024-05-01"), TOKEN, None).0,
+        405
+    );
     let list = link.id.rsplit_once('/').unwrap().0;
     let (status, got) = raw(&fake, "GET", &q(list, "2024-05-01"), TOKEN, None);
-    assert_eq!((status, got["value"][0]["name"].as_str()), (200, Some("openai")));
+    assert_eq!(
+        (status, got["value"][0]["name"].as_str()),
+        (200, Some("openai"))
+    );
     // The workbook's content comes back only when asked for.
     let wb = d.get("workbook").unwrap();
     let (_, plain) = raw(&fake, "GET", &q(&wb.id, "2023-06-01"), TOKEN, None);
@@ -1908,9 +1933,20 @@ fn consumers_keys_are_secret_and_the_fake_holds_their_types_to_the_specs() {
         TOKEN,
         None,
     );
-    assert_eq!(full["properties"]["serializedData"], wb.body["properties"]["serializedData"]);
+    assert_eq!(
+        full["properties"]["serializedData"],
+        wb.body["properties"]["serializedData"]
+    );
 
-    let code_of = |r: &(u16, Value)| (r.0, r.1["error"]["message"].as_str().unwrap_or_default().to_string());
+    let code_of = |r: &(u16, Value)| {
+        (
+            r.0,
+            r.1["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    };
     let apim = d.get("apim").unwrap();
     // An open product cannot require approval.
     let r = raw(
@@ -1918,7 +1954,9 @@ fn consumers_keys_are_secret_and_the_fake_holds_their_types_to_the_specs() {
         "PUT",
         &q(&format!("{}/products/open", apim.id), "2024-05-01"),
         TOKEN,
-        Some(&serde_json::json!({"properties": {"displayName": "x", "subscriptionRequired": false, "approvalRequired": true}})),
+        Some(
+            &serde_json::json!({"properties": {"displayName": "x", "subscriptionRequired": false, "approvalRequired": true}}),
+        ),
     );
     assert_eq!(r.0, 400, "{r:?}");
     // A subscription needs an existing scope, and `master` is taken.
@@ -1927,7 +1965,9 @@ fn consumers_keys_are_secret_and_the_fake_holds_their_types_to_the_specs() {
         "PUT",
         &q(&format!("{}/subscriptions/x", apim.id), "2024-05-01"),
         TOKEN,
-        Some(&serde_json::json!({"properties": {"displayName": "x", "scope": format!("{}/products/none", apim.id)}})),
+        Some(
+            &serde_json::json!({"properties": {"displayName": "x", "scope": format!("{}/products/none", apim.id)}}),
+        ),
     );
     assert!(code_of(&r).1.contains("names no product"), "{r:?}");
     let r = raw(
@@ -1942,7 +1982,10 @@ fn consumers_keys_are_secret_and_the_fake_holds_their_types_to_the_specs() {
     let r = raw(
         &fake,
         "PUT",
-        &q(&format!("{}/products/tier-standard/apis/none", apim.id), "2024-05-01"),
+        &q(
+            &format!("{}/products/tier-standard/apis/none", apim.id),
+            "2024-05-01",
+        ),
         TOKEN,
         Some(&serde_json::json!({})),
     );
@@ -1951,9 +1994,22 @@ fn consumers_keys_are_secret_and_the_fake_holds_their_types_to_the_specs() {
     let bad_name = wb.id.rsplit_once('/').unwrap().0.to_string() + "/usage";
     let mut body = wb.body.clone();
     body["properties"]["sourceId"] = Value::from("x");
-    assert_eq!(raw(&fake, "PUT", &q(&bad_name, "2023-06-01"), TOKEN, Some(&body)).0, 400);
+    assert_eq!(
+        raw(
+            &fake,
+            "PUT",
+            &q(&bad_name, "2023-06-01"),
+            TOKEN,
+            Some(&body)
+        )
+        .0,
+        400
+    );
     body["properties"]["serializedData"] = Value::from("{not json");
-    assert_eq!(raw(&fake, "PUT", &q(&wb.id, "2023-06-01"), TOKEN, Some(&body)).0, 400);
+    assert_eq!(
+        raw(&fake, "PUT", &q(&wb.id, "2023-06-01"), TOKEN, Some(&body)).0,
+        400
+    );
 
     // Destroy takes the products and subscriptions with APIM, and deletes
     // the workbook itself.

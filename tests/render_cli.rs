@@ -642,9 +642,11 @@ fn consumer_keys_are_only_a_sensitive_terraform_output() {
     }
     // Without consumers there is no such output.
     let plain = tmp.path().join("plain");
-    assert!(render_into("terraform", "examples/seed.yaml", &plain, &["-q"])
-        .status
-        .success());
+    assert!(
+        render_into("terraform", "examples/seed.yaml", &plain, &["-q"])
+            .status
+            .success()
+    );
     assert!(!std::fs::read_to_string(plain.join("outputs.tf"))
         .unwrap()
         .contains("consumer"));
@@ -656,10 +658,9 @@ fn consumer_keys_are_only_a_sensitive_terraform_output() {
 fn check_reports_a_changed_consumer_limit_as_drift() {
     let tmp = tempfile::tempdir().unwrap();
     let topo = tmp.path().join("teams.yaml");
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/teams.yaml"),
-    )
-    .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/teams.yaml"))
+            .unwrap();
     std::fs::write(&topo, &text).unwrap();
     let topo = topo.to_str().unwrap();
     let out = tmp.path().join("infra");
@@ -685,7 +686,13 @@ fn check_reports_a_changed_consumer_limit_as_drift() {
         .filter_map(|l| l.strip_prefix("+++ b/"))
         .collect();
     assert_eq!(changed.len(), 2, "{diff}");
-    assert!(changed[0].ends_with("/infra/bicep/policies/products/consumer-analytics.xml"), "{diff}");
-    assert!(changed[1].ends_with("/infra/terraform/policies/products/consumer-analytics.xml"), "{diff}");
+    assert!(
+        changed[0].ends_with("/infra/bicep/policies/products/consumer-analytics.xml"),
+        "{diff}"
+    );
+    assert!(
+        changed[1].ends_with("/infra/terraform/policies/products/consumer-analytics.xml"),
+        "{diff}"
+    );
     assert!(diff.contains("+                <llm-token-limit counter-key=\"oailb-tokens:analytics\" tokens-per-minute=\"90000\""), "{diff}");
 }

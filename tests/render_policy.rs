@@ -260,10 +260,20 @@ fn snapshots_of_the_product_policies() {
     }
     let (code, _, err) = render(&["-f", "examples/teams.yaml", "--product", "nope"]);
     assert_eq!(code, 2);
-    assert!(err.contains("tier-standard, oailb-entra, consumer-analytics"), "{err}");
+    assert!(
+        err.contains("tier-standard, oailb-entra, consumer-analytics"),
+        "{err}"
+    );
     let (code, _, err) = render(&["-f", "examples/seed.yaml", "--product", "x"]);
     assert_eq!(code, 2);
     assert!(err.contains("defines no consumers"), "{err}");
-    let (code, _, _) = render(&["-f", "examples/teams.yaml", "--product", "x", "--api", "openai"]);
+    let (code, _, _) = render(&[
+        "-f",
+        "examples/teams.yaml",
+        "--product",
+        "x",
+        "--api",
+        "openai",
+    ]);
     assert_eq!(code, 2, "--product and --api exclude each other");
 }

@@ -157,6 +157,8 @@ fn workload_files_match_their_schema() {
         WORKLOAD,
         "tests/simulate/faults-workload.yaml",
         "examples/simulate/workload.yaml",
+        "examples/simulate/multi-region-workload.yaml",
+        "tests/simulate/regions-workload.yaml",
         "bench/simulate/workload-1h.yaml",
     ] {
         let text = std::fs::read_to_string(format!("{}/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
@@ -198,6 +200,112 @@ fn faults_separate_the_strategies() {
     // Injected errors are unavoidable waste; the rest is the strategy's.
     let f = |s: &Value, k: &str| s[k].as_f64().unwrap();
     assert!(f(o, "wasted_avoidable_per_1k") <= f(o, "wasted_per_1k"));
+}
+
+const MULTI_REGION: &str = "examples/multi-region.yaml";
+const MULTI_REGION_WORKLOAD: &str = "examples/simulate/multi-region-workload.yaml";
+
+fn multi_region(workload: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "simulate",
+        "--color",
+        "never",
+        "-f",
+        MULTI_REGION,
+        "--workload",
+        workload,
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+fn region<'a>(s: &'a Value, name: &str) -> &'a Value {
+    s["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["region"] == name)
+        .unwrap()
+}
+
+#[test]
+fn each_gateway_region_is_served_by_its_own_backends_first() {
+    // Each region's demand fits its own priority-1 deployment: with
+    // prefer_nearby (on: the service has two gateway regions) oailb serves
+    // every request there; the reference policy and the pool, which know no
+    // regions, spread it over both.
+    let r = multi_region("tests/simulate/regions-workload.yaml", &[]);
+    assert_eq!(
+        r["gateway_regions"],
+        serde_json::json!(["swedencentral", "westeurope"])
+    );
+    let o = strategy(&r, "oailb");
+    for name in ["swedencentral", "westeurope"] {
+        let f = region(o, name);
+        assert!(f["requests"].as_u64().unwrap() > 200, "{f}");
+        assert_eq!(f["success_percent"], 100.0, "{f}");
+        assert_eq!(f["served_in_region_percent"], 100.0, "{name}: {f}");
+        for other in ["reference", "pool"] {
+            let p = region(strategy(&r, other), name)["served_in_region_percent"]
+                .as_f64()
+                .unwrap();
+            assert!(p < 70.0, "{other} in {name}: {p}");
+        }
+    }
+    assert_eq!(o["calls_to_lower_priorities"], 0);
+    assert_valid(&schema("simulate.v1.json"), &r, "multi-region report");
+}
+
+#[test]
+fn a_state_per_region_wastes_more_calls_than_one_shared_cache() {
+    // The example's cache is shared by both regions (`caching_type:
+    // external`): that is the default state.
+    let shared = multi_region(MULTI_REGION_WORKLOAD, &[]);
+    assert_eq!(
+        (&shared["state"], &shared["shared_state"]),
+        (&"shared".into(), &true.into())
+    );
+    let own = multi_region(MULTI_REGION_WORKLOAD, &["--state", "region"]);
+    assert_eq!(own["state"], "region");
+    // Sweden's demand passes its own quota at the peak: with a state per
+    // region the westeurope gateway learns of Sweden's 429s only from its
+    // own calls, so it sends more calls that come back 429.
+    let w = |r: &Value| strategy(r, "oailb")["wasted_per_1k"].as_f64().unwrap();
+    assert!(
+        w(&shared) < w(&own),
+        "shared {} per region {}",
+        w(&shared),
+        w(&own)
+    );
+    let we = |r: &Value| {
+        region(strategy(r, "oailb"), "westeurope")["wasted_per_1k"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        we(&shared) < we(&own),
+        "shared {} per region {}",
+        we(&shared),
+        we(&own)
+    );
+    // The same seed gives the same report, byte for byte.
+    let args = [
+        "simulate",
+        "-f",
+        MULTI_REGION,
+        "--workload",
+        MULTI_REGION_WORKLOAD,
+        "--state",
+        "region",
+    ];
+    let (a, b) = (run(&args), run(&args));
+    assert_eq!(a.0, 0, "{}", a.2);
+    assert_eq!(a.1, b.1);
+    assert!(a.1.contains("westeurope: served in region %"), "{}", a.1);
 }
 
 #[test]
@@ -324,6 +432,16 @@ fn bad_workloads_name_file_line_and_column_and_exit_2() {
             "did you mean `p1b`?",
         ),
         ("deployments: [\n", ":2:1", "YAML syntax error"),
+        (
+            "deployments:\n  gpt-4o:\n    phases: [{duration: 10, requests_per_second: 1}]\n    prompt_tokens: 1\n    max_tokens: 5\n    gateway_regions:\n      eastus: 1\n      westus: 1\n",
+            ":8:7",
+            "no gateway in region `westus`",
+        ),
+        (
+            "deployments:\n  gpt-4o:\n    phases: [{duration: 10, requests_per_second: 1}]\n    prompt_tokens: 1\n    max_tokens: 5\n    gateway_regions: {eastus: 0}\n",
+            ":6:31",
+            "0 is not a positive share",
+        ),
     ];
     for (i, (text, position, message)) in cases.iter().enumerate() {
         let p = dir.path().join(format!("w{i}.yaml"));

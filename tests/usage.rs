@@ -100,7 +100,14 @@ fn deployed() -> FakeArm {
         .env("OAILB_BACKOFF_BASE_MS", "5")
         .args(["deploy", "--yes", "-q", "-f"])
         .arg(topology())
-        .args(["--subscription", SUB, "--auth", "token", "--arm-endpoint", &fake.url])
+        .args([
+            "--subscription",
+            SUB,
+            "--auth",
+            "token",
+            "--arm-endpoint",
+            &fake.url,
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
@@ -119,7 +126,10 @@ fn usage_reads_the_metrics_and_prices_the_tokens() {
     // --show-query prints the same KQL without reading anything.
     let shown = oailb(&fake, &["usage", "--show-query"]);
     assert!(shown.status.success(), "{}", text(&shown));
-    assert_eq!(String::from_utf8_lossy(&shown.stdout), expected_query("7d") + "\n");
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout),
+        expected_query("7d") + "\n"
+    );
     assert!(fake.logs_queries().is_empty());
 
     // By consumer. Costs by hand: analytics 2 M prompt × 1.25 + 1 M
@@ -175,7 +185,10 @@ fn usage_reads_the_metrics_and_prices_the_tokens() {
     let out = oailb(&fake, &["usage", "--by", "backend"]);
     assert!(out.status.success(), "{}", text(&out));
     let table = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(table.starts_with("Usage in the last 7d, by backend\n"), "{table}");
+    assert!(
+        table.starts_with("Usage in the last 7d, by backend\n"),
+        "{table}"
+    );
     let row = |name: &str| {
         table
             .lines()
@@ -187,11 +200,27 @@ fn usage_reads_the_metrics_and_prices_the_tokens() {
     assert_eq!(row("(none)"), ["(none)", "0", "0", "0", "0", "7", "0.00"]);
     assert_eq!(
         row("useast"),
-        ["useast", "50", "2,000,000", "1,000,000", "3,000,000", "0", "12.50"]
+        [
+            "useast",
+            "50",
+            "2,000,000",
+            "1,000,000",
+            "3,000,000",
+            "0",
+            "12.50"
+        ]
     );
     assert_eq!(
         row("total"),
-        ["total", "1,450", "3,400,000", "1,600,000", "5,000,000", "7", "14.05"]
+        [
+            "total",
+            "1,450",
+            "3,400,000",
+            "1,600,000",
+            "5,000,000",
+            "7",
+            "14.05"
+        ]
     );
     assert!(table.contains("Prices: illustration"), "{table}");
 
@@ -207,13 +236,20 @@ fn usage_reads_the_metrics_and_prices_the_tokens() {
     let md = oailb(&fake, &["usage", "--format", "markdown"]);
     let md = String::from_utf8_lossy(&md.stdout).to_string();
     assert!(md.contains("| consumer | requests | prompt tokens | completion tokens | total tokens | rejected | cost (USD) |"), "{md}");
-    assert!(md.contains("| **total** | 1,450 | 3,400,000 | 1,600,000 | 5,000,000 | 7 | 14.05 |"), "{md}");
+    assert!(
+        md.contains("| **total** | 1,450 | 3,400,000 | 1,600,000 | 5,000,000 | 7 | 14.05 |"),
+        "{md}"
+    );
 
     // Another period is another query: the fake refuses what it does not
     // expect, and oailb reports it.
     let other = oailb(&fake, &["usage", "--since", "30d"]);
     assert_eq!(other.status.code(), Some(1), "{}", text(&other));
-    assert!(text(&other).contains("the fake expects another query"), "{}", text(&other));
+    assert!(
+        text(&other).contains("the fake expects another query"),
+        "{}",
+        text(&other)
+    );
     assert!(text(&other).contains("ago(30d)"), "{}", text(&other));
 }
 
@@ -223,7 +259,11 @@ fn usage_needs_consumers_monitoring_and_a_deployed_workspace() {
     // Nothing deployed: the workspace is missing.
     let out = oailb(&fake, &["usage"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("does not exist: deploy the topology first"), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not exist: deploy the topology first"),
+        "{}",
+        text(&out)
+    );
     // A topology without consumers has no token metrics.
     let o = Command::cargo_bin("oailb")
         .unwrap()
@@ -248,7 +288,14 @@ fn usage_needs_consumers_monitoring_and_a_deployed_workspace() {
         .env("OAILB_ACCESS_TOKEN", TOKEN)
         .args(["usage", "-f"])
         .arg(topology())
-        .args(["--subscription", SUB, "--auth", "token", "--arm-endpoint", &fake.url])
+        .args([
+            "--subscription",
+            SUB,
+            "--auth",
+            "token",
+            "--arm-endpoint",
+            &fake.url,
+        ])
         .args(["--logs-endpoint", "http://example.com"])
         .output()
         .unwrap();

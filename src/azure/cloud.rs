@@ -87,8 +87,8 @@ pub fn parse_endpoint(raw: &str) -> anyhow::Result<Url> {
 
 /// The same rules for another endpoint flag (`--logs-endpoint`).
 pub fn parse_endpoint_for(flag: &str, raw: &str) -> anyhow::Result<Url> {
-    let url = Url::parse(raw.trim())
-        .with_context(|| format!("{flag} {raw:?} is not a valid URL"))?;
+    let url =
+        Url::parse(raw.trim()).with_context(|| format!("{flag} {raw:?} is not a valid URL"))?;
     if url.query().is_some() || url.fragment().is_some() {
         bail!("{flag} {raw:?} must not have a query or fragment");
     }

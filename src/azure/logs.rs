@@ -73,7 +73,12 @@ impl LogsClient {
     /// Runs `kql` over `timespan` (ISO 8601, e.g. `P7D`) in the workspace
     /// whose id (the workspace's `customerId`) is `workspace`; the rows of
     /// the first table.
-    pub async fn query(&self, workspace: &str, kql: &str, timespan: &str) -> Result<Rows, ArmError> {
+    pub async fn query(
+        &self,
+        workspace: &str,
+        kql: &str,
+        timespan: &str,
+    ) -> Result<Rows, ArmError> {
         let quiet = |_: Notice| {};
         let body = json!({"query": kql, "timespan": timespan});
         let v = self
@@ -130,7 +135,13 @@ mod tests {
 
     #[test]
     fn sovereign_clouds_have_their_own_query_api() {
-        assert_eq!(logs_url(Cloud::AzureUSGovernment), "https://api.loganalytics.us");
-        assert_eq!(logs_scope(Cloud::AzureCloud), "https://api.loganalytics.io/.default");
+        assert_eq!(
+            logs_url(Cloud::AzureUSGovernment),
+            "https://api.loganalytics.us"
+        );
+        assert_eq!(
+            logs_scope(Cloud::AzureCloud),
+            "https://api.loganalytics.io/.default"
+        );
     }
 }

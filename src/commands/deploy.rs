@@ -219,10 +219,15 @@ fn print_outputs(display: &Display, d: &Desired, keys: &Keys, g: &GlobalArgs) {
             v["gateway_key"] = json!(k);
         }
         if !d.outputs.subscriptions.is_empty() {
-            v["consumers"] = json!(d.outputs.subscriptions.iter().map(|s| json!({
-                "consumer": s.consumer,
-                "product": s.product,
-            })).collect::<Vec<_>>());
+            v["consumers"] = json!(d
+                .outputs
+                .subscriptions
+                .iter()
+                .map(|s| json!({
+                    "consumer": s.consumer,
+                    "product": s.product,
+                }))
+                .collect::<Vec<_>>());
         }
         if !keys.consumers.is_empty() {
             v["consumer_keys"] = json!(keys

@@ -16,7 +16,11 @@ pub fn run(g: &GlobalArgs, a: &RenderPolicyArgs) -> anyhow::Result<u8> {
     if let Some(product) = &a.product {
         super::check_templates_dir(a.templates.as_deref())?;
         if d.product_policy(product).is_none() {
-            let names: Vec<&str> = d.product_policies.iter().map(|p| p.product.as_str()).collect();
+            let names: Vec<&str> = d
+                .product_policies
+                .iter()
+                .map(|p| p.product.as_str())
+                .collect();
             return Err(ExitError::usage(if names.is_empty() {
                 format!(
                     "{} defines no consumers, so it has no product `{product}`",

@@ -13,7 +13,7 @@ use crate::simulate::report::{self, Header, InputInfo};
 use crate::simulate::trace::Trace;
 use crate::simulate::workload::{self, InvalidFile, Names};
 use crate::simulate::world::World;
-use crate::simulate::{self, plot, sweep, Input, Options, StrategyKind};
+use crate::simulate::{self, plot, sweep, Input, Options, StateScope, StrategyKind};
 
 /// Seed when neither `--seed` nor the workload gives one.
 const DEFAULT_SEED: u64 = 1;
@@ -29,6 +29,7 @@ pub fn run(g: &GlobalArgs, a: &SimulateArgs) -> anyhow::Result<u8> {
             .backends()
             .filter_map(|(_, b)| b.region.as_deref())
             .collect(),
+        gateway_regions: t.gateway_regions(),
     };
     let invalid = |e: Box<InvalidFile>| -> anyhow::Error {
         let color = g.style(Stream::Stderr).color;
@@ -67,15 +68,19 @@ pub fn run(g: &GlobalArgs, a: &SimulateArgs) -> anyhow::Result<u8> {
     };
     let w = wl.as_ref();
     let seed = a.seed.or(w.and_then(|w| w.seed)).unwrap_or(DEFAULT_SEED);
-    let opts = Options {
-        instances: usize::from(a.instances),
-        shared_state: a.shared_state,
-        seed,
-    };
     let mut kinds = a.strategy.clone();
     kinds.sort();
     kinds.dedup();
     let world = World::new(t, w);
+    let opts = Options {
+        instances: usize::from(a.instances),
+        state: match (a.state, a.shared_state) {
+            (Some(s), _) => s,
+            (None, true) => StateScope::Shared,
+            (None, false) => world.state,
+        },
+        seed,
+    };
     let runs: Vec<_> = kinds
         .iter()
         .copied()
@@ -89,7 +94,7 @@ pub fn run(g: &GlobalArgs, a: &SimulateArgs) -> anyhow::Result<u8> {
         },
         seed,
         instances: opts.instances,
-        shared_state: opts.shared_state,
+        state: opts.state,
         duration_seconds: input.duration(),
     };
     let mut rep = report::build(&world, t.pricing.as_ref(), header, &runs);

@@ -136,11 +136,7 @@ impl Builder<'_> {
                     api.clone(),
                     format!("{product_id}/apis/{api}"),
                     json!({}),
-                    vec![
-                        product_addr.clone(),
-                        address::api(api),
-                        policy_addr.clone(),
-                    ],
+                    vec![product_addr.clone(), address::api(api), policy_addr.clone()],
                 );
                 links.push(addr);
             }
@@ -229,32 +225,35 @@ impl Builder<'_> {
                     })
                     .map(|m| m.name.as_str())
                     .collect();
-                let consumers = p
-                    .members
-                    .iter()
-                    .map(|c| {
-                        let apis = t.consumer_apis(c);
-                        let models: Vec<String> =
-                            t.consumer_models(c).iter().map(|m| m.name.clone()).collect();
-                        let entra = c.auth.as_ref().and_then(|a| a.entra.as_ref()).map(|e| {
-                            EntraCheck {
-                                tenant_id: e.tenant_id.clone().unwrap_or_default(),
-                                client_application_ids: e.client_application_ids.clone(),
-                                app_roles: e.app_roles.clone(),
-                                audiences: e.audiences.clone(),
+                let consumers =
+                    p.members
+                        .iter()
+                        .map(|c| {
+                            let apis = t.consumer_apis(c);
+                            let models: Vec<String> = t
+                                .consumer_models(c)
+                                .iter()
+                                .map(|m| m.name.clone())
+                                .collect();
+                            let entra = c.auth.as_ref().and_then(|a| a.entra.as_ref()).map(|e| {
+                                EntraCheck {
+                                    tenant_id: e.tenant_id.clone().unwrap_or_default(),
+                                    client_application_ids: e.client_application_ids.clone(),
+                                    app_roles: e.app_roles.clone(),
+                                    audiences: e.audiences.clone(),
+                                }
+                            });
+                            PolicyConsumer {
+                                name: c.name.clone(),
+                                entra,
+                                limits: t.consumer_limits(c).cloned(),
+                                models: (models.len() < product_models.len()).then_some(models),
+                                api_paths: (apis.len() < product_apis.len())
+                                    .then(|| apis.iter().map(|a| a.path.clone()).collect()),
+                                cost_center: c.cost_center.clone(),
                             }
-                        });
-                        PolicyConsumer {
-                            name: c.name.clone(),
-                            entra,
-                            limits: t.consumer_limits(c).cloned(),
-                            models: (models.len() < product_models.len()).then_some(models),
-                            api_paths: (apis.len() < product_apis.len())
-                                .then(|| apis.iter().map(|a| a.path.clone()).collect()),
-                            cost_center: c.cost_center.clone(),
-                        }
-                    })
-                    .collect();
+                        })
+                        .collect();
                 ProductPolicy {
                     address: address::product_policy(&p.id),
                     apis: product_apis

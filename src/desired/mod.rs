@@ -6,8 +6,8 @@
 pub mod cache;
 mod derive;
 pub mod naming;
-pub mod workbook;
 pub mod placeholder;
+pub mod workbook;
 
 use serde::Serialize;
 use serde_json::Value;

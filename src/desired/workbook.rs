@@ -200,6 +200,9 @@ mod tests {
             ]
         );
         // Backend priorities of the example: sweden and france first, useast after.
-        assert!(s.contains(r#"[\"sweden\", 1, \"france\", 1, \"useast\", 2]"#), "{s}");
+        assert!(
+            s.contains(r#"[\"sweden\", 1, \"france\", 1, \"useast\", 2]"#),
+            "{s}"
+        );
     }
 }

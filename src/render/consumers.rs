@@ -94,7 +94,10 @@ impl Consumers {
                 .with_context(|| format!("{}: no policy", r.address))?;
             match get_path(&policy.body, "properties.value").and_then(Placeholder::from_value) {
                 Some(Placeholder::ProductPolicy { product }) if product == r.name => {}
-                _ => bail!("{}: policy value is not the rendered policy", policy.address),
+                _ => bail!(
+                    "{}: policy value is not the rendered policy",
+                    policy.address
+                ),
             }
             products.push(Product {
                 id: r.name.clone(),
@@ -181,7 +184,8 @@ impl Consumers {
     /// policy file and API links, and per subscription the product it names.
     pub fn bicep_context(&self) -> Value {
         let ty = |k: Kind| format!("'{}@{}'", k.arm_type(), k.api_version());
-        let product_symbol = |id: &str| format!("product{}", upper_first(&camel_ident(id, "product")));
+        let product_symbol =
+            |id: &str| format!("product{}", upper_first(&camel_ident(id, "product")));
         let products: Vec<Value> = self
             .products
             .iter()

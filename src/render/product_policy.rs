@@ -36,9 +36,7 @@ fn context(p: &ProductPolicy) -> Value {
         for (name, path) in p.apis.iter().rev() {
             e = format!("(p == {} ? {} : {e})", cs_string(path), cs_string(name));
         }
-        format!(
-            "@{{ string p = context.Api.Path.Trim(\"/\".ToCharArray()); return {e}; }}"
-        )
+        format!("@{{ string p = context.Api.Path.Trim(\"/\".ToCharArray()); return {e}; }}")
     };
     let rejected = |reason: &str| -> Value {
         match &p.metrics_namespace {

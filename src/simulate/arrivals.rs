@@ -17,6 +17,8 @@ pub struct Request {
     pub max_tokens: u32,
     /// Tokens generated when served (at most `max_tokens`).
     pub completion: u32,
+    /// Index of the gateway region that takes it ([`World::gateway_regions`](super::world::World)).
+    pub region: u16,
 }
 
 impl Request {
@@ -39,12 +41,25 @@ struct Generator {
     phase_rates: Vec<f64>,
     timing: Rng,
     sizes: Rng,
+    /// Gateway region indexes and their cumulative shares, with the draws
+    /// that pick one per request; `None`: every request at region 0.
+    regions: Option<(Vec<u16>, Vec<f64>, Rng)>,
     /// (rate, next change, phase) in force until the next change.
     current: Option<(f64, f64, usize)>,
 }
 
+/// Stream numbers of the region draws, apart from the timing and size
+/// streams (`2 × deployment` and `2 × deployment + 1`).
+const REGION_STREAMS: u64 = 1 << 40;
+
 impl Generator {
-    fn new(route: u32, load: &Load, seed: u64, stream: u64) -> Generator {
+    fn new(
+        route: u32,
+        load: &Load,
+        seed: u64,
+        stream: u64,
+        region_of: &dyn Fn(&str) -> u16,
+    ) -> Generator {
         let mean_cost = load.prompt_tokens.mean() + load.max_tokens.mean();
         let mut end = 0.0;
         let mut phase_ends = Vec::new();
@@ -66,6 +81,18 @@ impl Generator {
             phase_rates,
             timing: Rng::new(seed, 2 * stream),
             sizes: Rng::new(seed, 2 * stream + 1),
+            regions: load.gateway_regions.as_ref().map(|shares| {
+                let mut sum = 0.0;
+                let cumulative = shares
+                    .values()
+                    .map(|s| {
+                        sum += s;
+                        sum
+                    })
+                    .collect();
+                let indexes = shares.keys().map(|r| region_of(r)).collect();
+                (indexes, cumulative, Rng::new(seed, REGION_STREAMS + stream))
+            }),
             current: None,
         }
     }
@@ -128,12 +155,17 @@ impl Generator {
                 Some(d) => d.draw(&mut self.sizes).min(max_tokens),
                 None => max_tokens,
             };
+            let region = match &mut self.regions {
+                Some((indexes, cumulative, rng)) => indexes[rng.weighted(cumulative)],
+                None => 0,
+            };
             return Some(Request {
                 at_us: (self.t * 1e6 + 0.5) as u64,
                 route: self.route,
                 prompt,
                 max_tokens,
                 completion,
+                region,
             });
         }
     }
@@ -150,14 +182,22 @@ pub struct Generated {
 }
 
 impl Generated {
-    /// `route_of` maps a deployment name to its route index (the workload
-    /// was checked against the topology, so every name has one).
-    pub fn new(w: &Workload, seed: u64, route_of: &dyn Fn(&str) -> u32) -> Generated {
+    /// `route_of` maps a deployment name to its route index, `region_of` a
+    /// gateway region to its index (the workload was checked against the
+    /// topology, so every name has one).
+    pub fn new(
+        w: &Workload,
+        seed: u64,
+        route_of: &dyn Fn(&str) -> u32,
+        region_of: &dyn Fn(&str) -> u16,
+    ) -> Generated {
         let mut gens: Vec<Generator> = w
             .deployments
             .iter()
             .enumerate()
-            .map(|(i, (name, load))| Generator::new(route_of(name), load, seed, i as u64))
+            .map(|(i, (name, load))| {
+                Generator::new(route_of(name), load, seed, i as u64, region_of)
+            })
             .collect();
         let heads = gens.iter_mut().map(Generator::next).collect();
         Generated { gens, heads }
@@ -167,7 +207,7 @@ impl Generated {
     pub fn duration(w: &Workload) -> f64 {
         w.deployments
             .values()
-            .map(|l| Generator::new(0, l, 0, 0).duration())
+            .map(|l| Generator::new(0, l, 0, 0, &|_| 0).duration())
             .fold(0.0, f64::max)
     }
 }
@@ -214,6 +254,7 @@ mod tests {
             deployments: vec!["a", "b"],
             backends: vec![],
             regions: vec![],
+            gateway_regions: vec!["north", "south"],
         };
         workload::load(Source::new("w.yaml", text), &names)
             .unwrap()
@@ -225,7 +266,7 @@ mod tests {
         let w = workload(
             "deployments:\n  a:\n    phases: [{duration: 100, requests_per_second: 20}, {duration: 100, requests_per_second: 5}]\n    bursts: [{start: 150, duration: 10, multiplier: 4}]\n    prompt_tokens: {min: 10, max: 20}\n    max_tokens: 7\n",
         );
-        let reqs: Vec<Request> = Generated::new(&w, 1, &|_| 0).collect();
+        let reqs: Vec<Request> = Generated::new(&w, 1, &|_| 0, &|_| 0).collect();
         let count = |a: f64, b: f64| {
             reqs.iter()
                 .filter(|r| r.at_us as f64 >= a * 1e6 && (r.at_us as f64) < b * 1e6)
@@ -246,7 +287,7 @@ mod tests {
         let w = workload(
             "deployments:\n  a:\n    phases: [{duration: 10, tokens_per_minute: 6000, arrivals: constant}]\n    prompt_tokens: 50\n    max_tokens: 50\n  b:\n    phases: [{duration: 10, requests_per_second: 3, arrivals: constant}]\n    prompt_tokens: 1\n    max_tokens: 1\n",
         );
-        let reqs: Vec<Request> = Generated::new(&w, 1, &|n| u32::from(n == "b")).collect();
+        let reqs: Vec<Request> = Generated::new(&w, 1, &|n| u32::from(n == "b"), &|_| 0).collect();
         // 6000 tokens/min of 100-token requests: 1 per second.
         assert_eq!(reqs.iter().filter(|r| r.route == 0).count(), 9);
         assert_eq!(reqs.iter().filter(|r| r.route == 1).count(), 29);
@@ -258,10 +299,50 @@ mod tests {
         let w = workload(
             "deployments:\n  a:\n    phases: [{duration: 5, requests_per_second: 50}]\n    prompt_tokens: {median: 300, sigma: 1}\n    max_tokens: {choices: [1, 2]}\n",
         );
-        let a: Vec<Request> = Generated::new(&w, 9, &|_| 0).collect();
-        let b: Vec<Request> = Generated::new(&w, 9, &|_| 0).collect();
-        let c: Vec<Request> = Generated::new(&w, 10, &|_| 0).collect();
+        let a: Vec<Request> = Generated::new(&w, 9, &|_| 0, &|_| 0).collect();
+        let b: Vec<Request> = Generated::new(&w, 9, &|_| 0, &|_| 0).collect();
+        let c: Vec<Request> = Generated::new(&w, 10, &|_| 0, &|_| 0).collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn gateway_regions_split_the_arrivals_by_their_shares() {
+        let w = workload(
+            "deployments:\n  a:\n    phases: [{duration: 100, requests_per_second: 40}]\n    prompt_tokens: 1\n    max_tokens: 1\n    gateway_regions: {north: 3, south: 1}\n  b:\n    phases: [{duration: 100, requests_per_second: 10}]\n    prompt_tokens: 1\n    max_tokens: 1\n",
+        );
+        let region_of = |r: &str| u16::from(r == "south") + 1;
+        let reqs: Vec<Request> =
+            Generated::new(&w, 4, &|n| u32::from(n == "b"), &region_of).collect();
+        let count = |route: u32, region: u16| {
+            reqs.iter()
+                .filter(|r| r.route == route && r.region == region)
+                .count() as f64
+        };
+        // 4000 requests of `a`, a quarter of them in the south.
+        assert!((count(0, 2) - 1000.0).abs() < 100.0, "{}", count(0, 2));
+        assert!((count(0, 1) - 3000.0).abs() < 150.0, "{}", count(0, 1));
+        assert_eq!(count(0, 0), 0.0);
+        // `b` names no region: all of it at the service's own.
+        assert_eq!(
+            count(1, 0) as usize,
+            reqs.iter().filter(|r| r.route == 1).count()
+        );
+        // The draw of regions leaves timing and sizes as they were.
+        let plain = workload(
+            "deployments:\n  a:\n    phases: [{duration: 100, requests_per_second: 40}]\n    prompt_tokens: 1\n    max_tokens: 1\n",
+        );
+        let at: Vec<u64> = Generated::new(&plain, 4, &|_| 0, &|_| 0)
+            .map(|r| r.at_us)
+            .collect();
+        let at_a: Vec<u64> = reqs
+            .iter()
+            .filter(|r| r.route == 0)
+            .map(|r| r.at_us)
+            .collect();
+        assert_eq!(at, at_a);
+        let again: Vec<Request> =
+            Generated::new(&w, 4, &|n| u32::from(n == "b"), &region_of).collect();
+        assert_eq!(reqs, again);
     }
 }

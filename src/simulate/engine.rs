@@ -9,14 +9,15 @@ use std::collections::BinaryHeap;
 use super::arrivals::Request;
 use super::backend::{Answer, BackendSim};
 use super::metrics::Metrics;
-use super::strategy::{Ctx, Step, Strategy};
+use super::strategy::{Ctx, Layout, Step, Strategy};
 use super::world::World;
 
 /// How a run is set up besides the strategy.
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
-    /// Gateway instances; requests go to them in turn.
-    pub instances: usize,
+    /// Gateway instances per region and which share state; a request goes
+    /// to its region's instances in turn.
+    pub layout: Layout,
     pub seed: u64,
     /// Expected span of the arrivals (sizes the time series).
     pub duration_us: u64,
@@ -43,8 +44,9 @@ struct InFlight<F> {
 pub struct Engine<'w, S: Strategy> {
     world: &'w World,
     strategy: S,
-    instances: usize,
-    arrived: usize,
+    layout: Layout,
+    /// Requests each region's gateways took so far.
+    arrived: Vec<usize>,
     backends: Vec<BackendSim>,
     slab: Vec<Option<InFlight<S::Flight>>>,
     free: Vec<usize>,
@@ -105,7 +107,11 @@ impl<S: Strategy> Engine<'_, S> {
                         self.metrics.served_without_call(g, &req, cost);
                     }
                 }
-                self.metrics.client(&a, arrived_us, now);
+                let local = a.served_by.is_some_and(|i| {
+                    let g = self.world.routes[req.route as usize].global[i];
+                    self.world.is_local(g, req.region)
+                });
+                self.metrics.client(&a, &req, local, arrived_us, now);
             }
         }
     }
@@ -146,13 +152,17 @@ impl<'w, S: Strategy> Engine<'w, S> {
         Engine {
             world,
             strategy,
-            instances: opts.instances.max(1),
-            arrived: 0,
+            layout: opts.layout,
+            arrived: vec![0; opts.layout.regions.max(1)],
             backends,
             slab: Vec::new(),
             free: Vec::new(),
             heap: BinaryHeap::new(),
-            metrics: Metrics::new(world.backends.len(), opts.duration_us),
+            metrics: Metrics::new(
+                world.backends.len(),
+                world.gateway_regions.len(),
+                opts.duration_us,
+            ),
         }
     }
 }
@@ -169,8 +179,10 @@ impl<S: Strategy> Run for Engine<'_, S> {
     fn arrive(&mut self, req: Request) {
         self.deliver_until(req.at_us);
         self.metrics.arrival(&req);
-        let instance = self.arrived % self.instances;
-        self.arrived += 1;
+        let region = usize::from(req.region).min(self.arrived.len() - 1);
+        let k = self.arrived[region] % self.layout.instances.max(1);
+        self.arrived[region] += 1;
+        let instance = self.layout.slot(region, k);
         let ctx = Ctx {
             world: self.world,
             now_us: req.at_us,

@@ -77,6 +77,19 @@ pub struct BackendCounters {
     pub output_tokens: u64,
 }
 
+/// What the gateways of one region saw.
+#[derive(Debug, Clone, Default)]
+pub struct RegionCounters {
+    pub requests: u64,
+    pub ok: u64,
+    /// Of `ok`: answered by a backend in the gateway's own region.
+    pub ok_local: u64,
+    pub client_429: u64,
+    pub upstream_calls: u64,
+    pub upstream_429: u64,
+    pub upstream_5xx: u64,
+}
+
 /// Tokens over time, per backend, with demand and client 429s.
 #[derive(Debug, Clone)]
 pub struct Series {
@@ -121,13 +134,15 @@ pub struct Metrics {
     /// Successful requests, arrival to answer, retries included.
     pub latency: Histogram,
     pub backends: Vec<BackendCounters>,
+    /// Per gateway region ([`World::gateway_regions`](super::world::World)).
+    pub regions: Vec<RegionCounters>,
     pub series: Series,
     /// Time of the last event, µs.
     pub end_us: u64,
 }
 
 impl Metrics {
-    pub fn new(backends: usize, duration_us: u64) -> Metrics {
+    pub fn new(backends: usize, regions: usize, duration_us: u64) -> Metrics {
         Metrics {
             requests: 0,
             demand_cost: 0,
@@ -138,6 +153,7 @@ impl Metrics {
             client_other: 0,
             latency: Histogram::default(),
             backends: vec![BackendCounters::default(); backends],
+            regions: vec![RegionCounters::default(); regions.max(1)],
             series: Series::new(duration_us, backends),
             end_us: 0,
         }
@@ -145,6 +161,7 @@ impl Metrics {
 
     pub fn arrival(&mut self, r: &Request) {
         self.requests += 1;
+        self.region(r).requests += 1;
         self.demand_cost += r.cost();
         let b = self.series.bin(r.at_us);
         self.series.demand[b] += f64::from(r.prompt) + f64::from(r.completion);
@@ -154,6 +171,13 @@ impl Metrics {
     /// tokens, and its answer. Served tokens count in the bin of the
     /// request's arrival, so the plot compares them with the demand.
     pub fn upstream(&mut self, g: usize, r: &Request, quota_cost: u64, a: &Answer) {
+        let region = self.region(r);
+        region.upstream_calls += 1;
+        match a.outcome {
+            Outcome::Throttled => region.upstream_429 += 1,
+            Outcome::Failed(_) | Outcome::Unavailable => region.upstream_5xx += 1,
+            _ => {}
+        }
         let c = &mut self.backends[g];
         c.calls += 1;
         match a.outcome {
@@ -184,9 +208,33 @@ impl Metrics {
         self.series.served[g][bin] += f64::from(r.prompt) + f64::from(r.completion);
     }
 
-    pub fn client(&mut self, a: &ClientAnswer, arrived_us: u64, now_us: u64) {
+    /// The gateway's own region's counters for `r`.
+    fn region(&mut self, r: &Request) -> &mut RegionCounters {
+        let last = self.regions.len() - 1;
+        &mut self.regions[usize::from(r.region).min(last)]
+    }
+
+    /// The client's answer to `r`; `local`: a backend in the region of the
+    /// gateway that took it served it.
+    pub fn client(
+        &mut self,
+        a: &ClientAnswer,
+        r: &Request,
+        local: bool,
+        arrived_us: u64,
+        now_us: u64,
+    ) {
         let done = now_us + a.extra_latency_us;
         self.end_us = self.end_us.max(done);
+        let region = self.region(r);
+        match a.status {
+            200..=299 => region.ok += 1,
+            429 => region.client_429 += 1,
+            _ => {}
+        }
+        if local && (200..=299).contains(&a.status) {
+            region.ok_local += 1;
+        }
         match a.status {
             200..=299 => {
                 self.ok += 1;

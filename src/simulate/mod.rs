@@ -24,7 +24,7 @@ pub mod world;
 use arrivals::{Generated, Stream};
 use engine::{Engine, RunOptions};
 use metrics::Metrics;
-use strategy::{Ideal, Oailb, Pool, Reference};
+use strategy::{Ideal, Layout, Oailb, Pool, Reference};
 use trace::Trace;
 use workload::Workload;
 use world::World;
@@ -55,6 +55,29 @@ impl StrategyKind {
     }
 }
 
+/// Which gateway instances keep one balancer state together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateScope {
+    /// One state for every gateway (an external cache every region uses).
+    Shared,
+    /// One per gateway region, its instances together (APIM's built-in
+    /// cache, or an external cache per region).
+    Region,
+    /// One per gateway instance (self-hosted gateways, `serve` with memory state).
+    Instance,
+}
+
+impl StateScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateScope::Shared => "shared",
+            StateScope::Region => "region",
+            StateScope::Instance => "instance",
+        }
+    }
+}
+
 /// Where the requests come from.
 pub enum Input {
     Workload(Workload),
@@ -72,9 +95,12 @@ impl Input {
 
     fn stream(&self, world: &World, seed: u64) -> anyhow::Result<Stream> {
         Ok(match self {
-            Input::Workload(w) => Stream::Generated(Box::new(Generated::new(w, seed, &|name| {
-                world.route_index(name).unwrap_or(0) as u32
-            }))),
+            Input::Workload(w) => Stream::Generated(Box::new(Generated::new(
+                w,
+                seed,
+                &|name| world.route_index(name).unwrap_or(0) as u32,
+                &|region| world.gateway_region_index(region).unwrap_or(0) as u16,
+            ))),
             Input::Trace(t) => Stream::Trace(t.reader()?),
         })
     }
@@ -83,9 +109,10 @@ impl Input {
 /// How to run.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
+    /// Gateway instances in each gateway region.
     pub instances: usize,
-    /// One state for every instance (an external cache).
-    pub shared_state: bool,
+    /// Which instances share state (default: as APIM, [`World::state`]).
+    pub state: StateScope,
     pub seed: u64,
 }
 
@@ -98,28 +125,31 @@ pub fn run(
     o: &Options,
 ) -> anyhow::Result<Vec<Metrics>> {
     let mut arrivals = input.stream(world, o.seed)?;
-    let opts = RunOptions {
+    let layout = Layout {
+        regions: world.gateway_regions.len(),
         instances: o.instances,
+        scope: o.state,
+    };
+    let opts = RunOptions {
+        layout,
         seed: o.seed,
         duration_us: (input.duration() * 1e6) as u64,
     };
-    let (n, shared, seed) = (o.instances, o.shared_state, o.seed);
+    let seed = o.seed;
     let runs: Vec<Box<dyn engine::Run + '_>> = kinds
         .iter()
         .map(|k| -> Box<dyn engine::Run + '_> {
             match k {
-                StrategyKind::Oailb => Box::new(Engine::new(
-                    world,
-                    Oailb::new(world, n, shared, seed),
-                    &opts,
-                )),
+                StrategyKind::Oailb => {
+                    Box::new(Engine::new(world, Oailb::new(world, layout, seed), &opts))
+                }
                 StrategyKind::Reference => Box::new(Engine::new(
                     world,
-                    Reference::new(world, n, shared, seed),
+                    Reference::new(world, layout, seed),
                     &opts,
                 )),
                 StrategyKind::Pool => {
-                    Box::new(Engine::new(world, Pool::new(world, n, seed), &opts))
+                    Box::new(Engine::new(world, Pool::new(world, layout, seed), &opts))
                 }
                 StrategyKind::Ideal => Box::new(Engine::new(world, Ideal::new(world), &opts)),
             }

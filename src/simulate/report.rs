@@ -20,8 +20,14 @@ pub struct Report {
     pub topology: String,
     pub input: InputInfo,
     pub seed: u64,
+    /// Gateway instances per gateway region.
     pub instances: usize,
+    /// `state` is `shared`.
     pub shared_state: bool,
+    /// Which gateways share balancer state: `shared`, `region`, `instance`.
+    pub state: &'static str,
+    /// Gateway regions that took requests, in topology order.
+    pub gateway_regions: Vec<String>,
     pub duration_seconds: f64,
     pub requests: u64,
     /// Prompt + max_tokens of every request per second (lbbench's demand).
@@ -107,6 +113,24 @@ pub struct StrategyReport {
     pub backends: Vec<BackendFigures>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<Cost>,
+    /// Per gateway region, when more than one took requests.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionFigures>,
+}
+
+/// What the gateways of one region did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionFigures {
+    pub region: String,
+    pub requests: u64,
+    pub ok: u64,
+    pub success_percent: f64,
+    pub client_429: u64,
+    /// Share of `ok` that backends in the gateway's own region served.
+    pub served_in_region_percent: f64,
+    pub upstream_calls: u64,
+    /// Upstream answers 429 or 5xx per 1,000 of the region's requests.
+    pub wasted_per_1k: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,7 +191,7 @@ pub struct Header {
     pub input: InputInfo,
     pub seed: u64,
     pub instances: usize,
-    pub shared_state: bool,
+    pub state: super::StateScope,
     pub duration_seconds: f64,
 }
 
@@ -185,13 +209,23 @@ pub fn build(
         .iter()
         .map(|b| b.quota.tokens_per_minute as f64 / 60.0)
         .sum();
+    let used: Vec<usize> = runs.first().map_or(Vec::new(), |(_, m)| {
+        (0..m.regions.len())
+            .filter(|r| m.regions[*r].requests > 0)
+            .collect()
+    });
     Report {
         schema_version: SCHEMA_VERSION,
         topology: h.topology,
         input: h.input,
         seed: h.seed,
         instances: h.instances,
-        shared_state: h.shared_state,
+        shared_state: h.state == super::StateScope::Shared,
+        state: h.state.as_str(),
+        gateway_regions: used
+            .iter()
+            .map(|r| world.gateway_regions[*r].clone())
+            .collect(),
         duration_seconds: round(h.duration_seconds, 3),
         requests,
         demand_tokens_per_second: round(demand, 1),
@@ -323,7 +357,30 @@ fn strategy(
             })
             .collect(),
         cost: pricing.map(|p| cost(world, p, m, duration_s)),
+        regions: regions(world, m),
     }
+}
+
+/// Per gateway region, when more than one took requests.
+fn regions(world: &World, m: &Metrics) -> Vec<RegionFigures> {
+    if m.regions.iter().filter(|r| r.requests > 0).count() < 2 {
+        return Vec::new();
+    }
+    m.regions
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.requests > 0)
+        .map(|(i, c)| RegionFigures {
+            region: world.gateway_regions[i].clone(),
+            requests: c.requests,
+            ok: c.ok,
+            success_percent: round(per(c.ok, c.requests, 100.0), 2),
+            client_429: c.client_429,
+            served_in_region_percent: round(per(c.ok_local, c.ok, 100.0), 2),
+            upstream_calls: c.upstream_calls,
+            wasted_per_1k: round(per(c.upstream_429 + c.upstream_5xx, c.requests, 1000.0), 1),
+        })
+        .collect()
 }
 
 fn cost(world: &World, p: &Pricing, m: &Metrics, duration_s: f64) -> Cost {
@@ -401,6 +458,20 @@ fn rows(r: &Report) -> Vec<Vec<String>> {
             format!("{} ({:.0} %)", f.tokens, f.utilisation_percent)
         });
     }
+    let regions = r.strategies.first().map_or(0, |s| s.regions.len());
+    for i in 0..regions {
+        let name = &r.strategies[0].regions[i].region;
+        row(&format!("{name}: success % (client 429)"), &|s| {
+            let f = &s.regions[i];
+            format!("{:.2} ({})", f.success_percent, f.client_429)
+        });
+        row(&format!("{name}: served in region %"), &|s| {
+            format!("{:.1}", s.regions[i].served_in_region_percent)
+        });
+        row(&format!("{name}: wasted calls /1k"), &|s| {
+            format!("{:.1}", s.regions[i].wasted_per_1k)
+        });
+    }
     if let Some(p) = &r.pricing {
         let cur = &p.currency;
         row(&format!("cost {cur}"), &|s| {
@@ -423,10 +494,29 @@ fn summary(r: &Report) -> String {
     } else {
         0.0
     };
-    let instances = match (r.instances, r.shared_state) {
-        (1, _) => "1 gateway instance".to_string(),
-        (n, true) => format!("{n} gateway instances, shared state"),
-        (n, false) => format!("{n} gateway instances, each with its own state"),
+    let instances = match (r.gateway_regions.len(), r.instances, r.state) {
+        (0 | 1, 1, _) => "1 gateway instance".to_string(),
+        (0 | 1, n, "shared") => format!("{n} gateway instances, shared state"),
+        (0 | 1, n, "region") => format!("{n} gateway instances, one state for the region"),
+        (0 | 1, n, _) => format!("{n} gateway instances, each with its own state"),
+        (k, n, state) => {
+            let regions: Vec<String> = r
+                .gateway_regions
+                .iter()
+                .zip(r.strategies.first().map(|s| &s.regions[..]).unwrap_or(&[]))
+                .map(|(name, f)| format!("{name} {}", f.requests))
+                .collect();
+            let state = match state {
+                "shared" => "one shared state",
+                "region" => "a state per region",
+                _ => "a state per instance",
+            };
+            format!(
+                "{k} gateway regions ({} requests) × {n} instance{}, {state}",
+                regions.join(", "),
+                if n == 1 { "" } else { "s" }
+            )
+        }
     };
     format!(
         "{} {} over {:.0} s: {} requests ({:.1}/s), demand {:.0} tokens/s, quota {:.0} tokens/s; {instances}; seed {}",
@@ -444,9 +534,16 @@ fn summary(r: &Report) -> String {
 /// Notes that qualify the figures.
 fn notes(r: &Report) -> Vec<String> {
     let mut out = Vec::new();
-    if r.shared_state && r.strategies.iter().any(|s| s.name == "pool") {
+    let several = r.instances * r.gateway_regions.len().max(1) > 1;
+    if several && r.state != "instance" && r.strategies.iter().any(|s| s.name == "pool") {
+        out.push(format!(
+            "pool: APIM keeps breaker state per instance; the {} state does not apply to it",
+            r.state
+        ));
+    }
+    if r.gateway_regions.len() > 1 && r.strategies.iter().any(|s| s.name == "ideal") {
         out.push(
-            "pool: APIM keeps breaker state per instance; --shared-state does not apply to it"
+            "ideal: pools every backend whatever the region; its figures per region show where its priority cascade placed requests"
                 .into(),
         );
     }

@@ -256,6 +256,8 @@ impl Iterator for TraceReader {
                 prompt: row.prompt.max(1),
                 max_tokens: row.max_tokens,
                 completion: row.completion.unwrap_or(row.max_tokens).min(row.max_tokens),
+                // A trace row names no gateway: the service's own region.
+                region: 0,
             });
         }
     }
@@ -513,7 +515,8 @@ mod tests {
                 route: 1,
                 prompt: 200,
                 max_tokens: 60,
-                completion: 30
+                completion: 30,
+                region: 0,
             }
         );
     }

@@ -62,6 +62,11 @@ pub struct Load {
     pub completion_tokens: Option<Dist>,
     #[serde(default)]
     pub bursts: Vec<Burst>,
+    /// Share of the arrivals each gateway region takes (APIM regions:
+    /// `apim.location` and `additional_locations`); default every request
+    /// at `apim.location`.
+    #[serde(default)]
+    pub gateway_regions: Option<BTreeMap<String, f64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -412,7 +417,10 @@ impl Dist {
 pub struct Names<'a> {
     pub deployments: Vec<&'a str>,
     pub backends: Vec<&'a str>,
+    /// Regions of backends (`regions:` outages).
     pub regions: Vec<&'a str>,
+    /// Regions with a gateway (`gateway_regions:` demand).
+    pub gateway_regions: Vec<&'a str>,
 }
 
 /// A workload file that parsed and passed its checks.
@@ -570,6 +578,23 @@ fn check(w: &Workload, loc: &Locations, names: &Names) -> Vec<Diagnostic> {
                 }
             }
         }
+        if let Some(shares) = &load.gateway_regions {
+            let path = child_key(&base, "gateway_regions");
+            if shares.is_empty() {
+                bad(
+                    path.clone(),
+                    "name at least one gateway region, or leave `gateway_regions` out".into(),
+                );
+            }
+            for (region, share) in shares {
+                if !(share.is_finite() && *share > 0.0 && *share <= 1e6) {
+                    bad(
+                        child_key(&path, region),
+                        format!("{share} is not a positive share"),
+                    );
+                }
+            }
+        }
         for (i, b) in load.bursts.iter().enumerate() {
             let path = child_index(&child_key(&base, "bursts"), i);
             if !(b.multiplier.is_finite() && (0.0..=1000.0).contains(&b.multiplier)) {
@@ -638,6 +663,18 @@ fn check(w: &Workload, loc: &Locations, names: &Names) -> Vec<Diagnostic> {
             unknown("regions", name, &names.regions, "backend in region");
         }
     }
+    for (deployment, load) in &w.deployments {
+        let section = child_key(&child_key("deployments", deployment), "gateway_regions");
+        for name in load.gateway_regions.iter().flat_map(|g| g.keys()) {
+            if !names
+                .gateway_regions
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(name))
+            {
+                unknown(&section, name, &names.gateway_regions, "gateway in region");
+            }
+        }
+    }
     out
 }
 
@@ -678,6 +715,7 @@ mod tests {
             deployments: vec!["gpt-4o", "gpt-4o-mini"],
             backends: vec!["eastus", "westus"],
             regions: vec!["eastus"],
+            gateway_regions: vec!["eastus", "westus"],
         }
     }
 
@@ -742,5 +780,56 @@ mod tests {
             ["deployments.gpt-4o.phases[0]", "backends.eastus.error_rate"]
         );
         assert_eq!(e.diagnostics[1].line, Some(8));
+    }
+
+    #[test]
+    fn gateway_regions_are_the_topologys_with_positive_shares() {
+        let base = "deployments:\n  gpt-4o:\n    phases: [{duration: 10, requests_per_second: 1}]\n    prompt_tokens: 1\n    max_tokens: 5\n";
+        let w = parse(&format!(
+            "{base}    gateway_regions: {{eastus: 0.7, WestUS: 0.3}}\n"
+        ))
+        .unwrap()
+        .workload;
+        assert_eq!(
+            w.deployments["gpt-4o"]
+                .gateway_regions
+                .as_ref()
+                .unwrap()
+                .len(),
+            2
+        );
+
+        let e = parse(&format!(
+            "{base}    gateway_regions:\n      eastus: 1\n      uksouth: 2\n"
+        ))
+        .unwrap_err();
+        let d = &e.diagnostics[0];
+        assert_eq!(d.code, "unknown-name");
+        assert_eq!((d.line, d.column), (Some(8), Some(7)));
+        assert_eq!(d.message, "the topology has no gateway in region `uksouth`");
+        assert!(d.help.as_deref().unwrap().contains("eastus, westus"));
+
+        let e = parse(&format!(
+            "{base}    gateway_regions: {{eastus: 0, westus: -1}}\n"
+        ))
+        .unwrap_err();
+        let found: Vec<_> = e
+            .diagnostics
+            .iter()
+            .map(|d| (d.line, d.column, d.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Some(6), Some(31), "0 is not a positive share"),
+                (Some(6), Some(42), "-1 is not a positive share")
+            ]
+        );
+
+        let e = parse(&format!("{base}    gateway_regions: {{}}\n")).unwrap_err();
+        assert_eq!(
+            e.diagnostics[0].path.as_deref(),
+            Some("deployments.gpt-4o.gateway_regions")
+        );
     }
 }

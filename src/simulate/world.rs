@@ -4,9 +4,11 @@
 //! deployment with the quota, latency and faults the backend model uses.
 
 use super::workload::{Latency, OutageKind, Workload};
+use super::StateScope;
+use crate::balancer::region::normalize;
 use crate::balancer::{self, Quota, Settings};
 use crate::desired;
-use crate::topology::{DeploymentSku, Topology};
+use crate::topology::{CacheScope, CachingType, DeploymentSku, Topology};
 
 /// One backend deployment (a topology backend serving one route).
 #[derive(Debug, Clone)]
@@ -53,6 +55,21 @@ pub struct World {
     pub backends: Vec<BackendSpec>,
     /// The algorithm's settings (`load_balancing`).
     pub settings: Settings,
+    /// Every gateway region (normalized): `apim.location` first, then the
+    /// additional locations. Requests that name none arrive at the first.
+    pub gateway_regions: Vec<String>,
+    /// `settings` as each gateway region's policy runs them: with
+    /// `prefer_nearby`, its own region in `gateway_region`.
+    pub region_settings: Vec<Settings>,
+    /// Per backend: the index of the gateway region it is in, if any.
+    pub home: Vec<Option<usize>>,
+    /// Which gateways share balancer state by default, as the topology
+    /// deploys them: all of them with an external cache (each region's
+    /// together with a cache per region), else each instance its own. With
+    /// one instance per region, as `simulate` runs by default, that is one
+    /// state per region, APIM's built-in cache (its units of one region
+    /// share it: `--instances N --state region`).
+    pub state: StateScope,
     /// The window over which backends enforce their quota.
     pub backend_window_ms: u64,
     /// Pool mode: tripping statuses, trip duration, retries of the policy.
@@ -150,7 +167,34 @@ impl World {
             .max()
             .unwrap_or(1)
             .clamp(1, 50) as u32;
+        let gateway_regions: Vec<String> = t.gateway_regions().into_iter().map(normalize).collect();
+        let nearby = t.prefers_nearby();
+        let region_settings = gateway_regions
+            .iter()
+            .map(|r| Settings {
+                gateway_region: nearby.then(|| r.clone()),
+                ..settings.clone()
+            })
+            .collect();
+        let home = backends
+            .iter()
+            .map(|b| {
+                let r = normalize(b.region.as_deref()?);
+                gateway_regions.iter().position(|g| *g == r)
+            })
+            .collect();
+        let state = match (t.load_balancing.caching_type, &t.cache) {
+            (CachingType::Internal, _) => StateScope::Instance,
+            (_, Some(c)) if c.scope == CacheScope::PerRegion && !c.is_existing() => {
+                StateScope::Region
+            }
+            _ => StateScope::Shared,
+        };
         World {
+            gateway_regions,
+            region_settings,
+            home,
+            state,
             pool_trip_ms: u64::from(t.load_balancing.default_retry_after_seconds) * 1000,
             pool_retries,
             routes,
@@ -158,6 +202,25 @@ impl World {
             settings,
             backend_window_ms,
         }
+    }
+
+    /// The settings of the gateways of region `region` (an index of
+    /// [`World::gateway_regions`]).
+    pub fn settings_in(&self, region: u16) -> &Settings {
+        self.region_settings
+            .get(usize::from(region))
+            .unwrap_or(&self.settings)
+    }
+
+    /// Whether backend `g` is in gateway region `region`.
+    pub fn is_local(&self, g: usize, region: u16) -> bool {
+        self.home[g] == Some(usize::from(region))
+    }
+
+    /// The index of a gateway region, by any spelling of its name.
+    pub fn gateway_region_index(&self, name: &str) -> Option<usize> {
+        let n = normalize(name);
+        self.gateway_regions.iter().position(|g| *g == n)
     }
 
     pub fn route_index(&self, name: &str) -> Option<usize> {

@@ -234,7 +234,10 @@ impl Topology {
         let apis = self.consumer_apis(c);
         self.models
             .iter()
-            .filter(|m| apis.iter().any(|a| self.api_models(a).iter().any(|x| x.name == m.name)))
+            .filter(|m| {
+                apis.iter()
+                    .any(|a| self.api_models(a).iter().any(|x| x.name == m.name))
+            })
             .filter(|m| c.models.as_ref().is_none_or(|list| list.contains(&m.name)))
             .collect()
     }

@@ -16,9 +16,9 @@ mod validate;
 
 use std::path::Path;
 
+pub use consumers::*;
 pub use diagnostic::{Diagnostic, Report, Severity};
 pub use resolve::{normalize_endpoint, CacheInstance, Served, ServedSpillover};
-pub use consumers::*;
 pub use schema::*;
 pub use source::{Locations, Source};
 pub use validate::{check_state_store, parse_listen, redact_url};

@@ -34,7 +34,11 @@ impl Checker<'_> {
                     ),
                 );
             }
-            self.text_field(&format!("{p}.description"), tier.description.as_deref(), 1000);
+            self.text_field(
+                &format!("{p}.description"),
+                tier.description.as_deref(),
+                1000,
+            );
             if let Some(l) = &tier.limits {
                 self.limits(&format!("{p}.limits"), l);
             }
@@ -207,7 +211,11 @@ impl Checker<'_> {
                     "add the model to one of those APIs' `models`, or the API to the consumer's `apis`",
                 );
             } else if !seen.insert(m) {
-                self.error("duplicate-name", &mp, format!("model `{m}` is listed twice"));
+                self.error(
+                    "duplicate-name",
+                    &mp,
+                    format!("model `{m}` is listed twice"),
+                );
             }
         }
     }
@@ -272,7 +280,9 @@ impl Checker<'_> {
             for (i, v) in list.iter().enumerate() {
                 let bad = v.trim().is_empty()
                     || v.len() > 256
-                    || v.chars().any(|c| c.is_control() || matches!(c, '<' | '>' | '&' | '"' | '\'' | '{' | '}'));
+                    || v.chars().any(|c| {
+                        c.is_control() || matches!(c, '<' | '>' | '&' | '"' | '\'' | '{' | '}')
+                    });
                 if bad {
                     self.error(
                         "invalid-value",

@@ -383,7 +383,11 @@ impl Report {
         let widths: Vec<usize> = (0..rows[0].len())
             .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
             .collect();
-        let mut out = format!("Usage in the last {}, by {}\n\n", self.since, self.by.as_str());
+        let mut out = format!(
+            "Usage in the last {}, by {}\n\n",
+            self.since,
+            self.by.as_str()
+        );
         for (n, r) in rows.iter().enumerate() {
             let cells: Vec<String> = r
                 .iter()
@@ -397,7 +401,10 @@ impl Report {
                 })
                 .collect();
             if n == rows.len() - 1 {
-                out.push_str(&format!("{}\n", "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))));
+                out.push_str(&format!(
+                    "{}\n",
+                    "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
+                ));
             }
             out.push_str(cells.join("  ").trim_end());
             out.push('\n');
@@ -426,12 +433,22 @@ impl Report {
 
     pub fn markdown(&self) -> String {
         let h = self.header();
-        let mut out = format!("### Usage in the last {}, by {}\n\n", self.since, self.by.as_str());
+        let mut out = format!(
+            "### Usage in the last {}, by {}\n\n",
+            self.since,
+            self.by.as_str()
+        );
         out.push_str(&format!("| {} |\n", h.join(" | ")));
-        let align: Vec<&str> = (0..h.len()).map(|i| if i == 0 { "---" } else { "---:" }).collect();
+        let align: Vec<&str> = (0..h.len())
+            .map(|i| if i == 0 { "---" } else { "---:" })
+            .collect();
         out.push_str(&format!("| {} |\n", align.join(" | ")));
         for l in &self.lines {
-            let cells: Vec<String> = self.cells(l).iter().map(|c| c.replace('|', "\\|")).collect();
+            let cells: Vec<String> = self
+                .cells(l)
+                .iter()
+                .map(|c| c.replace('|', "\\|"))
+                .collect();
             out.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
         let mut total = self.cells(&self.total);

@@ -621,9 +621,8 @@ pub fn teams() -> Vec<Expected> {
     let rg_id = rg("rg-openai-teams");
     let apim = format!("{rg_id}/providers/Microsoft.ApiManagement/service/contoso-teams-gateway");
     let principal = format!("ref:{apim}:identity.principalId");
-    let insights = format!(
-        "{rg_id}/providers/Microsoft.Insights/components/contoso-teams-gateway-insights"
-    );
+    let insights =
+        format!("{rg_id}/providers/Microsoft.Insights/components/contoso-teams-gateway-insights");
     let mut v = vec![
         resource_group(
             &rg_id,
@@ -651,7 +650,10 @@ pub fn teams() -> Vec<Expected> {
         insights.clone(),
         "Microsoft.Insights/components",
         "2020-02-02",
-        vec![("properties.CustomMetricsOptedInType", json!("WithDimensions"))],
+        vec![(
+            "properties.CustomMetricsOptedInType",
+            json!("WithDimensions"),
+        )],
     ));
     for (backend, location) in [
         ("sweden", "swedencentral"),
@@ -661,10 +663,22 @@ pub fn teams() -> Vec<Expected> {
         let name = format!("contoso-teams-gateway-{backend}");
         v.push(account(&rg_id, &name, location));
         v.push(deployment(
-            &rg_id, &name, "gpt-5-mini", "gpt-5-mini", "2025-08-07", "GlobalStandard", 200,
+            &rg_id,
+            &name,
+            "gpt-5-mini",
+            "gpt-5-mini",
+            "2025-08-07",
+            "GlobalStandard",
+            200,
         ));
         v.push(deployment(
-            &rg_id, &name, "gpt-5", "gpt-5", "2025-08-07", "GlobalStandard", 100,
+            &rg_id,
+            &name,
+            "gpt-5",
+            "gpt-5",
+            "2025-08-07",
+            "GlobalStandard",
+            100,
         ));
         v.push(role(&rg_id, &name, &principal));
     }
@@ -721,14 +735,20 @@ pub fn teams() -> Vec<Expected> {
             vec![],
         ));
     }
-    for (consumer, product) in [("search", "tier-standard"), ("analytics", "consumer-analytics")] {
+    for (consumer, product) in [
+        ("search", "tier-standard"),
+        ("analytics", "consumer-analytics"),
+    ] {
         v.push(apim_child(
             &apim,
             &format!("subscriptions/{consumer}"),
             "Microsoft.ApiManagement/service/subscriptions",
             vec![
                 ("properties.displayName", json!(consumer)),
-                ("properties.scope", json!(format!("{apim}/products/{product}"))),
+                (
+                    "properties.scope",
+                    json!(format!("{apim}/products/{product}")),
+                ),
                 ("properties.state", json!("active")),
                 ("properties.allowTracing", json!(false)),
             ],
@@ -802,11 +822,7 @@ pub const AZURERM: &[(&str, &str, &str)] = &[
         "",
         "provider's choice",
     ),
-    (
-        "Microsoft.Insights/workbooks",
-        "",
-        "provider's choice",
-    ),
+    ("Microsoft.Insights/workbooks", "", "provider's choice"),
     (
         "Microsoft.Authorization/roleAssignments",
         "",

@@ -105,7 +105,9 @@ pub(super) fn check_put(st: &State, kind: &str, key: &str, body: &Value) -> Resu
             let api = key.rsplit('/').next().unwrap_or_default();
             match st.resources.get(&format!("{service}/apis/{api}")) {
                 // The link answers with the API it adds.
-                Some(a) => Ok(json!({"properties": a.body.get("properties").cloned().unwrap_or(json!({}))})),
+                Some(a) => Ok(
+                    json!({"properties": a.body.get("properties").cloned().unwrap_or(json!({}))}),
+                ),
                 None => Err(arm_error(
                     404,
                     "ResourceNotFound",
@@ -249,20 +251,38 @@ pub(super) fn view(kind: &str, id: &str, b: &mut Value, query: &str) {
             o.entry("allowTracing").or_insert(json!(true));
             if let Some(scope) = o.get("scope").and_then(Value::as_str) {
                 let full = if scope.starts_with("/products/") || scope.starts_with("/apis/") {
-                    let service = id.rfind("/subscriptions/").map(|i| &id[..i]).unwrap_or_default();
+                    let service = id
+                        .rfind("/subscriptions/")
+                        .map(|i| &id[..i])
+                        .unwrap_or_default();
                     format!("{service}{scope}")
                 } else {
                     scope.to_string()
                 };
-                o.insert("scope".into(), json!(full.replace("/resourceGroups/", "/resourcegroups/")));
+                o.insert(
+                    "scope".into(),
+                    json!(full.replace("/resourceGroups/", "/resourcegroups/")),
+                );
             }
             o.remove("ownerId");
         }
         "microsoft.apimanagement/service/products/policies" => {
-            let format = p.get("format").and_then(Value::as_str).unwrap_or("xml").to_string();
-            let stored = p.get("value").and_then(Value::as_str).unwrap_or_default().to_string();
+            let format = p
+                .get("format")
+                .and_then(Value::as_str)
+                .unwrap_or("xml")
+                .to_string();
+            let stored = p
+                .get("value")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let raw = query_param(query, "format").as_deref() == Some("rawxml");
-            let export = if raw { policy_xml::Export::RawXml } else { policy_xml::Export::Xml };
+            let export = if raw {
+                policy_xml::Export::RawXml
+            } else {
+                policy_xml::Export::Xml
+            };
             p["value"] = json!(policy_xml::export(&stored, &format, export));
             if raw {
                 p["format"] = json!("rawxml");
@@ -307,13 +327,25 @@ fn squash(q: &str) -> String {
 
 fn logs_query(st: &mut State, workspace: &str, body: Option<&Value>) -> Reply {
     let err = |status: u16, code: &str, message: &str| {
-        (status, vec![], json!({"error": {"code": code, "message": message}}))
+        (
+            status,
+            vec![],
+            json!({"error": {"code": code, "message": message}}),
+        )
     };
     let Some(q) = body.and_then(|b| b.get("query")).and_then(Value::as_str) else {
         return err(400, "BadArgumentError", "the request has no query");
     };
-    let Some(answer) = st.logs.iter().find(|a| a.workspace_id.eq_ignore_ascii_case(workspace)) else {
-        return err(404, "WorkspaceNotFoundError", &format!("workspace {workspace} not found"));
+    let Some(answer) = st
+        .logs
+        .iter()
+        .find(|a| a.workspace_id.eq_ignore_ascii_case(workspace))
+    else {
+        return err(
+            404,
+            "WorkspaceNotFoundError",
+            &format!("workspace {workspace} not found"),
+        );
     };
     if squash(q) != squash(&answer.query) {
         return err(

@@ -1236,9 +1236,9 @@ fn put(
             Duration::ZERO,
         );
     };
-    if let Err(m) = validate(kind, body).and_then(|()| {
-        consumers::validate(kind, path.rsplit('/').next().unwrap_or_default(), body)
-    }) {
+    if let Err(m) = validate(kind, body)
+        .and_then(|()| consumers::validate(kind, path.rsplit('/').next().unwrap_or_default(), body))
+    {
         return (arm_error(400, "InvalidRequestContent", &m), Duration::ZERO);
     }
     // The resource group, and the parent of a child type, must exist.

@@ -17,6 +17,7 @@ use super::arrivals::Request;
 use super::backend::Answer;
 use super::random::Rng;
 use super::world::World;
+use super::StateScope;
 
 /// The strategies by name, in the order reports list them.
 pub const NAMES: [&str; 4] = ["oailb", "reference", "pool", "ideal"];
@@ -79,7 +80,8 @@ impl ClientAnswer {
 pub struct Ctx<'a> {
     pub world: &'a World,
     pub now_us: u64,
-    /// The gateway instance that took the request.
+    /// The gateway instance that took the request: its slot among every
+    /// region's instances ([`Layout::slot`]).
     pub instance: usize,
 }
 
@@ -107,31 +109,68 @@ pub trait Strategy {
     ) -> Step;
 }
 
-/// Per-instance state of a strategy: one copy per gateway instance, or one
-/// for all (`shared`: an external cache).
+/// The gateway instances: `instances` in each of `regions`, and which of
+/// them keep one balancer state together.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub regions: usize,
+    /// Per region.
+    pub instances: usize,
+    pub scope: StateScope,
+}
+
+impl Layout {
+    /// Instances in all.
+    pub fn slots(&self) -> usize {
+        self.regions.max(1) * self.instances.max(1)
+    }
+
+    /// The slot of a region's `k`-th instance.
+    pub fn slot(&self, region: usize, k: usize) -> usize {
+        region * self.instances.max(1) + k
+    }
+
+    /// The state a slot reads and writes.
+    fn copy_of(&self, slot: usize) -> usize {
+        match self.scope {
+            StateScope::Shared => 0,
+            StateScope::Region => slot / self.instances.max(1),
+            StateScope::Instance => slot,
+        }
+    }
+
+    fn copies(&self) -> usize {
+        match self.scope {
+            StateScope::Shared => 1,
+            StateScope::Region => self.regions.max(1),
+            StateScope::Instance => self.slots(),
+        }
+    }
+}
+
+/// State of a strategy per gateway instance, per region or shared (an
+/// external cache), as the [`Layout`] says; random numbers per instance.
 #[derive(Debug, Clone)]
 pub struct Instances<T> {
     copies: Vec<T>,
     rngs: Vec<Rng>,
-    shared: bool,
+    layout: Layout,
 }
 
 impl<T: Clone> Instances<T> {
-    pub fn new(initial: T, instances: usize, shared: bool, seed: u64, stream: u64) -> Self {
-        let n = instances.max(1);
+    pub fn new(initial: T, layout: Layout, seed: u64, stream: u64) -> Self {
         Instances {
-            copies: vec![initial; if shared { 1 } else { n }],
-            rngs: (0..n)
+            copies: vec![initial; layout.copies()],
+            rngs: (0..layout.slots())
                 .map(|i| Rng::new(seed, stream * 1_000 + i as u64))
                 .collect(),
-            shared,
+            layout,
         }
     }
 
     /// The state instance `i` sees and its random numbers.
     pub fn get(&mut self, i: usize) -> (&mut T, &mut Rng) {
-        let s = if self.shared { 0 } else { i };
-        (&mut self.copies[s], &mut self.rngs[i])
+        (&mut self.copies[self.layout.copy_of(i)], &mut self.rngs[i])
     }
 }
 

@@ -3,7 +3,7 @@
 //! as `serve` drives it: the state changes when a request is sent and when
 //! its answer arrives, and other requests interleave in between.
 
-use super::{ClientAnswer, Ctx, Instances, Step, Strategy};
+use super::{ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
 use crate::balancer::{Attempts, BackendState, Cost, Reply, Step as Next, Ticket, Verdict};
 use crate::simulate::arrivals::Request;
 use crate::simulate::backend::Answer;
@@ -26,14 +26,14 @@ pub struct Flight {
 }
 
 impl Oailb {
-    pub fn new(world: &World, instances: usize, shared: bool, seed: u64) -> Oailb {
+    pub fn new(world: &World, layout: Layout, seed: u64) -> Oailb {
         let initial: Vec<Vec<BackendState>> = world
             .routes
             .iter()
             .map(|r| vec![BackendState::default(); r.backends.len()])
             .collect();
         Oailb {
-            states: Instances::new(initial, instances, shared, seed, 1),
+            states: Instances::new(initial, layout, seed, 1),
             headers: [
                 "retry-after",
                 "retry-after-ms",
@@ -48,7 +48,7 @@ impl Oailb {
 
     fn next(&mut self, ctx: Ctx, req: &Request, f: &mut Flight) -> Step {
         let route = &ctx.world.routes[req.route as usize];
-        let s = &ctx.world.settings;
+        let s = ctx.world.settings_in(req.region);
         let now = ctx.now_ms();
         let (states, rng) = self.states.get(ctx.instance);
         let states = &mut states[req.route as usize];
@@ -148,7 +148,7 @@ impl Strategy for Oailb {
             q,
             &ticket,
             &reply,
-            &ctx.world.settings,
+            ctx.world.settings_in(req.region),
             ctx.now_ms(),
         );
         if let Reply::Status { headers, .. } = reply {
@@ -174,6 +174,14 @@ mod tests {
     use crate::simulate::workload::{self, Latency, Names};
     use crate::topology::{self, Source};
 
+    fn one_instance() -> Layout {
+        Layout {
+            regions: 1,
+            instances: 1,
+            scope: crate::simulate::StateScope::Instance,
+        }
+    }
+
     #[test]
     fn numbers_print_as_decimal() {
         for n in [0, 7, 10, 1500, u64::MAX] {
@@ -198,6 +206,7 @@ mod tests {
             deployments: vec!["gpt-4o"],
             backends: vec!["p1a", "p1b", "p2a"],
             regions: vec![],
+            gateway_regions: vec![],
         };
         let w = workload::load(
             Source::new(
@@ -219,15 +228,15 @@ mod tests {
             };
         }
         let seed = 3;
-        let arrivals = || Generated::new(&w, seed, &|_| 0);
+        let arrivals = || Generated::new(&w, seed, &|_| 0, &|_| 0);
         let opts = RunOptions {
-            instances: 1,
+            layout: one_instance(),
             seed,
             duration_us: 20_000_000,
         };
         let m = engine::run(
             &world,
-            Oailb::new(&world, 1, false, seed),
+            Oailb::new(&world, one_instance(), seed),
             arrivals(),
             &opts,
         );
@@ -266,7 +275,7 @@ mod tests {
                     calls[g] += 1;
                     let cost = u64::from(req.prompt) + u64::from(req.max_tokens);
                     let a = sims[g].attempt(now, cost, req.completion);
-                    let mut o = Oailb::new(&world, 1, false, 0);
+                    let mut o = Oailb::new(&world, one_instance(), 0);
                     match a.outcome {
                         Outcome::NoAnswer => Reply::NoAnswer,
                         _ => o.reply(&a),

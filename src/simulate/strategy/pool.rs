@@ -6,12 +6,13 @@
 //! the policy retries 429, 503 and no answer at once, up to the number of
 //! backends; when every breaker is open APIM answers 503, which the policy
 //! returns as 429 with `Retry-After`. Breakers are per gateway instance:
-//! APIM shares no breaker state, so `--shared-state` does not apply here.
+//! APIM shares no breaker state, so `--state` does not apply here.
 
-use super::{best_priority, ClientAnswer, Ctx, Instances, Step, Strategy};
+use super::{best_priority, ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
 use crate::simulate::arrivals::Request;
 use crate::simulate::backend::Answer;
 use crate::simulate::world::World;
+use crate::simulate::StateScope;
 
 pub struct Pool {
     /// Per instance: per route, the time each member's breaker is open until (µs).
@@ -24,14 +25,22 @@ pub struct Flight {
 }
 
 impl Pool {
-    pub fn new(world: &World, instances: usize, seed: u64) -> Pool {
+    pub fn new(world: &World, layout: Layout, seed: u64) -> Pool {
         let initial = world
             .routes
             .iter()
             .map(|r| vec![0; r.backends.len()])
             .collect();
         Pool {
-            open: Instances::new(initial, instances, false, seed, 3),
+            open: Instances::new(
+                initial,
+                Layout {
+                    scope: StateScope::Instance,
+                    ..layout
+                },
+                seed,
+                3,
+            ),
             scratch: Vec::new(),
         }
     }

@@ -9,7 +9,7 @@
 //! not answer ends the request with 500 (the retry condition needs an
 //! answer) and is not marked.
 
-use super::{best_priority, ClientAnswer, Ctx, Instances, Step, Strategy};
+use super::{best_priority, ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
 use crate::simulate::arrivals::Request;
 use crate::simulate::backend::Answer;
 use crate::simulate::random::Rng;
@@ -32,14 +32,14 @@ pub struct Flight {
 }
 
 impl Reference {
-    pub fn new(world: &World, instances: usize, shared: bool, seed: u64) -> Reference {
+    pub fn new(world: &World, layout: Layout, seed: u64) -> Reference {
         let initial = world
             .routes
             .iter()
             .map(|r| vec![0; r.backends.len()])
             .collect();
         Reference {
-            until: Instances::new(initial, instances, shared, seed, 2),
+            until: Instances::new(initial, layout, seed, 2),
             scratch: Vec::new(),
         }
     }
