@@ -114,7 +114,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Simulate traffic through the topology: what clients see and what it costs.
     #[command(
-        after_help = "Examples:\n  oailb simulate -f examples/ptu-spillover.yaml --workload examples/simulate/workload.yaml\n  oailb simulate --workload w.yaml --strategy oailb,ideal --format markdown --plot load.svg\n  oailb simulate --trace requests.csv --instances 3 --shared-state --format json\n  oailb simulate --workload w.yaml --sweep capacity=sweden-ptu:10..200 --target 99.9\n\nExit codes: 0 simulated, 1 a file could not be written, 2 invalid topology, workload, trace or usage."
+        after_help = "Examples:\n  oailb simulate -f examples/ptu-spillover.yaml --workload examples/simulate/workload.yaml\n  oailb simulate --workload w.yaml --strategy oailb,ideal --format markdown --plot load.svg\n  oailb simulate --trace requests.csv --instances 3 --shared-state --format json\n  oailb simulate -f examples/multi-region.yaml --workload examples/simulate/multi-region-workload.yaml --state region\n  oailb simulate --workload w.yaml --sweep capacity=sweden-ptu:10..200 --target 99.9\n\nExit codes: 0 simulated, 1 a file could not be written, 2 invalid topology, workload, trace or usage."
     )]
     Simulate(SimulateArgs),
     /// Tokens, requests and cost per consumer, deployment or backend, from Log Analytics.
