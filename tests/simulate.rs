@@ -31,20 +31,31 @@ fn simulate(extra: &[&str]) -> (i32, String, String) {
 }
 
 fn json(extra: &[&str]) -> Value {
-    let mut args = extra.to_vec();
+    let mut args = vec!["simulate", "--color", "never", "-f", TOPOLOGY];
+    args.extend_from_slice(extra);
     args.extend_from_slice(&["--format", "json"]);
-    let (code, stdout, stderr) = simulate(&args);
+    report(&args)
+}
+
+/// The JSON report of a run that must succeed.
+fn report(args: &[&str]) -> Value {
+    let (code, stdout, stderr) = run(args);
     assert_eq!(code, 0, "{stderr}");
     serde_json::from_str(&stdout).unwrap()
 }
 
-fn strategy<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["strategies"]
+/// The entry of `list` (an array of `parent`) whose `key` is `name`.
+fn entry<'a>(parent: &'a Value, list: &str, key: &str, name: &str) -> &'a Value {
+    parent[list]
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["name"] == name)
-        .unwrap()
+        .find(|s| s[key] == name)
+        .unwrap_or_else(|| panic!("no {list} entry {name}"))
+}
+
+fn strategy<'a>(report: &'a Value, name: &str) -> &'a Value {
+    entry(report, "strategies", "name", name)
 }
 
 fn schema(name: &str) -> jsonschema::Validator {
@@ -208,8 +219,6 @@ const MULTI_REGION_WORKLOAD: &str = "examples/simulate/multi-region-workload.yam
 fn multi_region(workload: &str, extra: &[&str]) -> Value {
     let mut args = vec![
         "simulate",
-        "--color",
-        "never",
         "-f",
         MULTI_REGION,
         "--workload",
@@ -218,18 +227,11 @@ fn multi_region(workload: &str, extra: &[&str]) -> Value {
         "json",
     ];
     args.extend_from_slice(extra);
-    let (code, stdout, stderr) = run(&args);
-    assert_eq!(code, 0, "{stderr}");
-    serde_json::from_str(&stdout).unwrap()
+    report(&args)
 }
 
-fn region<'a>(s: &'a Value, name: &str) -> &'a Value {
-    s["regions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["region"] == name)
-        .unwrap()
+fn region<'a>(strategy: &'a Value, name: &str) -> &'a Value {
+    entry(strategy, "regions", "region", name)
 }
 
 #[test]
