@@ -202,31 +202,44 @@ pub struct Report {
 /// Per-token prices of a (deployment, backend): (input, output) per
 /// million, `None` when not priced; `Some((0, 0))`-free for provisioned
 /// deployments, which are paid per PTU and hour.
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Price {
     PerToken(f64, f64),
     Provisioned,
     Unknown,
 }
 
+/// The price of `deployment` on `backend`. When the metrics do not name a
+/// backend of the topology (pool mode names the pool, `pool:<deployment>`,
+/// since APIM picks the member; or `backend` is not among the dimensions),
+/// the deployment's price where every backend that serves it costs the same.
 fn price(t: &Topology, deployment: &str, backend: &str) -> Price {
     let Some(p) = &t.pricing else {
         return Price::Unknown;
     };
-    let Some((_, b)) = t.backends().find(|(_, b)| b.name == backend) else {
-        return Price::Unknown;
+    let on = |b: &crate::topology::Backend| -> Option<Price> {
+        let s = b
+            .served(t)
+            .into_iter()
+            .find(|s| s.model.name == deployment)?;
+        if s.sku.is_provisioned() {
+            return Some(Price::Provisioned);
+        }
+        Some(match p.price(&s.model.name, s.sku) {
+            Some(x) => match (x.input_per_million_tokens, x.output_per_million_tokens) {
+                (Some(i), Some(o)) => Price::PerToken(i, o),
+                _ => Price::Unknown,
+            },
+            None => Price::Unknown,
+        })
     };
-    let Some(s) = b.served(t).into_iter().find(|s| s.model.name == deployment) else {
-        return Price::Unknown;
-    };
-    if s.sku.is_provisioned() {
-        return Price::Provisioned;
+    if let Some((_, b)) = t.backends().find(|(_, b)| b.name == backend) {
+        return on(b).unwrap_or(Price::Unknown);
     }
-    match p.price(&s.model.name, s.sku) {
-        Some(x) => match (x.input_per_million_tokens, x.output_per_million_tokens) {
-            (Some(i), Some(o)) => Price::PerToken(i, o),
-            _ => Price::Unknown,
-        },
-        None => Price::Unknown,
+    let mut prices = t.backends().filter_map(|(_, b)| on(b));
+    match prices.next() {
+        Some(first) if prices.all(|x| x == first) => first,
+        _ => Price::Unknown,
     }
 }
 
@@ -516,5 +529,41 @@ mod tests {
         assert_eq!(grouped(999), "999");
         assert_eq!(grouped(1000), "1,000");
         assert_eq!(grouped(1_234_567), "1,234,567");
+    }
+
+    fn teams(edit: impl Fn(&str) -> String) -> Topology {
+        let text = edit(include_str!("../../examples/teams.yaml"));
+        crate::topology::load(crate::topology::Source::new("teams.yaml", &text))
+            .unwrap()
+            .topology
+    }
+
+    /// Pool mode names the pool, not the member: the deployment's price
+    /// when all its backends cost the same, unknown when they differ.
+    #[test]
+    fn an_unnamed_backend_takes_the_deployments_price_when_it_is_one() {
+        let t = teams(str::to_string);
+        let named = price(&t, "gpt-5-mini", "sweden");
+        assert!(matches!(named, Price::PerToken(_, _)), "{named:?}");
+        assert_eq!(price(&t, "gpt-5-mini", "pool:gpt-5-mini"), named);
+        assert_eq!(price(&t, "gpt-5-mini", ""), named);
+        assert_eq!(price(&t, "nothing", "pool:nothing"), Price::Unknown);
+        // One backend serves it provisioned: the pool's tokens have no one price.
+        let mixed = teams(|s| {
+            s.replacen(
+                "      - name: useast\n        region: eastus2\n",
+                "      - name: useast\n        region: eastus2\n        models: [{name: gpt-5-mini, sku: GlobalProvisionedManaged, capacity: 15}]\n",
+                1,
+            )
+        });
+        assert!(matches!(
+            price(&mixed, "gpt-5-mini", "sweden"),
+            Price::PerToken(_, _)
+        ));
+        assert_eq!(price(&mixed, "gpt-5-mini", "useast"), Price::Provisioned);
+        assert_eq!(
+            price(&mixed, "gpt-5-mini", "pool:gpt-5-mini"),
+            Price::Unknown
+        );
     }
 }
