@@ -20,7 +20,11 @@ fi
 (cd "$root" && cargo build --locked -q --bin oailb)
 export OAILB_ROOT=$root
 export OAILB_BIN=${OAILB_BIN:-$root/target/debug/oailb}
-export ROUTERS=${ROUTERS:-ref,oailb-policy,oailb-policy-prev,litellm-order,portkey}
+export ROUTERS=${ROUTERS:-ref,oailb-policy,oailb-pool,oailb-policy-prev,oailb-serve,litellm-order,portkey}
+# lbbench bounds the whole run at 200 s per router; LiteLLM alone needs about
+# 400 s for the ten scenarios (it starts slowly), so allow 400 s per router.
+n_routers=$(tr ',' '\n' <<< "$ROUTERS" | grep -c .)
+export BENCH_TIMEOUT=${BENCH_TIMEOUT:-$(( 400 * n_routers ))}
 export SCENARIOS=${SCENARIOS:-$(ls "$lb"/scenarios/*.json "$root"/bench/lbbench/scenarios/*.json | tr '\n' ' ')}
 export OUT=${OUT:-$HOME/lbbench-runs}
 # lbbench's own routers (ref, LiteLLM, Portkey) and the project's, in one file.
