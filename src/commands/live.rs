@@ -23,17 +23,22 @@ pub struct Live {
     pub runtime: tokio::runtime::Runtime,
 }
 
-/// Subscription: flag, topology, AZURE_SUBSCRIPTION_ID, then the Azure
-/// CLI's default.
-pub fn subscription(a: &ArmArgs, loaded: &Loaded) -> anyhow::Result<String> {
+/// The subscription known without asking anyone: flag, topology, then
+/// AZURE_SUBSCRIPTION_ID (what offline commands use).
+pub fn known_subscription(a: &ArmArgs, t: &crate::topology::Topology) -> Option<String> {
     let from_env = std::env::var("AZURE_SUBSCRIPTION_ID")
         .ok()
         .filter(|s| !s.trim().is_empty());
-    let sub = a
-        .subscription
+    a.subscription
         .clone()
-        .or_else(|| loaded.topology.subscription.clone())
+        .or_else(|| t.subscription.clone())
         .or(from_env)
+}
+
+/// Subscription: flag, topology, AZURE_SUBSCRIPTION_ID, then the Azure
+/// CLI's default.
+pub fn subscription(a: &ArmArgs, loaded: &Loaded) -> anyhow::Result<String> {
+    let sub = known_subscription(a, &loaded.topology)
         .or_else(crate::azure::auth::cli_default_subscription);
     match sub {
         Some(s) if crate::topology::naming::is_guid(s.trim()) => Ok(s.trim().to_string()),

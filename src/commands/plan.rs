@@ -32,15 +32,7 @@ pub fn run(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
 fn offline(g: &GlobalArgs, a: &PlanArgs) -> anyhow::Result<u8> {
     let loaded = super::load_topology(g)?;
     // Offline: flag, topology, then AZURE_SUBSCRIPTION_ID (no CLI lookup).
-    let env_sub = std::env::var("AZURE_SUBSCRIPTION_ID")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let sub = a
-        .arm
-        .subscription
-        .clone()
-        .or_else(|| loaded.topology.subscription.clone())
-        .or(env_sub);
+    let sub = super::live::known_subscription(&a.arm, &loaded.topology);
     let d = desired::derive(&loaded.topology, sub.as_deref());
     if a.format == PlanFormat::Markdown {
         print!("{}", crate::plan::markdown::offline(&d));

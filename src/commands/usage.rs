@@ -33,15 +33,7 @@ pub fn run(g: &GlobalArgs, a: &UsageArgs) -> anyhow::Result<u8> {
     }
     if a.show_query {
         // Nothing is read: the subscription only if it is known already.
-        let env_sub = std::env::var("AZURE_SUBSCRIPTION_ID")
-            .ok()
-            .filter(|s| !s.is_empty());
-        let sub = a
-            .arm
-            .subscription
-            .clone()
-            .or_else(|| t.subscription.clone())
-            .or(env_sub);
+        let sub = super::live::known_subscription(&a.arm, t);
         let d = desired::derive(t, sub.as_deref());
         let kql = usage::query(&insights_id(&d)?, a.since);
         print(&format!("{kql}\n"))?;

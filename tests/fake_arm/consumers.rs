@@ -266,30 +266,6 @@ pub(super) fn view(kind: &str, id: &str, b: &mut Value, query: &str) {
             }
             o.remove("ownerId");
         }
-        "microsoft.apimanagement/service/products/policies" => {
-            let format = p
-                .get("format")
-                .and_then(Value::as_str)
-                .unwrap_or("xml")
-                .to_string();
-            let stored = p
-                .get("value")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let raw = query_param(query, "format").as_deref() == Some("rawxml");
-            let export = if raw {
-                policy_xml::Export::RawXml
-            } else {
-                policy_xml::Export::Xml
-            };
-            p["value"] = json!(policy_xml::export(&stored, &format, export));
-            if raw {
-                p["format"] = json!("rawxml");
-            } else {
-                p.as_object_mut().expect("object").remove("format");
-            }
-        }
         "microsoft.insights/workbooks" => {
             // The content only when asked for (`canFetchContent=true`).
             if query_param(query, "canFetchContent").as_deref() != Some("true") {

@@ -313,7 +313,8 @@ pub fn view(s: &Stored, query: &str) -> Value {
                 p["sampling"]["percentage"] = json!(n);
             }
         }
-        "microsoft.apimanagement/service/apis/policies" => {
+        "microsoft.apimanagement/service/apis/policies"
+        | "microsoft.apimanagement/service/products/policies" => {
             let format = p
                 .get("format")
                 .and_then(Value::as_str)
