@@ -4,119 +4,9 @@
 //! served from the nearest backends that can take the request, so every
 //! gateway region serves its own users from nearby quota first.
 //!
-//! The areas are oailb's grouping for latency, not Azure's legal
-//! geographies or data zones: Europe includes the UK and Switzerland.
+//! The areas come with the region names, in `topology::catalog`.
 
-/// Region → area, for ARM region names (`eastus`, `westeurope`).
-const AREAS: &[(&str, &[&str])] = &[
-    (
-        "us",
-        &[
-            "centralus",
-            "eastus",
-            "eastus2",
-            "northcentralus",
-            "southcentralus",
-            "westcentralus",
-            "westus",
-            "westus2",
-            "westus3",
-        ],
-    ),
-    (
-        "usgov",
-        &[
-            "usdodcentral",
-            "usdodeast",
-            "usgovarizona",
-            "usgovtexas",
-            "usgovvirginia",
-        ],
-    ),
-    ("canada", &["canadacentral", "canadaeast"]),
-    (
-        "latam",
-        &[
-            "brazilsouth",
-            "brazilsoutheast",
-            "chilecentral",
-            "mexicocentral",
-        ],
-    ),
-    (
-        "europe",
-        &[
-            "austriaeast",
-            "belgiumcentral",
-            "francecentral",
-            "francesouth",
-            "germanynorth",
-            "germanywestcentral",
-            "italynorth",
-            "northeurope",
-            "norwayeast",
-            "norwaywest",
-            "polandcentral",
-            "spaincentral",
-            "swedencentral",
-            "swedensouth",
-            "switzerlandnorth",
-            "switzerlandwest",
-            "uksouth",
-            "ukwest",
-            "westeurope",
-        ],
-    ),
-    (
-        "asia",
-        &[
-            "eastasia",
-            "indonesiacentral",
-            "japaneast",
-            "japanwest",
-            "koreacentral",
-            "koreasouth",
-            "malaysiawest",
-            "southeastasia",
-        ],
-    ),
-    (
-        "india",
-        &[
-            "centralindia",
-            "jioindiacentral",
-            "jioindiawest",
-            "southindia",
-            "westindia",
-        ],
-    ),
-    (
-        "oceania",
-        &[
-            "australiacentral",
-            "australiacentral2",
-            "australiaeast",
-            "australiasoutheast",
-            "newzealandnorth",
-        ],
-    ),
-    (
-        "middleeast",
-        &["israelcentral", "qatarcentral", "uaecentral", "uaenorth"],
-    ),
-    ("africa", &["southafricanorth", "southafricawest"]),
-    (
-        "china",
-        &[
-            "chinaeast",
-            "chinaeast2",
-            "chinaeast3",
-            "chinanorth",
-            "chinanorth2",
-            "chinanorth3",
-        ],
-    ),
-];
+use crate::topology::catalog::REGION_AREAS as AREAS;
 
 /// A region name as ARM writes it: `West Europe` and `west-europe` are
 /// `westeurope`.
@@ -174,8 +64,8 @@ mod tests {
 
     #[test]
     fn every_known_region_has_one_area() {
-        for r in crate::topology::catalog::REGIONS {
-            let n = AREAS.iter().filter(|(_, rs)| rs.contains(r)).count();
+        for r in crate::topology::catalog::regions() {
+            let n = AREAS.iter().filter(|(_, rs)| rs.contains(&r)).count();
             assert_eq!(n, 1, "{r}");
         }
     }

@@ -3,83 +3,127 @@
 //! Azure adds regions and changes retirement dates faster than we release.
 
 /// Region names as ARM spells them (`az account list-locations`), public and
-/// sovereign clouds.
-pub const REGIONS: &[&str] = &[
-    "australiacentral",
-    "australiacentral2",
-    "australiaeast",
-    "australiasoutheast",
-    "austriaeast",
-    "belgiumcentral",
-    "brazilsouth",
-    "brazilsoutheast",
-    "canadacentral",
-    "canadaeast",
-    "centralindia",
-    "centralus",
-    "chilecentral",
-    "eastasia",
-    "eastus",
-    "eastus2",
-    "francecentral",
-    "francesouth",
-    "germanynorth",
-    "germanywestcentral",
-    "indonesiacentral",
-    "israelcentral",
-    "italynorth",
-    "japaneast",
-    "japanwest",
-    "jioindiacentral",
-    "jioindiawest",
-    "koreacentral",
-    "koreasouth",
-    "malaysiawest",
-    "mexicocentral",
-    "newzealandnorth",
-    "northcentralus",
-    "northeurope",
-    "norwayeast",
-    "norwaywest",
-    "polandcentral",
-    "qatarcentral",
-    "southafricanorth",
-    "southafricawest",
-    "southcentralus",
-    "southeastasia",
-    "southindia",
-    "spaincentral",
-    "swedencentral",
-    "swedensouth",
-    "switzerlandnorth",
-    "switzerlandwest",
-    "uaecentral",
-    "uaenorth",
-    "uksouth",
-    "ukwest",
-    "westcentralus",
-    "westeurope",
-    "westindia",
-    "westus",
-    "westus2",
-    "westus3",
-    // Azure Government
-    "usgovarizona",
-    "usgovtexas",
-    "usgovvirginia",
-    "usdodcentral",
-    "usdodeast",
-    // Azure operated by 21Vianet
-    "chinaeast",
-    "chinaeast2",
-    "chinaeast3",
-    "chinanorth",
-    "chinanorth2",
-    "chinanorth3",
+/// sovereign clouds, by area: oailb's grouping for latency (regions on one
+/// continent or market, a short round trip apart), not Azure's legal
+/// geographies or data zones (Europe includes the UK and Switzerland);
+/// `balancer::region` prefers nearby backends by it.
+pub const REGION_AREAS: &[(&str, &[&str])] = &[
+    (
+        "us",
+        &[
+            "centralus",
+            "eastus",
+            "eastus2",
+            "northcentralus",
+            "southcentralus",
+            "westcentralus",
+            "westus",
+            "westus2",
+            "westus3",
+        ],
+    ),
+    (
+        "usgov",
+        &[
+            "usdodcentral",
+            "usdodeast",
+            "usgovarizona",
+            "usgovtexas",
+            "usgovvirginia",
+        ],
+    ),
+    ("canada", &["canadacentral", "canadaeast"]),
+    (
+        "latam",
+        &[
+            "brazilsouth",
+            "brazilsoutheast",
+            "chilecentral",
+            "mexicocentral",
+        ],
+    ),
+    (
+        "europe",
+        &[
+            "austriaeast",
+            "belgiumcentral",
+            "francecentral",
+            "francesouth",
+            "germanynorth",
+            "germanywestcentral",
+            "italynorth",
+            "northeurope",
+            "norwayeast",
+            "norwaywest",
+            "polandcentral",
+            "spaincentral",
+            "swedencentral",
+            "swedensouth",
+            "switzerlandnorth",
+            "switzerlandwest",
+            "uksouth",
+            "ukwest",
+            "westeurope",
+        ],
+    ),
+    (
+        "asia",
+        &[
+            "eastasia",
+            "indonesiacentral",
+            "japaneast",
+            "japanwest",
+            "koreacentral",
+            "koreasouth",
+            "malaysiawest",
+            "southeastasia",
+        ],
+    ),
+    (
+        "india",
+        &[
+            "centralindia",
+            "jioindiacentral",
+            "jioindiawest",
+            "southindia",
+            "westindia",
+        ],
+    ),
+    (
+        "oceania",
+        &[
+            "australiacentral",
+            "australiacentral2",
+            "australiaeast",
+            "australiasoutheast",
+            "newzealandnorth",
+        ],
+    ),
+    (
+        "middleeast",
+        &["israelcentral", "qatarcentral", "uaecentral", "uaenorth"],
+    ),
+    ("africa", &["southafricanorth", "southafricawest"]),
+    (
+        "china",
+        &[
+            "chinaeast",
+            "chinaeast2",
+            "chinaeast3",
+            "chinanorth",
+            "chinanorth2",
+            "chinanorth3",
+        ],
+    ),
 ];
 
+/// Every region oailb knows, area by area.
+pub fn regions() -> impl Iterator<Item = &'static str> {
+    REGION_AREAS.iter().flat_map(|(_, rs)| rs.iter().copied())
+}
+
 pub fn is_known_region(region: &str) -> bool {
-    REGIONS.contains(&region)
+    regions().any(|r| r == region)
 }
 
 /// The date the model catalog below was last compared with Azure's tables.

@@ -113,7 +113,7 @@ impl Checker<'_> {
         if catalog::is_known_region(region) {
             return;
         }
-        let help = match did_you_mean(region, catalog::REGIONS.iter().copied()) {
+        let help = match did_you_mean(region, catalog::regions()) {
             Some(s) => format!("did you mean `{s}`? Regions are written as ARM spells them (`az account list-locations -o table`)"),
             None => "regions are written as ARM spells them, e.g. `eastus2` (`az account list-locations -o table`)".into(),
         };
