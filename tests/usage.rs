@@ -20,10 +20,10 @@ fn topology() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/teams.yaml")
 }
 
-fn oailb(fake: &FakeArm, args: &[&str]) -> Output {
-    Command::cargo_bin("oailb")
-        .unwrap()
-        .env_clear()
+/// `oailb ARGS -f examples/teams.yaml` against the fake ARM with a token.
+fn against(fake: &FakeArm, args: &[&str]) -> Command {
+    let mut c = Command::cargo_bin("oailb").unwrap();
+    c.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("OAILB_ACCESS_TOKEN", TOKEN)
         .env("OAILB_BACKOFF_BASE_MS", "5")
@@ -37,9 +37,14 @@ fn oailb(fake: &FakeArm, args: &[&str]) -> Output {
             "token",
             "--arm-endpoint",
             &fake.url,
-            "--logs-endpoint",
-            &fake.url,
-        ])
+        ]);
+    c
+}
+
+/// The same with the fake's Log Analytics query API.
+fn oailb(fake: &FakeArm, args: &[&str]) -> Output {
+    against(fake, args)
+        .args(["--logs-endpoint", &fake.url])
         .output()
         .unwrap()
 }
@@ -92,24 +97,7 @@ fn tables() -> Value {
 
 fn deployed() -> FakeArm {
     let fake = FakeArm::start(Config::default());
-    let out = Command::cargo_bin("oailb")
-        .unwrap()
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("OAILB_ACCESS_TOKEN", TOKEN)
-        .env("OAILB_BACKOFF_BASE_MS", "5")
-        .args(["deploy", "--yes", "-q", "-f"])
-        .arg(topology())
-        .args([
-            "--subscription",
-            SUB,
-            "--auth",
-            "token",
-            "--arm-endpoint",
-            &fake.url,
-        ])
-        .output()
-        .unwrap();
+    let out = against(&fake, &["deploy", "--yes", "-q"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     fake
 }
