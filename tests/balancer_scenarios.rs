@@ -22,7 +22,7 @@ use oailb::topology::{self, Mode, Source};
 use serde_json::{json, Value};
 
 mod harness_support;
-use harness_support::{build_harness, compile_expressions, run};
+use harness_support::{backend_hosts, build_harness, compile_expressions, run};
 
 const BASE_MS: u64 = 1_700_000_000_000;
 const DEFAULT_PATH: &str = "/chat/completions?api-version=2024-10-21";
@@ -659,16 +659,7 @@ fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Variant>> {
     for (i, doc) in plan.policies.iter().enumerate() {
         let file = dir.join(format!("policy{i}.xml"));
         std::fs::write(&file, &doc.xml).unwrap();
-        let mut hosts = serde_json::Map::new();
-        for b in doc.policy().routes.iter().flat_map(|r| &r.backends) {
-            let host = b
-                .url
-                .trim_start_matches("https://")
-                .split('/')
-                .next()
-                .unwrap();
-            hosts.insert(host.to_string(), json!(b.name));
-        }
+        let hosts = backend_hosts(doc.policy());
         policies.push(json!({
             "file": file, "api_id": api_id(&doc.api), "api_name": doc.api_name,
             "api_path": doc.api_path, "pools": pools(doc, &hosts), "hosts": hosts,

@@ -19,7 +19,7 @@ use oailb::render::{policy, product_policy, Templates};
 use oailb::topology;
 use serde_json::{json, Value};
 
-use harness_support::{build_harness, compile_expressions, run};
+use harness_support::{backend_hosts, build_harness, compile_expressions, run};
 
 /// 2026-01-05T00:00:00Z, a Monday: the day's quota renews 86,400 s later.
 const T0: u64 = 1_767_571_200_000;
@@ -139,16 +139,7 @@ fn render() -> Rendered {
             product_of.insert(c.name.clone(), p.product.clone());
         }
     }
-    let mut hosts = serde_json::Map::new();
-    for b in api.routes.iter().flat_map(|r| &r.backends) {
-        let host = b
-            .url
-            .trim_start_matches("https://")
-            .split('/')
-            .next()
-            .unwrap();
-        hosts.insert(host.to_string(), json!(b.name));
-    }
+    let hosts = backend_hosts(api);
     compile_expressions(dir.path(), &files);
     Rendered {
         dir,

@@ -90,3 +90,24 @@ pub fn compile_expressions(dir: &Path, files: &[String]) {
         ],
     );
 }
+
+/// Backend name by account host, for the harness's `hosts`: which backend a
+/// forward to a URL of this policy reached.
+pub fn backend_hosts(
+    policy: &oailb::desired::ApiPolicy,
+) -> serde_json::Map<String, serde_json::Value> {
+    policy
+        .routes
+        .iter()
+        .flat_map(|r| &r.backends)
+        .map(|b| {
+            let host = b
+                .url
+                .trim_start_matches("https://")
+                .split('/')
+                .next()
+                .unwrap();
+            (host.to_string(), serde_json::Value::from(b.name.clone()))
+        })
+        .collect()
+}
