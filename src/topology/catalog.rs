@@ -293,9 +293,52 @@ pub fn retired(model: &str, version: &str) -> Option<&'static ModelVersion> {
     }
 }
 
+/// The model to move to from a retired version: its replacement, or, when
+/// every listed version of that one is retired too (gpt-35-turbo's
+/// gpt-4o-mini), that one's, and so on; `None` when the chain ends without
+/// one (no replacement named).
+pub fn current_replacement(retired: &ModelVersion) -> Option<&'static str> {
+    let mut next = retired.replacement;
+    // Each step names another model: at most one step per catalog entry.
+    for _ in 0..MODELS.len() {
+        if next.is_empty() {
+            return None;
+        }
+        let mut versions = MODELS
+            .iter()
+            .filter(|m| m.model.eq_ignore_ascii_case(next))
+            .peekable();
+        if versions.peek().is_none() {
+            return Some(next);
+        }
+        let mut last = None;
+        for m in versions {
+            match m.retires {
+                Some(d) if d <= CATALOG_DATE => last = Some(m),
+                _ => return Some(next),
+            }
+        }
+        next = last.map_or("", |m| m.replacement);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replacement_that_retired_too_is_followed_to_a_current_model() {
+        let by = |model, version| current_replacement(retired(model, version).unwrap());
+        // gpt-4o-mini and then gpt-4.1-mini retired as well.
+        assert_eq!(by("gpt-35-turbo", "0613"), Some("gpt-5-mini"));
+        assert_eq!(by("gpt-4", "0613"), Some("gpt-5.1"));
+        assert_eq!(by("o1", "2024-12-17"), Some("gpt-5.1"));
+        assert_eq!(by("o3-mini", "2025-01-31"), Some("gpt-5-mini"));
+        // A replacement the catalog does not list is taken as written.
+        assert_eq!(by("text-davinci-003", "1"), Some("gpt-35-turbo-instruct"));
+        assert_eq!(by("gpt-4o", "2024-08-06"), Some("gpt-5.1"));
+    }
 
     #[test]
     fn retirement_follows_the_catalog_date() {

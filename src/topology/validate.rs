@@ -897,10 +897,9 @@ impl Checker<'_> {
         }
         match catalog::lookup(&m.model, &m.version) {
             catalog::Known::Retired(r) => {
-                let help = if r.replacement.is_empty() {
-                    "move to a current model version".to_string()
-                } else {
-                    format!("move to {}", r.replacement)
+                let help = match catalog::current_replacement(r) {
+                    Some(to) => format!("move to {to}"),
+                    None => "move to a current model version".to_string(),
                 };
                 self.warn(
                     "retired-model",
