@@ -129,7 +129,7 @@ async fn a_429_moves_the_request_on_at_once_and_keeps_the_backend_out_for_its_de
         1,
         "back in rotation after retry-after-ms"
     );
-    let lines = s.serve.access_lines();
+    let lines = s.serve.access_lines_at_least(1, Duration::from_secs(5));
     let first = &lines[0];
     assert_eq!(first["status"], 200);
     assert_eq!(first["upstream_statuses"], json!(["429", "429", "200"]));
@@ -145,7 +145,7 @@ async fn dropped_connections_and_garbage_are_failed_attempts() {
     let r = s.chat(&c).await;
     assert_eq!(r.status(), 200);
     assert_eq!(s.canadaeast.count(), 1);
-    let line = &s.serve.access_lines()[0];
+    let line = &s.serve.access_lines_at_least(1, Duration::from_secs(5))[0];
     assert_eq!(line["upstream_statuses"], json!(["none", "none", "200"]));
 }
 
@@ -228,7 +228,7 @@ async fn streams_pass_through_chunk_by_chunk() {
     assert!(String::from_utf8_lossy(&rest).ends_with("data: [DONE]\n\n"));
     // Usage from the stream reaches the log and the metrics.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let line = &s.serve.access_lines()[0];
+    let line = &s.serve.access_lines_at_least(1, Duration::from_secs(5))[0];
     assert_eq!(line["completion_tokens"], 4);
     assert_eq!(line["outcome"], "complete");
     let m = s.serve.metrics().await;
@@ -260,7 +260,10 @@ async fn a_client_that_goes_away_cancels_the_upstream_call() {
     }
     assert_eq!(s.eastus.completed() + s.eastus2.completed(), 0);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(s.serve.access_lines()[0]["outcome"], "client_disconnected");
+    assert_eq!(
+        s.serve.access_lines_at_least(1, Duration::from_secs(5))[0]["outcome"],
+        "client_disconnected"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -130,6 +130,25 @@ impl ServeProcess {
         }
     }
 
+    /// The access log once it holds at least `n` lines: the gateway writes
+    /// a line when the exchange ends, which may be just after the client
+    /// has its answer. Fails after `timeout`.
+    pub fn access_lines_at_least(&self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+        let start = Instant::now();
+        loop {
+            let lines = self.access_lines();
+            if lines.len() >= n {
+                return lines;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{} access log lines after {timeout:?}, expected {n}",
+                lines.len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn access_lines(&self) -> Vec<serde_json::Value> {
         self.stdout
             .lock()
