@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use oailb::balancer::{self, Cache, Reply, Settings};
+use oailb::balancer::{self, Cache, Reply, Settings, Signals};
 use oailb::desired::{self, ApiPolicy, Desired};
 use oailb::render::policy;
 use oailb::topology::{self, Mode, Source};
@@ -343,17 +343,18 @@ impl Seen {
     }
 }
 
-fn reply_for(answers: &Value, backend: &str) -> Reply {
+/// The table's answer of `backend`: `None` for no answer, else the status
+/// and the headers.
+fn answer_for(answers: &Value, backend: &str) -> Option<(u16, Vec<(String, String)>)> {
     let answer = match answers.get(backend) {
         Some(a) => a,
         None => &answers["*"],
     };
     match answer {
-        Value::String(s) if s == "no-answer" => Reply::NoAnswer,
-        Value::Object(o) => Reply::Status {
-            status: o["status"].as_u64().unwrap() as u16,
-            headers: o
-                .get("headers")
+        Value::String(s) if s == "no-answer" => None,
+        Value::Object(o) => Some((
+            o["status"].as_u64().unwrap() as u16,
+            o.get("headers")
                 .and_then(Value::as_object)
                 .map(|h| {
                     h.iter()
@@ -361,10 +362,18 @@ fn reply_for(answers: &Value, backend: &str) -> Reply {
                         .collect()
                 })
                 .unwrap_or_default(),
-        },
-        _ => Reply::Status {
-            status: 200,
-            headers: vec![],
+        )),
+        _ => Some((200, vec![])),
+    }
+}
+
+/// The table's answer of `backend` as the balancer reads it.
+fn reply_for(answers: &Value, backend: &str) -> Reply {
+    match answer_for(answers, backend) {
+        None => Reply::NoAnswer,
+        Some((status, headers)) => Reply::Status {
+            status,
+            signals: Signals::from_headers(&headers),
         },
     }
 }
@@ -958,9 +967,9 @@ const SERVE_TOKEN: &str = "scenario-entra-token";
 
 /// The table's answer of `backend`, with the body the harness gives it.
 fn mock_answer(answers: &Value, backend: &str) -> Answer {
-    match reply_for(answers, backend) {
-        Reply::NoAnswer => Answer::Drop,
-        Reply::Status { status, headers } => Answer::Exact {
+    match answer_for(answers, backend) {
+        None => Answer::Drop,
+        Some((status, headers)) => Answer::Exact {
             status,
             headers,
             body: json!({ "served_by": backend }).to_string(),

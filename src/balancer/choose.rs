@@ -1,8 +1,10 @@
 //! Which backend takes the next attempt of a request, and how long a
 //! client must wait when none can.
 
+use smallvec::SmallVec;
+
 use super::region;
-use super::state::BackendState;
+use super::state::{BackendState, Room};
 use super::{Backend, Cost, Settings, WhenAllBusy};
 
 /// What to do with the next attempt of a request.
@@ -34,22 +36,23 @@ pub fn choose(
     draw: &mut dyn FnMut() -> f64,
     s: &Settings,
 ) -> Choice {
-    // One look at each untried backend: does it admit the request, and
-    // with how much room left?
-    let admission: Vec<Option<u64>> = (0..route.len())
-        .map(|i| {
-            let b = &route[i];
-            if tried.contains(&i) {
-                return None;
+    // One look at each untried backend: does it admit the request? Kept on
+    // the stack for routes of usual size: this runs once per attempt, and
+    // `simulate` runs millions of them.
+    let mut admitting: SmallVec<[(usize, Room); 16]> = SmallVec::new();
+    let mut best: Option<u32> = None;
+    for (i, (b, st)) in route.iter().zip(states).enumerate() {
+        if tried.contains(&i) {
+            continue;
+        }
+        if let Some(room) = st.room(&b.quota, cost.tokens_on(&b.quota), s, now_ms) {
+            admitting.push((i, room));
+            if best.is_none_or(|p| b.priority < p) {
+                best = Some(b.priority);
             }
-            states[i].admission(&b.quota, cost.tokens_on(&b.quota), s, now_ms)
-        })
-        .collect();
-    let Some(best) = (0..route.len())
-        .filter(|i| admission[*i].is_some())
-        .map(|i| route[i].priority)
-        .min()
-    else {
+        }
+    }
+    let Some(best) = best else {
         if s.when_all_busy == WhenAllBusy::ForwardToFirst && tried.is_empty() {
             if let Some(first) = first_backend(route) {
                 return Choice::Forward(first);
@@ -69,19 +72,29 @@ pub fn choose(
             },
         };
     };
+    // The admitting backends of the best priority; with a gateway region,
+    // only the nearest of them. Each weighs its weight times its room.
     let distance = |i: usize| match &s.gateway_region {
         Some(g) => region::distance(g, route[i].region.as_deref()),
         None => 0,
     };
-    let in_group = |i: usize| admission[i].is_some() && route[i].priority == best;
-    let nearest = (0..route.len())
-        .filter(|i| in_group(*i))
-        .map(distance)
+    admitting.retain(|(i, _)| route[*i].priority == best);
+    let nearest = admitting
+        .iter()
+        .map(|(i, _)| distance(*i))
         .min()
         .unwrap_or(0);
-    let weight = |i: usize| u64::from(route[i].weight.max(1)) * admission[i].unwrap_or(0).max(1);
-    let members = || (0..route.len()).filter(|i| in_group(*i) && distance(*i) == nearest);
-    let total: u64 = members().map(weight).sum();
+    let members: SmallVec<[(usize, u64); 16]> = admitting
+        .iter()
+        .filter(|(i, _)| s.gateway_region.is_none() || distance(*i) == nearest)
+        .map(|(i, room)| {
+            (
+                *i,
+                u64::from(route[*i].weight.max(1)) * room.permille().max(1),
+            )
+        })
+        .collect();
+    let total: u64 = members.iter().map(|m| m.1).sum();
     let draw = draw();
     let draw = if draw.is_finite() {
         draw.clamp(0.0, 1.0)
@@ -90,8 +103,7 @@ pub fn choose(
     };
     let mut r = ((draw * total as f64) as u64).min(total - 1);
     let mut last = 0;
-    for i in members() {
-        let w = weight(i);
+    for &(i, w) in &members {
         if r < w {
             return Choice::Forward(i);
         }

@@ -1,6 +1,7 @@
-//! How long a backend asked not to be called: read from its answer's
-//! headers, most precise first. Every parser returns `None` on input it does
-//! not understand; none of them can panic.
+//! What an answer's headers tell the balancer, read once per answer
+//! ([`Signals::from_headers`]): the remaining-quota figures and how long the
+//! backend asked not to be called, most precise first. Every parser returns
+//! `None` on input it does not understand; none of them can panic.
 
 use super::Settings;
 
@@ -14,32 +15,88 @@ pub const DELAY_HEADERS: [&str; 4] = [
     "x-ratelimit-reset-tokens",
 ];
 
-/// The delay a backend announced, in milliseconds, capped at the maximum:
-/// `retry-after-ms`, else `Retry-After` (seconds or an HTTP date), else
-/// `x-ratelimit-reset-requests`, else `x-ratelimit-reset-tokens` (seconds or
-/// durations such as `6s`, `1m0s`, `250ms`). No floor: a backend that says
-/// 40 ms is called again after 40 ms. `None` when no header says anything.
-pub fn announced_delay_ms(headers: &[(String, String)], now_ms: u64, s: &Settings) -> Option<u64> {
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim())
-    };
-    let ms = DELAY_HEADERS.iter().find_map(|name| {
-        let v = header(name)?;
-        match *name {
-            "retry-after-ms" => parse_number(v),
-            "retry-after" => parse_seconds_ms(v)
-                .or_else(|| parse_http_date_ms(v).map(|at| at.saturating_sub(now_ms) as f64)),
-            _ => parse_seconds_ms(v).or_else(|| parse_duration_ms(v)),
-        }
-    })?;
-    // Compared as a float first, so huge values cannot overflow.
-    if ms >= s.max_delay_ms as f64 {
-        return Some(s.max_delay_ms);
+/// A delay as the answer announced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delay {
+    /// This many milliseconds, rounded up (saturating).
+    Ms(u64),
+    /// Until this instant, ms since the Unix epoch (`Retry-After` as an
+    /// HTTP date).
+    Until(u64),
+}
+
+/// What one answer says to the balancer. `serve` and the policy read it from
+/// the answer's headers; `simulate` builds it from its backend model
+/// directly, without writing and re-reading text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Signals {
+    /// `x-ratelimit-remaining-tokens`.
+    pub remaining_tokens: Option<i64>,
+    /// `x-ratelimit-remaining-requests`.
+    pub remaining_requests: Option<i64>,
+    /// The first of [`DELAY_HEADERS`] that parses.
+    pub delay: Option<Delay>,
+}
+
+impl Delay {
+    /// Parsed values are never negative; `as` saturates, so huge ones
+    /// cannot overflow.
+    fn from_ms(ms: f64) -> Delay {
+        Delay::Ms(ms.ceil() as u64)
     }
-    Some(ms.ceil() as u64)
+}
+
+impl Signals {
+    /// Reads the headers; names match in any case, and of a repeated header
+    /// the first one counts.
+    pub fn from_headers(headers: &[(String, String)]) -> Signals {
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim())
+        };
+        let delay = DELAY_HEADERS.iter().find_map(|name| {
+            let v = header(name)?;
+            match *name {
+                "retry-after-ms" => parse_number(v).map(Delay::from_ms),
+                "retry-after" => parse_seconds_ms(v)
+                    .map(Delay::from_ms)
+                    .or_else(|| parse_http_date_ms(v).map(Delay::Until)),
+                _ => parse_seconds_ms(v)
+                    .or_else(|| parse_duration_ms(v))
+                    .map(Delay::from_ms),
+            }
+        });
+        Signals {
+            remaining_tokens: header("x-ratelimit-remaining-tokens").and_then(whole_number),
+            remaining_requests: header("x-ratelimit-remaining-requests").and_then(whole_number),
+            delay,
+        }
+    }
+
+    /// The delay the backend announced, in milliseconds, capped at the
+    /// maximum: `retry-after-ms`, else `Retry-After` (seconds or an HTTP
+    /// date), else `x-ratelimit-reset-requests`, else
+    /// `x-ratelimit-reset-tokens` (seconds or durations such as `6s`,
+    /// `1m0s`, `250ms`). No floor: a backend that says 40 ms is called again
+    /// after 40 ms. `None` when no header says anything.
+    pub fn delay_ms(&self, now_ms: u64, s: &Settings) -> Option<u64> {
+        let ms = match self.delay? {
+            Delay::Ms(ms) => ms,
+            Delay::Until(at) => at.saturating_sub(now_ms),
+        };
+        Some(ms.min(s.max_delay_ms))
+    }
+}
+
+/// A remaining-quota figure: 1 to 12 digits (a bound that keeps every
+/// product of the model within 64 bits).
+fn whole_number(v: &str) -> Option<i64> {
+    if v.is_empty() || v.len() > 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
 }
 
 /// `12` or `1.5`: digits with an optional fraction; no sign, no exponent.

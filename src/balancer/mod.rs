@@ -30,12 +30,14 @@ pub mod state;
 
 use std::collections::HashMap;
 
+use smallvec::SmallVec;
+
 use crate::desired::RouteBackend;
 use crate::topology::{LoadBalancing, WhenAllBusy};
 
 pub use choose::{choose, first_backend, retry_wait_ms, Choice};
 pub use cost::{estimate, Cost, EstimateSettings};
-pub use delay::{announced_delay_ms, parse_duration_ms, parse_http_date_ms, DELAY_HEADERS};
+pub use delay::{parse_duration_ms, parse_http_date_ms, Delay, Signals, DELAY_HEADERS};
 pub use quota::Quota;
 pub use state::{BackendState, Ticket, Verdict};
 
@@ -164,11 +166,8 @@ impl Backend {
 /// What a backend did with one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
-    /// An HTTP answer.
-    Status {
-        status: u16,
-        headers: Vec<(String, String)>,
-    },
+    /// An HTTP answer and what its headers say.
+    Status { status: u16, signals: Signals },
     /// No answer: connection refused or reset, timeout.
     NoAnswer,
 }
@@ -267,7 +266,8 @@ impl Store for Cache {
 /// drive requests with it, so the end cases are decided in one place.
 #[derive(Debug, Clone, Default)]
 pub struct Attempts {
-    tried: Vec<usize>,
+    /// Inline for the usual few attempts: no allocation per request.
+    tried: SmallVec<[usize; 4]>,
     throttled: bool,
     /// Whether the last attempt got an HTTP answer.
     last_answered: bool,

@@ -24,9 +24,8 @@
 //! ([`BackendState::encode`]); the policy's C# does the same integer
 //! arithmetic, so both compute identical levels.
 
-use super::delay::announced_delay_ms;
 use super::quota::Quota;
-use super::{Reply, Settings};
+use super::{Reply, Settings, Signals};
 
 /// Refill is computed over at most this long: enough to fill any bucket
 /// from any level an estimate reaches, small enough that no product
@@ -97,6 +96,7 @@ pub enum Verdict {
 }
 
 /// Levels and limits of one backend at one instant.
+#[derive(Debug, Clone, Copy)]
 struct Buckets {
     tokens: i64,
     requests: i64,
@@ -108,29 +108,44 @@ impl BackendState {
     fn buckets(&self, q: &Quota, s: &Settings, now: u64) -> Buckets {
         let token_cap = q.token_cap(s.window_ms);
         let request_cap = q.request_cap(s.window_ms);
-        if self.at_ms == 0 {
-            return Buckets {
-                tokens: token_cap,
-                requests: request_cap,
-                token_cap,
-                request_cap,
-            };
+        let (dt, drained) = self.elapsed(s, now);
+        Buckets {
+            tokens: self.token_level(q, dt, drained, token_cap),
+            requests: self.request_level(q, dt, drained, request_cap),
+            token_cap,
+            request_cap,
         }
+    }
+
+    /// Milliseconds of refill from `at_ms` to `now`, and how many of them
+    /// others' use drains: it does for at most one window after the last
+    /// answer, the part of [at, now] inside [seen, seen + window].
+    fn elapsed(&self, s: &Settings, now: u64) -> (u64, i64) {
         let dt = now.saturating_sub(self.at_ms).min(MAX_REFILL_MS);
-        // Others' use drains the buckets for at most one window after the
-        // last answer: the part of [at, now] inside [seen, seen + window].
         let drained = now
             .min(self.seen_ms + s.window_ms)
             .saturating_sub(self.at_ms.max(self.seen_ms))
             .min(dt) as i64;
-        let token_add = (q.token_refill(dt) - self.foreign_tokens * drained / 1000).max(0);
-        let request_add = (q.request_refill(dt) - self.foreign_requests * drained / 1000).max(0);
-        Buckets {
-            tokens: refill(self.tokens, token_add, token_cap),
-            requests: refill(self.requests, request_add, request_cap),
-            token_cap,
-            request_cap,
+        (dt, drained)
+    }
+
+    /// Milli-tokens in the bucket after [`Self::elapsed`]; full when the
+    /// backend was never used.
+    fn token_level(&self, q: &Quota, dt: u64, drained: i64, cap: i64) -> i64 {
+        if self.at_ms == 0 {
+            return cap;
         }
+        let add = (q.token_refill(dt) - self.foreign_tokens * drained / 1000).max(0);
+        refill(self.tokens, add, cap)
+    }
+
+    /// Micro-requests in the bucket, likewise.
+    fn request_level(&self, q: &Quota, dt: u64, drained: i64, cap: i64) -> i64 {
+        if self.at_ms == 0 {
+            return cap;
+        }
+        let add = (q.request_refill(dt) - self.foreign_requests * drained / 1000).max(0);
+        refill(self.requests, add, cap)
     }
 
     /// Brings the levels to `now`.
@@ -166,16 +181,42 @@ impl BackendState {
     /// the room left in its buckets ([`Self::headroom_permille`]); one look
     /// at the buckets for both.
     pub fn admission(&self, q: &Quota, tokens: u64, s: &Settings, now: u64) -> Option<u64> {
+        self.room(q, tokens, s, now).map(|r| r.permille())
+    }
+
+    /// When the backend is predicted to admit a request of `tokens` now,
+    /// the levels of its buckets, from which [`Room::permille`] computes
+    /// the room left. That takes a division or two, which a pick needs only
+    /// for the backends it draws among.
+    pub fn room(&self, q: &Quota, tokens: u64, s: &Settings, now: u64) -> Option<Room> {
         if self.out_until_ms > now {
             return None;
         }
         if q.tokens_per_minute == 0 {
-            return Some(1000);
+            return Some(Room::FULL);
         }
-        let b = self.buckets(q, s, now);
-        let fits = b.tokens >= Self::need(tokens, b.token_cap, s)
-            && (!q.limits_requests() || b.requests >= 1_000_000);
-        fits.then(|| b.room(q))
+        // The token bucket first: most backends that do not admit a request
+        // lack tokens, and the request bucket is then not needed.
+        let (dt, drained) = self.elapsed(s, now);
+        let token_cap = q.token_cap(s.window_ms);
+        let tokens_left = self.token_level(q, dt, drained, token_cap);
+        if tokens_left < Self::need(tokens, token_cap, s) {
+            return None;
+        }
+        let request_cap = q.request_cap(s.window_ms);
+        let requests_left = self.request_level(q, dt, drained, request_cap);
+        if q.limits_requests() && requests_left < 1_000_000 {
+            return None;
+        }
+        Some(Room {
+            levels: Buckets {
+                tokens: tokens_left,
+                requests: requests_left,
+                token_cap,
+                request_cap,
+            },
+            limits_requests: q.limits_requests(),
+        })
     }
 
     /// Milliseconds until the backend is predicted to admit a request of
@@ -261,13 +302,12 @@ impl BackendState {
         &mut self,
         q: &Quota,
         t: &Ticket,
-        headers: &[(String, String)],
+        signals: &Signals,
         admitted: bool,
         s: &Settings,
         now: u64,
     ) {
-        let tokens = header_number(headers, "x-ratelimit-remaining-tokens");
-        let requests = header_number(headers, "x-ratelimit-remaining-requests");
+        let (tokens, requests) = (signals.remaining_tokens, signals.remaining_requests);
         if (tokens.is_none() && requests.is_none()) || t.sent_ms < self.seen_ms {
             return;
         }
@@ -318,7 +358,7 @@ impl BackendState {
         s: &Settings,
         now: u64,
     ) -> Verdict {
-        let (status, headers) = match reply {
+        let (status, signals) = match reply {
             Reply::NoAnswer => {
                 self.refund(q, t, s, now);
                 self.unanswered = self.unanswered.saturating_add(1);
@@ -329,20 +369,20 @@ impl BackendState {
                 self.out_until_ms = self.out_until_ms.max(now + backoff.min(s.breaker.open_ms));
                 return Verdict::Failed;
             }
-            Reply::Status { status, headers } => (*status, headers.as_slice()),
+            Reply::Status { status, signals } => (*status, signals),
         };
         self.unanswered = 0;
         let trips = s.trips(status);
         if trips && status == 429 {
             self.refund(q, t, s, now);
-            self.reanchor(q, t, headers, false, s, now);
-            let delay = announced_delay_ms(headers, now, s).unwrap_or(s.default_delay_ms);
+            self.reanchor(q, t, signals, false, s, now);
+            let delay = signals.delay_ms(now, s).unwrap_or(s.default_delay_ms);
             self.out_until_ms = self.out_until_ms.max(now + delay);
             return Verdict::Throttled;
         }
         if trips && status >= 500 {
             self.refund(q, t, s, now);
-            self.reanchor(q, t, headers, false, s, now);
+            self.reanchor(q, t, signals, false, s, now);
             self.failure(s, now);
             return Verdict::Failed;
         }
@@ -350,7 +390,7 @@ impl BackendState {
             // Refused credentials or access (401, 403): the backend is
             // misconfigured, not busy; keep it out for its delay.
             self.refund(q, t, s, now);
-            let delay = announced_delay_ms(headers, now, s).unwrap_or(s.default_delay_ms);
+            let delay = signals.delay_ms(now, s).unwrap_or(s.default_delay_ms);
             self.out_until_ms = self.out_until_ms.max(now + delay);
             return Verdict::Failed;
         }
@@ -358,7 +398,7 @@ impl BackendState {
         if !admitted {
             self.refund(q, t, s, now);
         }
-        self.reanchor(q, t, headers, admitted, s, now);
+        self.reanchor(q, t, signals, admitted, s, now);
         self.success(s, now);
         Verdict::Done
     }
@@ -475,6 +515,37 @@ impl BackendState {
     }
 }
 
+/// The buckets of a backend that admits a request ([`BackendState::room`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Room {
+    levels: Buckets,
+    limits_requests: bool,
+}
+
+impl Room {
+    /// A backend whose quota oailb cannot tell.
+    const FULL: Room = Room {
+        levels: Buckets {
+            tokens: 1,
+            requests: 1,
+            token_cap: 1,
+            request_cap: 1,
+        },
+        limits_requests: false,
+    };
+
+    /// Room left, per mille: the fuller of the two limits counts.
+    pub fn permille(&self) -> u64 {
+        let b = &self.levels;
+        let p = permille(b.tokens, b.token_cap);
+        if self.limits_requests {
+            p.min(permille(b.requests, b.request_cap))
+        } else {
+            p
+        }
+    }
+}
+
 impl Buckets {
     /// Room left, per mille: the fuller of the two limits counts.
     fn room(&self, q: &Quota) -> u64 {
@@ -503,18 +574,4 @@ fn permille(level: i64, cap: i64) -> u64 {
     } else {
         (level.max(0) * 1000 / cap) as u64
     }
-}
-
-/// A header that holds a whole number: 1 to 12 digits (a bound that keeps
-/// every product of the model within 64 bits).
-fn header_number(headers: &[(String, String)], name: &str) -> Option<i64> {
-    let v = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))?
-        .1
-        .trim();
-    if v.is_empty() || v.len() > 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    v.parse().ok()
 }

@@ -39,10 +39,14 @@ fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+fn sig(pairs: &[(&str, &str)]) -> Signals {
+    Signals::from_headers(&h(pairs))
+}
+
 fn ok(pairs: &[(&str, &str)]) -> Reply {
     Reply::Status {
         status: 200,
-        headers: h(pairs),
+        signals: sig(pairs),
     }
 }
 
@@ -275,7 +279,7 @@ fn a_429_keeps_the_backend_out_for_exactly_its_announced_delay() {
         &t,
         &Reply::Status {
             status: 429,
-            headers: h(&[
+            signals: sig(&[
                 ("Retry-After", "1"),
                 ("retry-after-ms", "43"),
                 ("x-ratelimit-remaining-tokens", "20"),
@@ -309,7 +313,7 @@ fn one_5xx_is_not_throttling_but_a_high_failure_rate_opens_the_breaker() {
     let mut st = BackendState::default();
     let fail = Reply::Status {
         status: 500,
-        headers: vec![],
+        signals: Signals::default(),
     };
     let mut t = NOW;
     let call = |st: &mut BackendState, r: &Reply, at: u64| {
@@ -354,7 +358,7 @@ fn failures_in_a_row_open_the_breaker_and_a_success_resets_the_count() {
     };
     let fail = || Reply::Status {
         status: 502,
-        headers: vec![],
+        signals: Signals::default(),
     };
     for i in 0..4 {
         call(&mut st, fail(), NOW + i);
@@ -381,7 +385,7 @@ fn a_20_percent_error_rate_never_opens_the_breaker() {
         let r = if i % 5 == 0 {
             Reply::Status {
                 status: 503,
-                headers: vec![],
+                signals: Signals::default(),
             }
         } else {
             ok(&[])
@@ -464,7 +468,7 @@ fn throttled_everywhere_rejects_with_the_soonest_announced_delay() {
     let mut cache = Cache::default();
     let mut throttled = |b: &Backend| Reply::Status {
         status: 429,
-        headers: h(&[("retry-after-ms", if b.name == "a" { "2500" } else { "900" })]),
+        signals: sig(&[("retry-after-ms", if b.name == "a" { "2500" } else { "900" })]),
     };
     let out = handle(
         &mut cache,
@@ -508,7 +512,7 @@ fn failures_everywhere_pass_the_last_answer_on() {
             if b.name == "a" {
                 Reply::Status {
                     status: 500,
-                    headers: vec![],
+                    signals: Signals::default(),
                 }
             } else {
                 Reply::NoAnswer
@@ -525,7 +529,7 @@ fn failures_everywhere_pass_the_last_answer_on() {
         &mut || 0.0,
         &mut |_| Reply::Status {
             status: 503,
-            headers: vec![],
+            signals: Signals::default(),
         },
     );
     // b is out (no answer) for a second; a answers 503 once more.
@@ -573,7 +577,7 @@ fn unknown_quota_is_steered_by_answers_only() {
 #[test]
 fn delay_headers_most_precise_first_without_a_floor() {
     let s = settings(); // max 60 s
-    let d = |pairs: &[(&str, &str)]| announced_delay_ms(&h(pairs), NOW, &s);
+    let d = |pairs: &[(&str, &str)]| sig(pairs).delay_ms(NOW, &s);
     assert_eq!(d(&[("Retry-After", "7")]), Some(7_000));
     assert_eq!(
         d(&[("retry-after", "1"), ("retry-after-ms", "43")]),
@@ -625,7 +629,7 @@ fn an_unannounced_delay_is_the_default_and_at_least_a_second() {
         &t,
         &Reply::Status {
             status: 429,
-            headers: vec![],
+            signals: Signals::default(),
         },
         &s,
         NOW,

@@ -19,7 +19,7 @@ use super::errors;
 use super::forward::{self, Outgoing};
 use super::relay::{Finish, Relay};
 use super::{Body, Gateway};
-use crate::balancer::{Attempts, Cost, Reply, Step, Ticket, Verdict};
+use crate::balancer::{Attempts, Cost, Reply, Signals, Step, Ticket, Verdict};
 
 /// The body of a failed answer kept to pass on (larger ones are cut).
 const KEEP_FAILED_BODY: usize = 1 << 20;
@@ -140,7 +140,7 @@ pub async fn run(gw: &Gateway, rt: &Runtime, req: Request<'_>) -> Response<Body>
         let reply = match &result {
             Ok(res) => Reply::Status {
                 status: res.status().as_u16(),
-                headers: balancer_headers(res.headers()),
+                signals: Signals::from_headers(&balancer_headers(res.headers())),
             },
             Err(_) => Reply::NoAnswer,
         };

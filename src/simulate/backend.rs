@@ -110,6 +110,9 @@ pub struct BackendSim {
     error_rate: f64,
     error_status: u16,
     latency: super::workload::Latency,
+    /// µs of a quick answer (refused, 429, 503) and of an injected error.
+    quick_us: u64,
+    error_us: u64,
     outages: Vec<(u64, u64, OutageKind)>,
 }
 
@@ -125,6 +128,8 @@ impl BackendSim {
             error_rate: spec.error_rate,
             error_status: spec.error_status,
             latency: spec.latency,
+            quick_us: Self::ms(spec.latency.rejection_ms),
+            error_us: Self::ms(spec.latency.error_ms),
             outages: spec.outages.clone(),
         }
     }
@@ -159,10 +164,9 @@ impl BackendSim {
     /// A request costing `cost` tokens (prompt + max_tokens, weighted) that
     /// would generate `completion` tokens arrives at `now`.
     pub fn attempt(&mut self, now: u64, cost: u64, completion: u32) -> Answer {
-        let quick = Self::ms(self.latency.rejection_ms);
         let mut answer = Answer {
             outcome: Outcome::NoAnswer,
-            latency_us: quick,
+            latency_us: self.quick_us,
             retry_after_ms: 0,
             remaining_tokens: 0,
             remaining_requests: None,
@@ -196,7 +200,7 @@ impl BackendSim {
         if self.error_rate > 0.0 && self.faults.next_f64() < self.error_rate {
             (answer.remaining_tokens, answer.remaining_requests) = self.remaining();
             answer.outcome = Outcome::Failed(self.error_status);
-            answer.latency_us = Self::ms(self.latency.error_ms);
+            answer.latency_us = self.error_us;
             return answer;
         }
         self.tokens.level -= cost;

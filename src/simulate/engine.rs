@@ -9,7 +9,7 @@ use std::collections::BinaryHeap;
 use super::arrivals::Request;
 use super::backend::{Answer, BackendSim};
 use super::metrics::Metrics;
-use super::strategy::{Ctx, Layout, Step, Strategy};
+use super::strategy::{ClientAnswer, Ctx, Layout, Step, Strategy};
 use super::world::World;
 
 /// How a run is set up besides the strategy.
@@ -48,7 +48,9 @@ pub struct Engine<'w, S: Strategy> {
     /// Requests each region's gateways took so far.
     arrived: Vec<usize>,
     backends: Vec<BackendSim>,
-    slab: Vec<Option<InFlight<S::Flight>>>,
+    /// Requests in flight, kept in place from arrival to the client's
+    /// answer (a retry reuses its slot); `free` lists the slots not in use.
+    slab: Vec<InFlight<S::Flight>>,
     free: Vec<usize>,
     /// Answers due, as [`event_key`]s.
     heap: BinaryHeap<Reverse<u128>>,
@@ -56,64 +58,34 @@ pub struct Engine<'w, S: Strategy> {
 }
 
 impl<S: Strategy> Engine<'_, S> {
-    /// Carries a request's step out: a call (its answer is scheduled) or the
-    /// answer to the client.
-    #[allow(clippy::too_many_arguments)]
-    fn step(
-        &mut self,
-        step: Step,
-        req: Request,
-        arrived_us: u64,
-        instance: usize,
-        flight: S::Flight,
-        now: u64,
-    ) {
-        match step {
-            Step::Send(i) => {
+    /// A request's call to its route's backend `i` at `now`: the backend's
+    /// answer, counted.
+    fn call(&mut self, req: &Request, i: usize, now: u64) -> Answer {
+        let g = self.world.routes[req.route as usize].global[i];
+        let w = u64::from(self.world.backends[g].quota.output_weight);
+        let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * w;
+        let answer = self.backends[g].attempt(now, cost, req.completion);
+        self.metrics.upstream(g, req, cost, &answer);
+        answer
+    }
+
+    /// The client's answer to `req`, counted.
+    fn reply(&mut self, a: &ClientAnswer, req: &Request, arrived_us: u64, now: u64) {
+        if !S::CALLS_BACKENDS {
+            // The ideal bound names the backend its priority cascade placed
+            // the request on, served or not.
+            if let Some(i) = a.served_by {
                 let g = self.world.routes[req.route as usize].global[i];
                 let w = u64::from(self.world.backends[g].quota.output_weight);
                 let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * w;
-                let answer = self.backends[g].attempt(now, cost, req.completion);
-                self.metrics.upstream(g, &req, cost, &answer);
-                let slot = InFlight {
-                    req,
-                    arrived_us,
-                    instance,
-                    backend: i,
-                    answer,
-                    flight,
-                };
-                let k = match self.free.pop() {
-                    Some(k) => {
-                        self.slab[k] = Some(slot);
-                        k
-                    }
-                    None => {
-                        self.slab.push(Some(slot));
-                        self.slab.len() - 1
-                    }
-                };
-                self.heap
-                    .push(Reverse(event_key(now + answer.latency_us, k)));
-            }
-            Step::Reply(a) => {
-                if !S::CALLS_BACKENDS {
-                    // The ideal bound names the backend its priority
-                    // cascade placed the request on, served or not.
-                    if let Some(i) = a.served_by {
-                        let g = self.world.routes[req.route as usize].global[i];
-                        let w = u64::from(self.world.backends[g].quota.output_weight);
-                        let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * w;
-                        self.metrics.served_without_call(g, &req, cost);
-                    }
-                }
-                let local = a.served_by.is_some_and(|i| {
-                    let g = self.world.routes[req.route as usize].global[i];
-                    self.world.is_local(g, req.region)
-                });
-                self.metrics.client(&a, &req, local, arrived_us, now);
+                self.metrics.served_without_call(g, req, cost);
             }
         }
+        let local = a.served_by.is_some_and(|i| {
+            let g = self.world.routes[req.route as usize].global[i];
+            self.world.is_local(g, req.region)
+        });
+        self.metrics.client(a, req, local, arrived_us, now);
     }
 
     /// Delivers every answer due at or before `until`.
@@ -124,19 +96,71 @@ impl<S: Strategy> Engine<'_, S> {
                 break;
             }
             self.heap.pop();
-            let Some(mut f) = self.slab[k].take() else {
-                continue;
-            };
-            self.free.push(k);
             let ctx = Ctx {
                 world: self.world,
                 now_us: t,
-                instance: f.instance,
+                instance: self.slab[k].instance,
             };
+            let f = &mut self.slab[k];
             let step = self
                 .strategy
                 .answer(ctx, &f.req, &mut f.flight, f.backend, &f.answer);
-            self.step(step, f.req, f.arrived_us, f.instance, f.flight, t);
+            let (req, arrived_us) = (f.req, f.arrived_us);
+            match step {
+                Step::Send(i) => {
+                    let answer = self.call(&req, i, t);
+                    let f = &mut self.slab[k];
+                    f.backend = i;
+                    f.answer = answer;
+                    self.heap.push(Reverse(event_key(t + answer.latency_us, k)));
+                }
+                Step::Reply(a) => {
+                    self.free.push(k);
+                    self.reply(&a, &req, arrived_us, t);
+                }
+            }
+        }
+    }
+
+    /// The next request arrives (requests come in time order).
+    fn arrive_one(&mut self, req: Request) {
+        self.deliver_until(req.at_us);
+        self.metrics.arrival(&req);
+        let region = usize::from(req.region).min(self.arrived.len() - 1);
+        let k = self.arrived[region] % self.layout.instances.max(1);
+        self.arrived[region] += 1;
+        let instance = self.layout.slot(region, k);
+        let ctx = Ctx {
+            world: self.world,
+            now_us: req.at_us,
+            instance,
+        };
+        let (flight, step) = self.strategy.arrive(ctx, &req);
+        match step {
+            Step::Send(i) => {
+                let answer = self.call(&req, i, req.at_us);
+                let slot = InFlight {
+                    req,
+                    arrived_us: req.at_us,
+                    instance,
+                    backend: i,
+                    answer,
+                    flight,
+                };
+                let k = match self.free.pop() {
+                    Some(k) => {
+                        self.slab[k] = slot;
+                        k
+                    }
+                    None => {
+                        self.slab.push(slot);
+                        self.slab.len() - 1
+                    }
+                };
+                self.heap
+                    .push(Reverse(event_key(req.at_us + answer.latency_us, k)));
+            }
+            Step::Reply(a) => self.reply(&a, &req, req.at_us, req.at_us),
         }
     }
 }
@@ -169,27 +193,17 @@ impl<'w, S: Strategy> Engine<'w, S> {
 
 /// A run of any strategy, as [`run_all`] drives it.
 pub trait Run {
-    /// The next request arrives (requests come in time order).
-    fn arrive(&mut self, req: Request);
+    /// The next requests arrive (requests come in time order).
+    fn arrive(&mut self, reqs: &[Request]);
     /// Delivers the answers still in flight and hands over the measurements.
     fn finish(self: Box<Self>) -> Metrics;
 }
 
 impl<S: Strategy> Run for Engine<'_, S> {
-    fn arrive(&mut self, req: Request) {
-        self.deliver_until(req.at_us);
-        self.metrics.arrival(&req);
-        let region = usize::from(req.region).min(self.arrived.len() - 1);
-        let k = self.arrived[region] % self.layout.instances.max(1);
-        self.arrived[region] += 1;
-        let instance = self.layout.slot(region, k);
-        let ctx = Ctx {
-            world: self.world,
-            now_us: req.at_us,
-            instance,
-        };
-        let (flight, step) = self.strategy.arrive(ctx, &req);
-        self.step(step, req, req.at_us, instance, flight, req.at_us);
+    fn arrive(&mut self, reqs: &[Request]) {
+        for req in reqs {
+            self.arrive_one(*req);
+        }
     }
 
     fn finish(mut self: Box<Self>) -> Metrics {
@@ -198,16 +212,27 @@ impl<S: Strategy> Run for Engine<'_, S> {
     }
 }
 
+/// Requests handed to each run at a time: each strategy's code and state
+/// stay in the caches for a batch instead of taking turns per request.
+const BATCH: usize = 2048;
+
 /// Feeds one stream of arrivals to every run, so that they see the same
-/// requests and the arrivals are drawn once.
+/// requests and the arrivals are drawn once (a batch at a time: memory
+/// stays constant).
 pub fn run_all<'w>(
     runs: Vec<Box<dyn Run + 'w>>,
-    arrivals: impl Iterator<Item = Request>,
+    mut arrivals: impl Iterator<Item = Request>,
 ) -> Vec<Metrics> {
     let mut runs = runs;
-    for req in arrivals {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        batch.clear();
+        batch.extend(arrivals.by_ref().take(BATCH));
+        if batch.is_empty() {
+            break;
+        }
         for r in runs.iter_mut() {
-            r.arrive(req);
+            r.arrive(&batch);
         }
     }
     runs.into_iter().map(|r| r.finish()).collect()

@@ -100,6 +100,9 @@ pub struct Series {
     /// Tokens served per bin, per backend: `served[backend][bin]`.
     pub served: Vec<Vec<f64>>,
     pub client_429: Vec<u64>,
+    /// The last bin looked up and its start: times come nearly in order,
+    /// so most look-ups skip the division.
+    last: (usize, u64),
 }
 
 impl Series {
@@ -113,11 +116,22 @@ impl Series {
             demand: vec![0.0; bins],
             served: vec![vec![0.0; bins]; backends],
             client_429: vec![0; bins],
+            last: (0, 0),
         }
     }
 
-    fn bin(&self, t_us: u64) -> usize {
-        ((t_us / self.bin_us) as usize).min(self.bins - 1)
+    fn bin(&mut self, t_us: u64) -> usize {
+        let (bin, start) = self.last;
+        if t_us.wrapping_sub(start) < self.bin_us {
+            return bin;
+        }
+        let bin = (t_us / self.bin_us) as usize;
+        if bin < self.bins {
+            self.last = (bin, bin as u64 * self.bin_us);
+            bin
+        } else {
+            self.bins - 1
+        }
     }
 }
 
@@ -276,8 +290,19 @@ mod tests {
     fn series_has_at_most_max_bins() {
         let s = Series::new(3_600_000_000, 2);
         assert_eq!((s.bins, s.bin_us), (600, 6_000_000));
-        let s = Series::new(25_000_000, 2);
+        let mut s = Series::new(25_000_000, 2);
         assert_eq!((s.bins, s.bin_us), (25, 1_000_000));
         assert_eq!(s.bin(99_000_000), 24);
+        // The remembered bin answers only for its own span.
+        for (t, bin) in [
+            (3_500_000, 3),
+            (3_999_999, 3),
+            (4_000_000, 4),
+            (2_000_000, 2),
+        ] {
+            assert_eq!(s.bin(t), bin, "{t}");
+        }
+        assert_eq!(s.bin(25_000_000), 24);
+        assert_eq!(s.bin(0), 0);
     }
 }

@@ -4,7 +4,9 @@
 //! its answer arrives, and other requests interleave in between.
 
 use super::{ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
-use crate::balancer::{Attempts, BackendState, Cost, Reply, Step as Next, Ticket, Verdict};
+use crate::balancer::{
+    Attempts, BackendState, Cost, Delay, Reply, Signals, Step as Next, Ticket, Verdict,
+};
 use crate::simulate::arrivals::Request;
 use crate::simulate::backend::Answer;
 use crate::simulate::world::World;
@@ -12,10 +14,6 @@ use crate::simulate::world::World;
 pub struct Oailb {
     /// Per instance: per route, the state of each backend.
     states: Instances<Vec<Vec<BackendState>>>,
-    /// Header list reused for every answer: the four headers the backend
-    /// model sends, an empty value where an answer has none (the balancer
-    /// reads an empty header as an absent one).
-    headers: Vec<(String, String)>,
 }
 
 pub struct Flight {
@@ -34,15 +32,6 @@ impl Oailb {
             .collect();
         Oailb {
             states: Instances::new(initial, layout, seed, 1),
-            headers: [
-                "retry-after",
-                "retry-after-ms",
-                "x-ratelimit-remaining-requests",
-                "x-ratelimit-remaining-tokens",
-            ]
-            .iter()
-            .map(|h| (h.to_string(), String::new()))
-            .collect(),
         }
     }
 
@@ -74,44 +63,22 @@ impl Oailb {
         }
     }
 
-    /// The backend model's answer as the HTTP answer the balancer reads.
-    fn reply(&mut self, a: &Answer) -> Reply {
+    /// The backend model's answer as the balancer reads it: the status
+    /// and the figures of the headers the model sends (`retry-after-ms`
+    /// wins over `Retry-After`, as it does when the balancer reads them).
+    fn reply(a: &Answer) -> Reply {
         let Some(status) = a.status() else {
             return Reply::NoAnswer;
         };
-        let mut headers = std::mem::take(&mut self.headers);
-        for (_, v) in headers.iter_mut() {
-            v.clear();
-        }
-        if let Some(seconds) = a.retry_after_seconds() {
-            push_number(&mut headers[0].1, seconds);
-            push_number(&mut headers[1].1, a.retry_after_ms);
+        let mut signals = Signals::default();
+        if a.retry_after_seconds().is_some() {
+            signals.delay = Some(Delay::Ms(a.retry_after_ms));
         }
         if a.has_quota_headers() {
-            if let Some(r) = a.remaining_requests {
-                push_number(&mut headers[2].1, r);
-            }
-            push_number(&mut headers[3].1, a.remaining_tokens);
+            signals.remaining_requests = a.remaining_requests.map(|r| r as i64);
+            signals.remaining_tokens = Some(a.remaining_tokens as i64);
         }
-        Reply::Status { status, headers }
-    }
-}
-
-/// Appends the decimal digits of `n` (the formatter's machinery costs more
-/// than the rest of an answer's handling).
-fn push_number(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for d in &digits[i..] {
-        out.push(char::from(*d));
+        Reply::Status { status, signals }
     }
 }
 
@@ -140,7 +107,7 @@ impl Strategy for Oailb {
         i: usize,
         answer: &Answer,
     ) -> Step {
-        let reply = self.reply(answer);
+        let reply = Self::reply(answer);
         let q = &ctx.world.routes[req.route as usize].backends[i].quota;
         let ticket = f.ticket.take().expect("an answer follows a send");
         let (states, _) = self.states.get(ctx.instance);
@@ -151,9 +118,6 @@ impl Strategy for Oailb {
             ctx.world.settings_in(req.region),
             ctx.now_ms(),
         );
-        if let Reply::Status { headers, .. } = reply {
-            self.headers = headers;
-        }
         f.run.record(i, verdict, answer.status().is_some());
         f.last = Some((i, *answer));
         if verdict == Verdict::Done {
@@ -182,13 +146,54 @@ mod tests {
         }
     }
 
-    #[test]
-    fn numbers_print_as_decimal() {
-        for n in [0, 7, 10, 1500, u64::MAX] {
-            let mut s = String::from("x");
-            push_number(&mut s, n);
-            assert_eq!(s, format!("x{n}"));
+    /// The answer as the mock backend's HTTP headers say it, read as
+    /// `serve` reads a real answer.
+    fn reply_as_headers(a: &Answer) -> Reply {
+        let mut headers = Vec::new();
+        if let Some(s) = a.retry_after_seconds() {
+            headers.push(("Retry-After".to_string(), s.to_string()));
+            headers.push(("retry-after-ms".to_string(), a.retry_after_ms.to_string()));
         }
+        if a.has_quota_headers() {
+            if let Some(r) = a.remaining_requests {
+                headers.push(("x-ratelimit-remaining-requests".to_string(), r.to_string()));
+            }
+            headers.push((
+                "x-ratelimit-remaining-tokens".to_string(),
+                a.remaining_tokens.to_string(),
+            ));
+        }
+        Reply::Status {
+            status: a.status().expect("an HTTP answer"),
+            signals: Signals::from_headers(&headers),
+        }
+    }
+
+    /// The figures the simulator hands the balancer are those the
+    /// balancer reads from the same answer's headers.
+    #[test]
+    fn direct_signals_equal_the_headers_read() {
+        let answer = |outcome, retry_after_ms, remaining_requests| Answer {
+            outcome,
+            latency_us: 1,
+            retry_after_ms,
+            remaining_tokens: 1234,
+            remaining_requests,
+        };
+        for a in [
+            answer(Outcome::Served, 0, Some(8)),
+            answer(Outcome::Served, 0, None),
+            answer(Outcome::Throttled, 67, Some(0)),
+            answer(Outcome::Throttled, 60_000, None),
+            answer(Outcome::Failed(500), 0, Some(3)),
+            answer(Outcome::Unavailable, 0, None),
+        ] {
+            assert_eq!(Oailb::reply(&a), reply_as_headers(&a), "{a:?}");
+        }
+        assert_eq!(
+            Oailb::reply(&answer(Outcome::NoAnswer, 0, None)),
+            Reply::NoAnswer
+        );
     }
 
     /// With answers that take no time, virtual time has nothing to
@@ -275,10 +280,9 @@ mod tests {
                     calls[g] += 1;
                     let cost = u64::from(req.prompt) + u64::from(req.max_tokens);
                     let a = sims[g].attempt(now, cost, req.completion);
-                    let mut o = Oailb::new(&world, one_instance(), 0);
                     match a.outcome {
                         Outcome::NoAnswer => Reply::NoAnswer,
-                        _ => o.reply(&a),
+                        _ => reply_as_headers(&a),
                     }
                 },
             );
