@@ -4,7 +4,7 @@
 use smallvec::SmallVec;
 
 use super::region;
-use super::state::{BackendState, Room};
+use super::state::BackendState;
 use super::{Backend, Cost, Settings, WhenAllBusy};
 
 /// What to do with the next attempt of a request.
@@ -36,23 +36,41 @@ pub fn choose(
     draw: &mut dyn FnMut() -> f64,
     s: &Settings,
 ) -> Choice {
-    // One look at each untried backend: does it admit the request? Kept on
-    // the stack for routes of usual size: this runs once per attempt, and
-    // `simulate` runs millions of them.
-    let mut admitting: SmallVec<[(usize, Room); 16]> = SmallVec::new();
-    let mut best: Option<u32> = None;
-    for (i, (b, st)) in route.iter().zip(states).enumerate() {
-        if tried.contains(&i) {
-            continue;
-        }
-        if let Some(room) = st.room(&b.quota, cost.tokens_on(&b.quota), s, now_ms) {
-            admitting.push((i, room));
-            if best.is_none_or(|p| b.priority < p) {
-                best = Some(b.priority);
+    // Does an untried backend admit the request? Priorities are looked at
+    // from the lowest number up, and the first one with an admitting backend
+    // ends the search: the backends after it cannot be picked, and this runs
+    // once per attempt (`simulate` runs millions). Each admitting backend of
+    // that priority weighs its weight times its room; with a gateway region
+    // the nearest of them are drawn among. On the stack for usual routes.
+    let mut members: SmallVec<[(usize, u64, u8); 8]> = SmallVec::new();
+    let mut above: Option<u32> = None;
+    let untried = |i: usize| !tried.contains(&i);
+    while members.is_empty() {
+        let Some(priority) = route
+            .iter()
+            .enumerate()
+            .filter(|(i, b)| untried(*i) && above.is_none_or(|a| b.priority > a))
+            .map(|(_, b)| b.priority)
+            .min()
+        else {
+            break;
+        };
+        for (i, (b, st)) in route.iter().zip(states).enumerate() {
+            if b.priority != priority || !untried(i) {
+                continue;
+            }
+            if let Some(room) = st.room(&b.quota, cost.tokens_on(&b.quota), s, now_ms) {
+                let weight = u64::from(b.weight.max(1)) * room.permille().max(1);
+                let distance = match &s.gateway_region {
+                    Some(g) => region::distance(g, b.region.as_deref()),
+                    None => 0,
+                };
+                members.push((i, weight, distance));
             }
         }
+        above = Some(priority);
     }
-    let Some(best) = best else {
+    if members.is_empty() {
         if s.when_all_busy == WhenAllBusy::ForwardToFirst && tried.is_empty() {
             if let Some(first) = first_backend(route) {
                 return Choice::Forward(first);
@@ -71,29 +89,9 @@ pub fn choose(
                 wait_ms: wait.max(1),
             },
         };
-    };
-    // The admitting backends of the best priority; with a gateway region,
-    // only the nearest of them. Each weighs its weight times its room.
-    let distance = |i: usize| match &s.gateway_region {
-        Some(g) => region::distance(g, route[i].region.as_deref()),
-        None => 0,
-    };
-    admitting.retain(|(i, _)| route[*i].priority == best);
-    let nearest = admitting
-        .iter()
-        .map(|(i, _)| distance(*i))
-        .min()
-        .unwrap_or(0);
-    let members: SmallVec<[(usize, u64); 16]> = admitting
-        .iter()
-        .filter(|(i, _)| s.gateway_region.is_none() || distance(*i) == nearest)
-        .map(|(i, room)| {
-            (
-                *i,
-                u64::from(route[*i].weight.max(1)) * room.permille().max(1),
-            )
-        })
-        .collect();
+    }
+    let nearest = members.iter().map(|m| m.2).min().unwrap_or(0);
+    members.retain(|m| m.2 == nearest);
     let total: u64 = members.iter().map(|m| m.1).sum();
     let draw = draw();
     let draw = if draw.is_finite() {
@@ -103,7 +101,7 @@ pub fn choose(
     };
     let mut r = ((draw * total as f64) as u64).min(total - 1);
     let mut last = 0;
-    for &(i, w) in &members {
+    for &(i, w, _) in &members {
         if r < w {
             return Choice::Forward(i);
         }

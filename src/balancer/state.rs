@@ -571,7 +571,68 @@ fn refill(level: i64, add: i64, cap: i64) -> i64 {
 fn permille(level: i64, cap: i64) -> u64 {
     if level >= cap {
         1000
+    } else if cap < EXACT_DIVISION_CAP {
+        // Exactly the integer quotient, for a fraction of the time of a
+        // 64-bit integer division (a pick takes two per backend drawn
+        // among): below that cap the numerator is exact in an f64, and the
+        // quotient, which is below 1000 and at least 1/cap away from the next
+        // integer, cannot round up to it.
+        ((level.max(0) * 1000) as f64 / cap as f64) as u64
     } else {
         (level.max(0) * 1000 / cap) as u64
+    }
+}
+
+/// Caps below this (2^43, some 8.8 billion tokens in a window) make
+/// [`permille`]'s float division exact.
+const EXACT_DIVISION_CAP: i64 = 1 << 43;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The float quotient equals the integer one wherever it is used,
+    /// notably just below each whole per mille, where rounding would show.
+    #[test]
+    fn permille_is_the_integer_quotient() {
+        let integer = |level: i64, cap: i64| (level.max(0) * 1000 / cap) as u64;
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let caps = [
+            1,
+            2,
+            3,
+            7,
+            999,
+            1000,
+            1001,
+            1_500_000,
+            833_333_333,
+            (1 << 43) - 1,
+        ];
+        let random_caps: Vec<i64> = (0..2000).map(|_| 1 + (next() % (1 << 43)) as i64).collect();
+        for cap in caps.into_iter().chain(random_caps) {
+            let mut levels = vec![-5, 0, 1, cap / 2, cap - 1, cap, cap + 1];
+            for n in 1..1000i64 {
+                // The largest level whose quotient is below n, and the next.
+                let below = (n * cap - 1) / 1000;
+                levels.extend([below, below + 1]);
+            }
+            levels.extend((0..200).map(|_| (next() % cap as u64) as i64));
+            for level in levels {
+                let want = if level >= cap {
+                    1000
+                } else {
+                    integer(level, cap)
+                };
+                assert_eq!(permille(level, cap), want, "{level} / {cap}");
+            }
+        }
+        assert_eq!(permille(5, 1 << 50), integer(5, 1 << 50));
     }
 }

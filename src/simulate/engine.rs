@@ -45,8 +45,9 @@ pub struct Engine<'w, S: Strategy> {
     world: &'w World,
     strategy: S,
     layout: Layout,
-    /// Requests each region's gateways took so far.
-    arrived: Vec<usize>,
+    /// Per region, which of its gateway instances takes the next request
+    /// (they take turns).
+    turn: Vec<usize>,
     backends: Vec<BackendSim>,
     /// Requests in flight, kept in place from arrival to the client's
     /// answer (a retry reuses its slot); `free` lists the slots not in use.
@@ -126,9 +127,13 @@ impl<S: Strategy> Engine<'_, S> {
     fn arrive_one(&mut self, req: Request) {
         self.deliver_until(req.at_us);
         self.metrics.arrival(&req);
-        let region = usize::from(req.region).min(self.arrived.len() - 1);
-        let k = self.arrived[region] % self.layout.instances.max(1);
-        self.arrived[region] += 1;
+        let region = usize::from(req.region).min(self.turn.len() - 1);
+        let k = self.turn[region];
+        self.turn[region] = if k + 1 >= self.layout.instances {
+            0
+        } else {
+            k + 1
+        };
         let instance = self.layout.slot(region, k);
         let ctx = Ctx {
             world: self.world,
@@ -177,7 +182,7 @@ impl<'w, S: Strategy> Engine<'w, S> {
             world,
             strategy,
             layout: opts.layout,
-            arrived: vec![0; opts.layout.regions.max(1)],
+            turn: vec![0; opts.layout.regions.max(1)],
             backends,
             slab: Vec::new(),
             free: Vec::new(),

@@ -263,6 +263,8 @@ pub enum Dist {
     },
     Lognormal {
         median: f64,
+        /// `median.ln()`, taken once instead of per draw.
+        ln_median: f64,
         sigma: f64,
         min: u32,
         max: u32,
@@ -332,6 +334,7 @@ impl DistMap {
             }
             return Ok(Dist::Lognormal {
                 median,
+                ln_median: median.ln(),
                 sigma,
                 min,
                 max,
@@ -401,12 +404,13 @@ impl Dist {
             Dist::Uniform { min, max } => rng.range(u64::from(*min), u64::from(*max)) as u32,
             Dist::Choices { values, cumulative } => values[rng.weighted(cumulative)],
             Dist::Lognormal {
-                median,
+                ln_median,
                 sigma,
                 min,
                 max,
+                ..
             } => {
-                let v = (median.ln() + sigma * rng.normal()).exp() + 0.5;
+                let v = (ln_median + sigma * rng.normal()).exp() + 0.5;
                 (v.floor().clamp(f64::from(*min), f64::from(*max))) as u32
             }
         }

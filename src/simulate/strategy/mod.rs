@@ -154,7 +154,9 @@ impl Layout {
 pub struct Instances<T> {
     copies: Vec<T>,
     rngs: Vec<Rng>,
-    layout: Layout,
+    /// Per slot, the index of the state it uses ([`Layout::copy_of`]),
+    /// looked up instead of divided out on every request.
+    copy_of: Vec<usize>,
 }
 
 impl<T: Clone> Instances<T> {
@@ -164,20 +166,68 @@ impl<T: Clone> Instances<T> {
             rngs: (0..layout.slots())
                 .map(|i| Rng::new(seed, stream * 1_000 + i as u64))
                 .collect(),
-            layout,
+            copy_of: (0..layout.slots()).map(|i| layout.copy_of(i)).collect(),
         }
     }
 
     /// The state instance `i` sees and its random numbers.
     pub fn get(&mut self, i: usize) -> (&mut T, &mut Rng) {
-        (&mut self.copies[self.layout.copy_of(i)], &mut self.rngs[i])
+        (&mut self.copies[self.copy_of[i]], &mut self.rngs[i])
     }
 }
 
-/// The lowest priority number among `candidates` (route indexes).
-fn best_priority(world: &World, route: usize, candidates: &[usize]) -> Option<u32> {
-    candidates
+/// The backends of a route that are in rotation at `now` (`until[i] <=
+/// now`): how many, and among them the lowest priority number, its
+/// backends' count and their total weight. One pass, no list: the
+/// reference and pool strategies ask this on every attempt.
+struct InRotation {
+    count: usize,
+    best: u32,
+    members: u64,
+    weight: u64,
+}
+
+fn in_rotation(world: &World, route: usize, until: &[u64], now: u64) -> Option<InRotation> {
+    let backends = &world.routes[route].backends;
+    let mut found: Option<InRotation> = None;
+    for (b, u) in backends.iter().zip(until) {
+        if *u > now {
+            continue;
+        }
+        let weight = u64::from(b.weight.max(1));
+        match &mut found {
+            Some(f) if b.priority == f.best => {
+                f.count += 1;
+                f.members += 1;
+                f.weight += weight;
+            }
+            Some(f) if b.priority > f.best => f.count += 1,
+            _ => {
+                found = Some(InRotation {
+                    count: found.as_ref().map_or(0, |f| f.count) + 1,
+                    best: b.priority,
+                    members: 1,
+                    weight,
+                })
+            }
+        }
+    }
+    found
+}
+
+/// The route indexes of the backends of priority `best` in rotation at `now`.
+fn members<'a>(
+    world: &'a World,
+    route: usize,
+    until: &'a [u64],
+    now: u64,
+    best: u32,
+) -> impl Iterator<Item = usize> + 'a {
+    world.routes[route]
+        .backends
         .iter()
-        .map(|i| world.routes[route].backends[*i].priority)
-        .min()
+        .zip(until)
+        .enumerate()
+        .filter(move |(_, (b, u))| **u <= now && b.priority == best)
+        .map(|(i, _)| i)
 }

@@ -8,7 +8,7 @@
 //! returns as 429 with `Retry-After`. Breakers are per gateway instance:
 //! APIM shares no breaker state, so `--state` does not apply here.
 
-use super::{best_priority, ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
+use super::{in_rotation, members, ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
 use crate::simulate::arrivals::Request;
 use crate::simulate::backend::Answer;
 use crate::simulate::world::World;
@@ -17,7 +17,6 @@ use crate::simulate::StateScope;
 pub struct Pool {
     /// Per instance: per route, the time each member's breaker is open until (µs).
     open: Instances<Vec<Vec<u64>>>,
-    scratch: Vec<usize>,
 }
 
 pub struct Flight {
@@ -41,32 +40,25 @@ impl Pool {
                 seed,
                 3,
             ),
-            scratch: Vec::new(),
         }
     }
 
     fn pick(&mut self, ctx: Ctx, route: usize) -> Option<usize> {
         let (open, rng) = self.open.get(ctx.instance);
         let open = &open[route];
-        let members = &mut self.scratch;
-        members.clear();
-        members.extend((0..open.len()).filter(|i| open[*i] <= ctx.now_us));
-        let best = best_priority(ctx.world, route, members)?;
+        let r = in_rotation(ctx.world, route, open, ctx.now_us)?;
         let backends = &ctx.world.routes[route].backends;
-        members.retain(|i| backends[*i].priority == best);
-        let total: u64 = members
-            .iter()
-            .map(|i| u64::from(backends[*i].weight.max(1)))
-            .sum();
-        let mut r = rng.range(0, total - 1);
-        for i in members.iter() {
-            let w = u64::from(backends[*i].weight.max(1));
-            if r < w {
-                return Some(*i);
+        let mut draw = rng.range(0, r.weight - 1);
+        let mut last = None;
+        for i in members(ctx.world, route, open, ctx.now_us, r.best) {
+            let w = u64::from(backends[i].weight.max(1));
+            if draw < w {
+                return Some(i);
             }
-            r -= w;
+            draw -= w;
+            last = Some(i);
         }
-        members.last().copied()
+        last
     }
 
     fn exhausted(ctx: Ctx) -> Step {

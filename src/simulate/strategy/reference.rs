@@ -9,10 +9,9 @@
 //! not answer ends the request with 500 (the retry condition needs an
 //! answer) and is not marked.
 
-use super::{best_priority, ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
+use super::{in_rotation, members, ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
 use crate::simulate::arrivals::Request;
 use crate::simulate::backend::Answer;
-use crate::simulate::random::Rng;
 use crate::simulate::world::World;
 
 /// The delay when the answer names none.
@@ -23,7 +22,6 @@ const MAX_RETRIES: u32 = 50;
 pub struct Reference {
     /// Per instance: per route, the time each backend is marked until (µs).
     until: Instances<Vec<Vec<u64>>>,
-    scratch: Vec<usize>,
 }
 
 pub struct Flight {
@@ -40,7 +38,6 @@ impl Reference {
             .collect();
         Reference {
             until: Instances::new(initial, layout, seed, 2),
-            scratch: Vec::new(),
         }
     }
 
@@ -48,20 +45,15 @@ impl Reference {
     fn pick(&mut self, ctx: Ctx, route: usize) -> (usize, usize) {
         let (until, rng) = self.until.get(ctx.instance);
         let until = &until[route];
-        let healthy = &mut self.scratch;
-        healthy.clear();
-        healthy.extend((0..until.len()).filter(|i| until[*i] <= ctx.now_us));
-        let Some(best) = best_priority(ctx.world, route, healthy) else {
+        let Some(r) = in_rotation(ctx.world, route, until, ctx.now_us) else {
             return (0, 0);
         };
-        let count = healthy.len();
-        healthy.retain(|i| ctx.world.routes[route].backends[*i].priority == best);
-        (pick_uniform(rng, healthy), count)
+        let k = rng.range(0, r.members - 1) as usize;
+        let i = members(ctx.world, route, until, ctx.now_us, r.best)
+            .nth(k)
+            .expect("k is below the count of members");
+        (i, r.count)
     }
-}
-
-fn pick_uniform(rng: &mut Rng, among: &[usize]) -> usize {
-    among[rng.range(0, among.len() as u64 - 1) as usize]
 }
 
 impl Strategy for Reference {
