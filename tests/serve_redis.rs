@@ -124,7 +124,13 @@ async fn two_instances_share_state_and_survive_a_redis_outage() {
     assert_eq!(
         (calls, sent),
         (40, 40),
-        "every instance's every update is in Redis: {states:?}"
+        "every instance's every update is in Redis: {states:?}\nstate store events:\n{}",
+        [&a, &b]
+            .iter()
+            .flat_map(|p| p.stderr.lock().unwrap().clone())
+            .filter(|l| l.contains("state_store"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     assert!(
         states

@@ -34,9 +34,14 @@ return cur
 
 /// A Redis call that takes longer than this counts as Redis being down.
 const TIMEOUT: Duration = Duration::from_millis(250);
-/// Writes lost to other instances before this one gives up and writes its
-/// own copy only (never reached in practice: each retry sees a newer value).
-const MAX_CONFLICTS: usize = 32;
+/// Writes lost to other writers before this one gives up and writes its
+/// own copy only. Many requests to one backend at once all write its key;
+/// after a few conflicts in a row a writer steps back for a jittered
+/// millisecond or two ([`step_back`]) so that the others finish, and 128 is
+/// then far more than any such burst needs (a test sends 40 at once).
+const MAX_CONFLICTS: usize = 128;
+/// Conflicts a writer retries at once before stepping back.
+const IMMEDIATE_RETRIES: usize = 4;
 
 pub struct RedisStore {
     conn: ConnectionManager,
@@ -104,7 +109,10 @@ impl RedisStore {
                 .await
                 .map_err(|_| "timed out".to_string())?
                 .map_err(|e| e.to_string())?;
-        for _ in 0..MAX_CONFLICTS {
+        for attempt in 0..MAX_CONFLICTS {
+            if attempt >= IMMEDIATE_RETRIES {
+                step_back(attempt).await;
+            }
             let mut state = current
                 .as_deref()
                 .map(BackendState::decode)
@@ -133,6 +141,17 @@ impl RedisStore {
         }
         Err("too many concurrent writes".into())
     }
+}
+
+/// Waits 1 to 3 ms before a writer's next try, drawn from the clock's
+/// nanoseconds and the attempt so that writers that collided do not collide
+/// again in step.
+async fn step_back(attempt: usize) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as usize);
+    let ms = 1 + (nanos / 1000 + attempt) % 3;
+    tokio::time::sleep(Duration::from_millis(ms as u64)).await;
 }
 
 #[async_trait::async_trait]
