@@ -263,6 +263,51 @@ fn each_gateway_region_is_served_by_its_own_backends_first() {
 }
 
 #[test]
+fn a_trace_names_the_gateway_region_of_each_request() {
+    // Half of the rows at each gateway region, any spelling; rows without
+    // one go to apim.location (swedencentral).
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("regions.csv");
+    let mut text = String::from("timestamp,deployment,prompt_tokens,max_tokens,gateway_region\n");
+    for i in 0..300 {
+        let region = ["", "West Europe", "swedencentral"][i % 3];
+        text.push_str(&format!("{}.0,gpt-5-mini,800,256,{region}\n", i / 2));
+    }
+    std::fs::write(&trace, text).unwrap();
+    let r = report(&[
+        "simulate",
+        "-f",
+        MULTI_REGION,
+        "--trace",
+        trace.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let o = strategy(&r, "oailb");
+    assert_eq!(region(o, "swedencentral")["requests"], 200);
+    assert_eq!(region(o, "westeurope")["requests"], 100);
+    for name in ["swedencentral", "westeurope"] {
+        assert_eq!(region(o, name)["served_in_region_percent"], 100.0, "{name}");
+    }
+
+    std::fs::write(
+        &trace,
+        "timestamp,deployment,prompt_tokens,max_tokens,gateway_region\n0,gpt-5-mini,1,1,mars\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run(&[
+        "simulate",
+        "-f",
+        MULTI_REGION,
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("regions.csv:2:"), "{stderr}");
+    assert!(stderr.contains("no gateway in region `mars`"), "{stderr}");
+}
+
+#[test]
 fn a_state_per_region_wastes_more_calls_than_one_shared_cache() {
     // The example's cache is shared by both regions (`caching_type:
     // external`): that is the default state.

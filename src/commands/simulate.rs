@@ -51,7 +51,8 @@ pub fn run(g: &GlobalArgs, a: &SimulateArgs) -> anyhow::Result<u8> {
             match &w.trace {
                 Some(tp) => {
                     let tp = p.parent().unwrap_or(std::path::Path::new("")).join(tp);
-                    let mut tr = Trace::scan(&tp, &names.deployments).map_err(invalid)?;
+                    let mut tr = Trace::scan(&tp, &names.deployments, &names.gateway_regions)
+                        .map_err(invalid)?;
                     if let Some(d) = w.duration {
                         tr.duration = tr.duration.max(d.as_f64());
                     }
@@ -61,7 +62,7 @@ pub fn run(g: &GlobalArgs, a: &SimulateArgs) -> anyhow::Result<u8> {
             }
         }
         (None, Some(p)) => {
-            let tr = Trace::scan(p, &names.deployments).map_err(invalid)?;
+            let tr = Trace::scan(p, &names.deployments, &names.gateway_regions).map_err(invalid)?;
             (Input::Trace(tr), p.clone(), "trace", None)
         }
         (None, None) => return Err(ExitError::usage("give --workload FILE or --trace FILE").into()),

@@ -230,7 +230,7 @@ impl Iterator for Generated {
 /// Where requests come from: a workload's generators or a trace file.
 pub enum Stream {
     Generated(Box<Generated>),
-    Trace(TraceReader),
+    Trace(Box<TraceReader>),
 }
 
 impl Iterator for Stream {

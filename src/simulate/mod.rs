@@ -101,7 +101,7 @@ impl Input {
                 &|name| world.route_index(name).unwrap_or(0) as u32,
                 &|region| world.gateway_region_index(region).unwrap_or(0) as u16,
             ))),
-            Input::Trace(t) => Stream::Trace(t.reader()?),
+            Input::Trace(t) => Stream::Trace(Box::new(t.reader()?)),
         })
     }
 }

@@ -1,6 +1,8 @@
 //! Traces (`--trace`): recorded requests to replay, as CSV with a header
 //! row or as JSON lines, with the fields `timestamp`, `deployment`,
-//! `prompt_tokens`, `max_tokens` and optionally `completion_tokens`.
+//! `prompt_tokens`, `max_tokens` and optionally `completion_tokens` and
+//! `gateway_region` (the gateway that took the request; default the
+//! service's own region).
 //! `timestamp` is seconds from the start (numbers below 10⁹), Unix seconds
 //! or RFC 3339 text (then the first row is time 0); rows are in time order. A first pass checks every row (errors name the line and
 //! column) and measures the trace; each strategy then streams the file
@@ -17,6 +19,7 @@ use serde_json::Value;
 
 use super::arrivals::Request;
 use super::workload::InvalidFile;
+use crate::balancer::region::normalize;
 use crate::topology::diagnostic::did_you_mean;
 use crate::topology::source::Loc;
 use crate::topology::{Diagnostic, Source};
@@ -25,12 +28,13 @@ use crate::topology::{Diagnostic, Source};
 /// it they are Unix time (2001 onwards).
 const RELATIVE_BELOW: f64 = 1e9;
 
-const FIELDS: [&str; 5] = [
+const FIELDS: [&str; 6] = [
     "timestamp",
     "deployment",
     "prompt_tokens",
     "max_tokens",
     "completion_tokens",
+    "gateway_region",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +50,9 @@ pub struct Trace {
     format: Format,
     /// Route index per deployment name, in `names` order.
     names: Vec<String>,
+    /// The topology's gateway regions, normalized, in the simulation's
+    /// order (a row's `gateway_region` is an index into it).
+    regions: Vec<String>,
     /// Time 0 of the simulation, in the timestamps' seconds: 0 for
     /// relative timestamps, else the first row's.
     t0: f64,
@@ -61,6 +68,8 @@ struct Row {
     prompt: u32,
     max_tokens: u32,
     completion: Option<u32>,
+    /// As written, with the column it starts at.
+    gateway_region: Option<(String, usize)>,
 }
 
 /// A row's error: message and the column (1-based) it starts at.
@@ -68,8 +77,13 @@ type RowError = (String, usize);
 
 impl Trace {
     /// Reads the whole trace once, checking every row; `deployments` are the
-    /// topology's client-facing names (route order).
-    pub fn scan(path: &Path, deployments: &[&str]) -> Result<Trace, Box<InvalidFile>> {
+    /// topology's client-facing names (route order), `gateway_regions` its
+    /// gateway regions (`apim.location` first).
+    pub fn scan(
+        path: &Path,
+        deployments: &[&str],
+        gateway_regions: &[&str],
+    ) -> Result<Trace, Box<InvalidFile>> {
         let name = path.display().to_string();
         let fail = |line: usize, col: usize, text: &str, d: Diagnostic| {
             let d = if line > 0 {
@@ -117,6 +131,7 @@ impl Trace {
             path: path.to_path_buf(),
             format,
             names: deployments.iter().map(|s| s.to_string()).collect(),
+            regions: gateway_regions.iter().map(|r| normalize(r)).collect(),
             t0: 0.0,
             requests: 0,
             duration: 0.0,
@@ -165,6 +180,23 @@ impl Trace {
                     .with_help(help),
                 ));
             }
+            if let Some((region, col)) = &row.gateway_region {
+                if trace.region_index(region).is_none() {
+                    return Err(fail(
+                        n,
+                        *col,
+                        &line,
+                        Diagnostic::error(
+                            "unknown-name",
+                            format!("the topology has no gateway in region `{region}`"),
+                        )
+                        .with_help(format!(
+                            "gateway regions: {} (apim.location and apim.additional_locations)",
+                            gateway_regions.join(", ")
+                        )),
+                    ));
+                }
+            }
             if row.seconds < last {
                 return Err(fail(
                     n,
@@ -193,6 +225,12 @@ impl Trace {
         }
         trace.duration = last - trace.t0;
         Ok(trace)
+    }
+
+    /// The index of a gateway region, by any spelling of its name.
+    fn region_index(&self, name: &str) -> Option<usize> {
+        let n = normalize(name);
+        self.regions.iter().position(|r| *r == n)
     }
 
     /// A fresh stream of the trace's requests.
@@ -242,7 +280,11 @@ impl Iterator for TraceReader {
                 .as_ref()
                 .ok()
                 .and_then(|r| self.trace.names.iter().position(|d| *d == r.deployment));
-            let (Ok(row), Some(route)) = (row, route) else {
+            let region = match row.as_ref().ok().and_then(|r| r.gateway_region.as_ref()) {
+                Some((name, _)) => self.trace.region_index(name),
+                None => Some(0),
+            };
+            let (Ok(row), Some(route), Some(region)) = (row, route, region) else {
                 self.failed = Some(format!(
                     "{}:{n}: the trace changed while it was replayed",
                     self.trace.path.display()
@@ -256,8 +298,8 @@ impl Iterator for TraceReader {
                 prompt: row.prompt.max(1),
                 max_tokens: row.max_tokens,
                 completion: row.completion.unwrap_or(row.max_tokens).min(row.max_tokens),
-                // A trace row names no gateway: the service's own region.
-                region: 0,
+                // A row that names no gateway: the service's own region.
+                region: region as u16,
             });
         }
     }
@@ -411,6 +453,9 @@ fn csv_row(line: &str, columns: &[usize]) -> Result<Row, RowError> {
         prompt: tokens(2)?.expect("required column"),
         max_tokens: tokens(3)?.expect("required column"),
         completion: tokens(4)?,
+        gateway_region: get(5)?
+            .filter(|(v, _)| !v.is_empty())
+            .map(|(v, col)| (v.to_string(), col)),
     })
 }
 
@@ -451,12 +496,24 @@ fn json_row(line: &str) -> Result<Row, RowError> {
                 .map_err(|m| (m, col(k))),
         }
     };
+    let gateway_region = match o.get("gateway_region") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) if r.trim().is_empty() => None,
+        Some(Value::String(r)) => Some((r.trim().to_string(), col("gateway_region"))),
+        Some(_) => {
+            return Err((
+                "`gateway_region` must be text".into(),
+                col("gateway_region"),
+            ))
+        }
+    };
     Ok(Row {
         seconds: parse_timestamp(&ts).map_err(|m| (m, col("timestamp")))?,
         deployment,
         prompt: tokens("prompt_tokens")?.expect("required"),
         max_tokens: tokens("max_tokens")?.expect("required"),
         completion: tokens("completion_tokens")?,
+        gateway_region,
     })
 }
 
@@ -502,7 +559,7 @@ mod tests {
         );
         let mut all = Vec::new();
         for p in [&csv, &jsonl] {
-            let t = Trace::scan(p, &["other", "gpt-4o"]).unwrap();
+            let t = Trace::scan(p, &["other", "gpt-4o"], &["eastus"]).unwrap();
             assert_eq!(t.requests, 2);
             assert_eq!(t.duration, 0.5);
             all.push(t.reader().unwrap().collect::<Vec<_>>());
@@ -522,18 +579,51 @@ mod tests {
     }
 
     #[test]
+    fn rows_may_name_the_gateway_region() {
+        let regions = ["swedencentral", "westeurope"];
+        let (_d1, csv) = write(
+            "t.csv",
+            "timestamp,deployment,prompt_tokens,max_tokens,gateway_region\n0,gpt-4o,1,1,\n1,gpt-4o,1,1,West Europe\n",
+        );
+        let (_d2, jsonl) = write(
+            "t.jsonl",
+            "{\"timestamp\": 0, \"deployment\": \"gpt-4o\", \"prompt_tokens\": 1, \"max_tokens\": 1, \"gateway_region\": null}\n{\"timestamp\": 1, \"deployment\": \"gpt-4o\", \"prompt_tokens\": 1, \"max_tokens\": 1, \"gateway_region\": \"westeurope\"}\n",
+        );
+        for p in [&csv, &jsonl] {
+            let t = Trace::scan(p, &["gpt-4o"], &regions).unwrap();
+            let got: Vec<u16> = t.reader().unwrap().map(|r| r.region).collect();
+            assert_eq!(got, [0, 1], "{}", p.display());
+        }
+        let (_d, p) = write(
+            "t.csv",
+            "timestamp,deployment,prompt_tokens,max_tokens,gateway_region\n0,gpt-4o,1,1,eastus\n",
+        );
+        let e = Trace::scan(&p, &["gpt-4o"], &regions).unwrap_err();
+        let d = &e.diagnostics[0];
+        assert_eq!(
+            (d.code, d.line, d.column),
+            ("unknown-name", Some(2), Some(14))
+        );
+        assert!(d
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("swedencentral, westeurope"));
+    }
+
+    #[test]
     fn errors_name_line_and_column() {
         let (_d, p) = write(
             "t.csv",
             "timestamp,deployment,prompt_tokens,max_tokens\n1,gpt-4o,10,5\n2,gpt-4o,ten,5\n",
         );
-        let e = Trace::scan(&p, &["gpt-4o"]).unwrap_err();
+        let e = Trace::scan(&p, &["gpt-4o"], &["eastus"]).unwrap_err();
         let d = &e.diagnostics[0];
         assert_eq!((d.line, d.column), (Some(3), Some(10)));
         assert!(d.render(&e.source, false).contains("2,gpt-4o,ten,5"));
 
         let (_d, p) = write("t.csv", "time,deployment,prompt_tokens,max_tokens\n");
-        let e = Trace::scan(&p, &["gpt-4o"]).unwrap_err();
+        let e = Trace::scan(&p, &["gpt-4o"], &["eastus"]).unwrap_err();
         assert!(e.diagnostics[0]
             .message
             .contains("did you mean `timestamp`"));
@@ -542,12 +632,12 @@ mod tests {
             "t.csv",
             "timestamp,deployment,prompt_tokens,max_tokens\n1,gpt4o,1,1\n",
         );
-        let e = Trace::scan(&p, &["gpt-4o"]).unwrap_err();
+        let e = Trace::scan(&p, &["gpt-4o"], &["eastus"]).unwrap_err();
         assert_eq!(e.diagnostics[0].code, "unknown-name");
         assert_eq!(e.diagnostics[0].column, Some(3));
 
         let (_d, p) = write("t.jsonl", "{\"timestamp\": 2, \"deployment\": \"gpt-4o\", \"prompt_tokens\": 1, \"max_tokens\": 1}\n{\"timestamp\": 1, \"deployment\": \"gpt-4o\", \"prompt_tokens\": 1, \"max_tokens\": 1}\n");
-        let e = Trace::scan(&p, &["gpt-4o"]).unwrap_err();
+        let e = Trace::scan(&p, &["gpt-4o"], &["eastus"]).unwrap_err();
         assert_eq!(e.diagnostics[0].line, Some(2));
         assert!(e.diagnostics[0].message.contains("time order"));
 
@@ -555,7 +645,7 @@ mod tests {
             "t.jsonl",
             "{\"timestamp\": 2, \"deployment\": \"gpt-4o\", \"prompt_tokens\": 1}\n",
         );
-        let e = Trace::scan(&p, &["gpt-4o"]).unwrap_err();
+        let e = Trace::scan(&p, &["gpt-4o"], &["eastus"]).unwrap_err();
         assert!(e.diagnostics[0]
             .message
             .contains("missing field `max_tokens`"));
