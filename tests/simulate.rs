@@ -308,6 +308,49 @@ fn a_trace_names_the_gateway_region_of_each_request() {
 }
 
 #[test]
+fn the_plot_has_a_panel_per_gateway_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("regions.svg");
+    let (code, _, stderr) = run(&[
+        "simulate",
+        "-q",
+        "-f",
+        MULTI_REGION,
+        "--workload",
+        "tests/simulate/regions-workload.yaml",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    for name in ["swedencentral", "westeurope"] {
+        let title = format!("{name} gateway: % of its tokens served in its own region");
+        assert!(text.contains(&title), "{title}");
+    }
+    // oailb keeps every region's requests at home (the workload fits each
+    // region's own deployment): its lines run along 100 %, the frame's top.
+    let lines: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "polyline" && n.attribute("stroke") == Some("#1f4e9a"))
+        .filter_map(|n| n.attribute("points"))
+        .collect();
+    assert_eq!(lines.len(), 2, "one oailb line per region panel");
+    for points in lines {
+        let ys: std::collections::BTreeSet<&str> = points
+            .split(' ')
+            .filter_map(|p| p.split(',').nth(1))
+            .collect();
+        assert_eq!(ys.len(), 1, "a flat line: {ys:?}");
+    }
+    let _ = std::process::Command::new("rsvg-convert")
+        .arg("-o")
+        .arg(dir.path().join("regions.png"))
+        .arg(&svg)
+        .output();
+}
+
+#[test]
 fn a_state_per_region_wastes_more_calls_than_one_shared_cache() {
     // The example's cache is shared by both regions (`caching_type:
     // external`): that is the default state.

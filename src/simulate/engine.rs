@@ -66,7 +66,8 @@ impl<S: Strategy> Engine<'_, S> {
         let w = u64::from(self.world.backends[g].quota.output_weight);
         let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * w;
         let answer = self.backends[g].attempt(now, cost, req.completion);
-        self.metrics.upstream(g, req, cost, &answer);
+        let local = self.world.is_local(g, req.region);
+        self.metrics.upstream(g, req, cost, &answer, local);
         answer
     }
 
@@ -79,7 +80,8 @@ impl<S: Strategy> Engine<'_, S> {
                 let g = self.world.routes[req.route as usize].global[i];
                 let w = u64::from(self.world.backends[g].quota.output_weight);
                 let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * w;
-                self.metrics.served_without_call(g, req, cost);
+                let local = self.world.is_local(g, req.region);
+                self.metrics.served_without_call(g, req, cost, local);
             }
         }
         let local = a.served_by.is_some_and(|i| {

@@ -100,13 +100,17 @@ pub struct Series {
     /// Tokens served per bin, per backend: `served[backend][bin]`.
     pub served: Vec<Vec<f64>>,
     pub client_429: Vec<u64>,
+    /// Per gateway region: tokens served to its requests, and of those the
+    /// ones a backend in the region itself served (`[region][bin]`).
+    pub region_served: Vec<Vec<f64>>,
+    pub region_local: Vec<Vec<f64>>,
     /// The last bin looked up and its start: times come nearly in order,
     /// so most look-ups skip the division.
     last: (usize, u64),
 }
 
 impl Series {
-    pub fn new(duration_us: u64, backends: usize) -> Series {
+    pub fn new(duration_us: u64, backends: usize, regions: usize) -> Series {
         let duration_s = duration_us.div_ceil(1_000_000).max(1);
         let bin_s = duration_s.div_ceil(MAX_BINS).max(1);
         let bins = duration_s.div_ceil(bin_s) as usize;
@@ -116,6 +120,8 @@ impl Series {
             demand: vec![0.0; bins],
             served: vec![vec![0.0; bins]; backends],
             client_429: vec![0; bins],
+            region_served: vec![vec![0.0; bins]; regions],
+            region_local: vec![vec![0.0; bins]; regions],
             last: (0, 0),
         }
     }
@@ -168,7 +174,7 @@ impl Metrics {
             latency: Histogram::default(),
             backends: vec![BackendCounters::default(); backends],
             regions: vec![RegionCounters::default(); regions.max(1)],
-            series: Series::new(duration_us, backends),
+            series: Series::new(duration_us, backends, regions.max(1)),
             end_us: 0,
         }
     }
@@ -182,9 +188,10 @@ impl Metrics {
     }
 
     /// An upstream call to backend `g` (global index) with `quota_cost`
-    /// tokens, and its answer. Served tokens count in the bin of the
+    /// tokens, and its answer; `local`: the backend is in the region of the
+    /// gateway that took `r`. Served tokens count in the bin of the
     /// request's arrival, so the plot compares them with the demand.
-    pub fn upstream(&mut self, g: usize, r: &Request, quota_cost: u64, a: &Answer) {
+    pub fn upstream(&mut self, g: usize, r: &Request, quota_cost: u64, a: &Answer, local: bool) {
         let region = self.region(r);
         region.upstream_calls += 1;
         match a.outcome {
@@ -195,7 +202,7 @@ impl Metrics {
         let c = &mut self.backends[g];
         c.calls += 1;
         match a.outcome {
-            Outcome::Served => self.served(g, r, quota_cost),
+            Outcome::Served => self.served(g, r, quota_cost, local),
             Outcome::Throttled => c.throttled += 1,
             Outcome::Failed(_) => {
                 c.failed += 1;
@@ -207,19 +214,25 @@ impl Metrics {
     }
 
     /// A request the ideal bound served on backend `g` without a call.
-    pub fn served_without_call(&mut self, g: usize, r: &Request, quota_cost: u64) {
+    pub fn served_without_call(&mut self, g: usize, r: &Request, quota_cost: u64, local: bool) {
         self.backends[g].calls += 1;
-        self.served(g, r, quota_cost);
+        self.served(g, r, quota_cost, local);
     }
 
-    fn served(&mut self, g: usize, r: &Request, quota_cost: u64) {
+    fn served(&mut self, g: usize, r: &Request, quota_cost: u64, local: bool) {
         let c = &mut self.backends[g];
         c.served += 1;
         c.quota_used += quota_cost;
         c.input_tokens += u64::from(r.prompt);
         c.output_tokens += u64::from(r.completion);
         let bin = self.series.bin(r.at_us);
-        self.series.served[g][bin] += f64::from(r.prompt) + f64::from(r.completion);
+        let tokens = f64::from(r.prompt) + f64::from(r.completion);
+        self.series.served[g][bin] += tokens;
+        let region = usize::from(r.region).min(self.series.region_served.len() - 1);
+        self.series.region_served[region][bin] += tokens;
+        if local {
+            self.series.region_local[region][bin] += tokens;
+        }
     }
 
     /// The gateway's own region's counters for `r`.
@@ -288,9 +301,9 @@ mod tests {
 
     #[test]
     fn series_has_at_most_max_bins() {
-        let s = Series::new(3_600_000_000, 2);
+        let s = Series::new(3_600_000_000, 2, 1);
         assert_eq!((s.bins, s.bin_us), (600, 6_000_000));
-        let mut s = Series::new(25_000_000, 2);
+        let mut s = Series::new(25_000_000, 2, 1);
         assert_eq!((s.bins, s.bin_us), (25, 1_000_000));
         assert_eq!(s.bin(99_000_000), 24);
         // The remembered bin answers only for its own span.

@@ -2,7 +2,10 @@
 //! scale: tokens per second served by each backend, stacked by priority
 //! (first priority at the bottom, one colour family per priority), the
 //! demand as a dashed line, and client 429s per second in red on the right
-//! axis. Plain SVG text, deterministic for a seed.
+//! axis. With several gateway regions, one more panel per region: the
+//! share of the tokens served to that gateway's requests that a backend in
+//! the region itself served, one line per strategy. Plain SVG text,
+//! deterministic for a seed.
 
 use std::fmt::Write as _;
 
@@ -20,6 +23,14 @@ const GAP: f64 = 46.0;
 /// Columns per panel at most: the measured bins are summed into wider
 /// ones, so that short-lived noise does not hide the shape.
 const COLUMNS: usize = 120;
+
+/// Columns of a region panel at most: a share needs more requests per
+/// column than a rate to be read.
+const REGION_COLUMNS: usize = 30;
+
+/// Line colours of the strategies in the region panels, in
+/// [`StrategyKind`] order.
+const STRATEGY_COLOURS: [&str; 4] = ["#1f4e9a", "#c25400", "#1d7a3a", "#555555"];
 
 /// Colour families by priority rank (blue, orange, green, purple, grey),
 /// darker to lighter for the backends inside one priority.
@@ -145,7 +156,12 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
     let (ytop, ystep) = nice(ymax * 1.05);
     let (rtop, rstep) = nice(rmax.max(1.0) * 1.05);
     let plot_w = WIDTH - LEFT - RIGHT;
-    let height = TOP + runs.len() as f64 * (PANEL + GAP) + 30.0;
+    let regions = if world.gateway_regions.len() > 1 {
+        world.gateway_regions.len()
+    } else {
+        0
+    };
+    let height = TOP + (runs.len() + regions) as f64 * (PANEL + GAP) + 30.0;
     let x = |s: f64| LEFT + s / span * plot_w;
 
     let mut o = String::new();
@@ -297,6 +313,101 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
             o,
             r##"<rect x="{LEFT}" y="{top:.1}" width="{plot_w}" height="{PANEL}" fill="none" stroke="#333"/>"##
         );
+        let step = time_step(span);
+        let mut s = 0.0;
+        while s <= span + 1e-9 {
+            let _ = writeln!(
+                o,
+                r##"<line x1="{0:.1}" y1="{bottom:.1}" x2="{0:.1}" y2="{1:.1}" stroke="#333"/><text x="{0:.1}" y="{2:.1}" text-anchor="middle">{3}</text>"##,
+                x(s),
+                bottom + 4.0,
+                bottom + 17.0,
+                esc(&time_label(s, span))
+            );
+            s += step;
+        }
+    }
+    for (ri, name) in world.gateway_regions.iter().enumerate().take(regions) {
+        let top = TOP + (runs.len() + ri) as f64 * (PANEL + GAP) + 22.0;
+        let bottom = top + PANEL;
+        let y = |share: f64| bottom - share / 100.0 * PANEL;
+        let _ = writeln!(
+            o,
+            r#"<text x="{LEFT}" y="{:.1}" font-size="13" font-weight="bold">{} gateway: % of its tokens served in its own region</text>"#,
+            top - 6.0,
+            esc(name)
+        );
+        for v in [0.0, 25.0, 50.0, 75.0, 100.0] {
+            let _ = writeln!(
+                o,
+                r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1}" y2="{0:.1}" stroke="#e5e5e5"/><text x="{2}" y="{3:.1}" text-anchor="end">{4} %</text>"##,
+                y(v),
+                WIDTH - RIGHT,
+                LEFT - 6.0,
+                y(v) + 4.0,
+                v
+            );
+        }
+        let _ = writeln!(
+            o,
+            r##"<rect x="{LEFT}" y="{top:.1}" width="{plot_w}" height="{PANEL}" fill="none" stroke="#333"/>"##
+        );
+        // One line per strategy over wider columns; a column in which
+        // nothing was served to the region's requests breaks it.
+        let rgroup = series.bins.div_ceil(REGION_COLUMNS).max(1);
+        let rbins = series.bins.div_ceil(rgroup);
+        let span_of = |k: usize| k * rgroup..((k + 1) * rgroup).min(series.bins);
+        // The legend right-aligned on the title's line.
+        let legend_w: f64 = runs
+            .iter()
+            .map(|(k, _)| 30.0 + 7.0 * k.as_str().len() as f64)
+            .sum();
+        let mut lx = WIDTH - RIGHT - legend_w;
+        for (kind, m) in runs {
+            let colour = STRATEGY_COLOURS[*kind as usize % STRATEGY_COLOURS.len()];
+            let dash = if *kind == StrategyKind::Ideal {
+                r#" stroke-dasharray="6 3""#
+            } else {
+                ""
+            };
+            let mut segment: Vec<String> = Vec::new();
+            let flush = |segment: &mut Vec<String>, o: &mut String| {
+                if !segment.is_empty() {
+                    let _ = writeln!(
+                        o,
+                        r#"<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{}"/>"#,
+                        segment.join(" ")
+                    );
+                    segment.clear();
+                }
+            };
+            for k in 0..rbins {
+                let served: f64 = m.series.region_served[ri][span_of(k)].iter().sum();
+                if served <= 0.0 {
+                    flush(&mut segment, &mut o);
+                    continue;
+                }
+                let local: f64 = m.series.region_local[ri][span_of(k)].iter().sum();
+                let share = 100.0 * local / served;
+                let bin_w = series.bin_us as f64 / 1e6;
+                let (x0, x1) = (
+                    x(span_of(k).start as f64 * bin_w),
+                    x(span_of(k).end as f64 * bin_w),
+                );
+                segment.push(format!("{x0:.1},{0:.1} {x1:.1},{0:.1}", y(share)));
+            }
+            flush(&mut segment, &mut o);
+            let _ = writeln!(
+                o,
+                r#"<line x1="{lx}" y1="{0:.1}" x2="{1}" y2="{0:.1}" stroke="{colour}" stroke-width="2"{dash}/><text x="{2}" y="{3:.1}">{4}</text>"#,
+                top - 10.0,
+                lx + 18.0,
+                lx + 22.0,
+                top - 6.0,
+                kind.as_str()
+            );
+            lx += 30.0 + 7.0 * kind.as_str().len() as f64;
+        }
         let step = time_step(span);
         let mut s = 0.0;
         while s <= span + 1e-9 {
