@@ -102,6 +102,24 @@ fn time_label(s: f64, span: f64) -> String {
     }
 }
 
+/// Ticks and labels of the time axis under a panel whose bottom is at
+/// `bottom`; `x` maps seconds to the horizontal position.
+fn time_axis(o: &mut String, x: &dyn Fn(f64) -> f64, bottom: f64, span: f64) {
+    let step = time_step(span);
+    let mut s = 0.0;
+    while s <= span + 1e-9 {
+        let _ = writeln!(
+            o,
+            r##"<line x1="{0:.1}" y1="{bottom:.1}" x2="{0:.1}" y2="{1:.1}" stroke="#333"/><text x="{0:.1}" y="{2:.1}" text-anchor="middle">{3}</text>"##,
+            x(s),
+            bottom + 4.0,
+            bottom + 17.0,
+            esc(&time_label(s, span))
+        );
+        s += step;
+    }
+}
+
 pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> String {
     let Some((_, first)) = runs.first() else {
         return String::new();
@@ -313,19 +331,7 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
             o,
             r##"<rect x="{LEFT}" y="{top:.1}" width="{plot_w}" height="{PANEL}" fill="none" stroke="#333"/>"##
         );
-        let step = time_step(span);
-        let mut s = 0.0;
-        while s <= span + 1e-9 {
-            let _ = writeln!(
-                o,
-                r##"<line x1="{0:.1}" y1="{bottom:.1}" x2="{0:.1}" y2="{1:.1}" stroke="#333"/><text x="{0:.1}" y="{2:.1}" text-anchor="middle">{3}</text>"##,
-                x(s),
-                bottom + 4.0,
-                bottom + 17.0,
-                esc(&time_label(s, span))
-            );
-            s += step;
-        }
+        time_axis(&mut o, &x, bottom, span);
     }
     for (ri, name) in world.gateway_regions.iter().enumerate().take(regions) {
         let top = TOP + (runs.len() + ri) as f64 * (PANEL + GAP) + 22.0;
@@ -408,19 +414,7 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
             );
             lx += 30.0 + 7.0 * kind.as_str().len() as f64;
         }
-        let step = time_step(span);
-        let mut s = 0.0;
-        while s <= span + 1e-9 {
-            let _ = writeln!(
-                o,
-                r##"<line x1="{0:.1}" y1="{bottom:.1}" x2="{0:.1}" y2="{1:.1}" stroke="#333"/><text x="{0:.1}" y="{2:.1}" text-anchor="middle">{3}</text>"##,
-                x(s),
-                bottom + 4.0,
-                bottom + 17.0,
-                esc(&time_label(s, span))
-            );
-            s += step;
-        }
+        time_axis(&mut o, &x, bottom, span);
     }
     o.push_str("</svg>\n");
     o
