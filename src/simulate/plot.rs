@@ -102,6 +102,19 @@ fn time_label(s: f64, span: f64) -> String {
     }
 }
 
+/// A horizontal grid line across a panel at `y`, labelled on the left.
+fn grid_line(o: &mut String, y: f64, label: &str) {
+    let _ = writeln!(
+        o,
+        r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1}" y2="{0:.1}" stroke="#e5e5e5"/><text x="{2}" y="{3:.1}" text-anchor="end">{4}</text>"##,
+        y,
+        WIDTH - RIGHT,
+        LEFT - 6.0,
+        y + 4.0,
+        label
+    );
+}
+
 /// Ticks and labels of the time axis under a panel whose bottom is at
 /// `bottom`; `x` maps seconds to the horizontal position.
 fn time_axis(o: &mut String, x: &dyn Fn(f64) -> f64, bottom: f64, span: f64) {
@@ -253,15 +266,7 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
         // Grid and left axis.
         let mut v = 0.0;
         while v <= ytop + 1e-9 {
-            let _ = writeln!(
-                o,
-                r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1}" y2="{0:.1}" stroke="#e5e5e5"/><text x="{2}" y="{3:.1}" text-anchor="end">{4}</text>"##,
-                y(v),
-                WIDTH - RIGHT,
-                LEFT - 6.0,
-                y(v) + 4.0,
-                si(v)
-            );
+            grid_line(&mut o, y(v), &si(v));
             v += ystep;
         }
         let mut v = 0.0;
@@ -344,15 +349,7 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
             esc(name)
         );
         for v in [0.0, 25.0, 50.0, 75.0, 100.0] {
-            let _ = writeln!(
-                o,
-                r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1}" y2="{0:.1}" stroke="#e5e5e5"/><text x="{2}" y="{3:.1}" text-anchor="end">{4} %</text>"##,
-                y(v),
-                WIDTH - RIGHT,
-                LEFT - 6.0,
-                y(v) + 4.0,
-                v
-            );
+            grid_line(&mut o, y(v), &format!("{v} %"));
         }
         let _ = writeln!(
             o,
