@@ -260,7 +260,7 @@ impl BackendState {
         if q.tokens_per_minute == 0 {
             return 1000;
         }
-        self.buckets(q, s, now).room(q)
+        self.buckets(q, s, now).room(q.limits_requests())
     }
 
     /// Takes a request of `tokens` out of the buckets.
@@ -534,23 +534,18 @@ impl Room {
         limits_requests: false,
     };
 
-    /// Room left, per mille: the fuller of the two limits counts.
+    /// Room left, per mille ([`Buckets::room`]).
     pub fn permille(&self) -> u64 {
-        let b = &self.levels;
-        let p = permille(b.tokens, b.token_cap);
-        if self.limits_requests {
-            p.min(permille(b.requests, b.request_cap))
-        } else {
-            p
-        }
+        self.levels.room(self.limits_requests)
     }
 }
 
 impl Buckets {
-    /// Room left, per mille: the fuller of the two limits counts.
-    fn room(&self, q: &Quota) -> u64 {
+    /// Room left, per mille: the fuller of the two limits counts (the
+    /// request bucket only where the quota limits requests).
+    fn room(&self, limits_requests: bool) -> u64 {
         let p = permille(self.tokens, self.token_cap);
-        if q.limits_requests() {
+        if limits_requests {
             p.min(permille(self.requests, self.request_cap))
         } else {
             p
