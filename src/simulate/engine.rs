@@ -59,35 +59,34 @@ pub struct Engine<'w, S: Strategy> {
 }
 
 impl<S: Strategy> Engine<'_, S> {
-    /// A request's call to its route's backend `i` at `now`: the backend's
-    /// answer, counted.
-    fn call(&mut self, req: &Request, i: usize, now: u64) -> Answer {
+    /// The backend at route index `i` of `req`'s route: its global index,
+    /// what `req` costs there (prompt + max_tokens, weighted) and whether it
+    /// is in the region of the gateway that took `req`.
+    fn backend_for(&self, req: &Request, i: usize) -> (usize, u64, bool) {
         let g = self.world.routes[req.route as usize].global[i];
         let w = u64::from(self.world.backends[g].quota.output_weight);
         let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * w;
+        (g, cost, self.world.is_local(g, req.region))
+    }
+
+    /// A request's call to its route's backend `i` at `now`: the backend's
+    /// answer, counted.
+    fn call(&mut self, req: &Request, i: usize, now: u64) -> Answer {
+        let (g, cost, local) = self.backend_for(req, i);
         let answer = self.backends[g].attempt(now, cost, req.completion);
-        let local = self.world.is_local(g, req.region);
         self.metrics.upstream(g, req, cost, &answer, local);
         answer
     }
 
     /// The client's answer to `req`, counted.
     fn reply(&mut self, a: &ClientAnswer, req: &Request, arrived_us: u64, now: u64) {
-        if !S::CALLS_BACKENDS {
+        let served_by = a.served_by.map(|i| self.backend_for(req, i));
+        if let (false, Some((g, cost, local))) = (S::CALLS_BACKENDS, served_by) {
             // The ideal bound names the backend its priority cascade placed
             // the request on, served or not.
-            if let Some(i) = a.served_by {
-                let g = self.world.routes[req.route as usize].global[i];
-                let w = u64::from(self.world.backends[g].quota.output_weight);
-                let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * w;
-                let local = self.world.is_local(g, req.region);
-                self.metrics.served_without_call(g, req, cost, local);
-            }
+            self.metrics.served_without_call(g, req, cost, local);
         }
-        let local = a.served_by.is_some_and(|i| {
-            let g = self.world.routes[req.route as usize].global[i];
-            self.world.is_local(g, req.region)
-        });
+        let local = served_by.is_some_and(|(_, _, local)| local);
         self.metrics.client(a, req, local, arrived_us, now);
     }
 
