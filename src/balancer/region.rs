@@ -18,6 +18,12 @@ pub fn normalize(region: &str) -> String {
         .collect()
 }
 
+/// The index of `name`, in any spelling, in a list of normalized names.
+pub fn position(normalized: &[String], name: &str) -> Option<usize> {
+    let n = normalize(name);
+    normalized.iter().position(|r| *r == n)
+}
+
 /// The area of a (normalized) region, if oailb knows it.
 pub fn area(region: &str) -> Option<&'static str> {
     AREAS

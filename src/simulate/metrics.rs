@@ -228,7 +228,7 @@ impl Metrics {
         let bin = self.series.bin(r.at_us);
         let tokens = f64::from(r.prompt) + f64::from(r.completion);
         self.series.served[g][bin] += tokens;
-        let region = usize::from(r.region).min(self.series.region_served.len() - 1);
+        let region = self.region_index(r);
         self.series.region_served[region][bin] += tokens;
         if local {
             self.series.region_local[region][bin] += tokens;
@@ -237,8 +237,14 @@ impl Metrics {
 
     /// The gateway's own region's counters for `r`.
     fn region(&mut self, r: &Request) -> &mut RegionCounters {
-        let last = self.regions.len() - 1;
-        &mut self.regions[usize::from(r.region).min(last)]
+        let i = self.region_index(r);
+        &mut self.regions[i]
+    }
+
+    /// The index of `r`'s gateway region in [`Self::regions`] and the
+    /// series' per-region rows (a region past the list counts as the last).
+    fn region_index(&self, r: &Request) -> usize {
+        usize::from(r.region).min(self.regions.len() - 1)
     }
 
     /// The client's answer to `r`; `local`: a backend in the region of the

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::arrivals::Request;
 use super::workload::InvalidFile;
-use crate::balancer::region::normalize;
+use crate::balancer::region::{self, normalize};
 use crate::topology::diagnostic::did_you_mean;
 use crate::topology::source::Loc;
 use crate::topology::{Diagnostic, Source};
@@ -229,8 +229,7 @@ impl Trace {
 
     /// The index of a gateway region, by any spelling of its name.
     fn region_index(&self, name: &str) -> Option<usize> {
-        let n = normalize(name);
-        self.regions.iter().position(|r| *r == n)
+        region::position(&self.regions, name)
     }
 
     /// A fresh stream of the trace's requests.

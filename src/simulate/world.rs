@@ -5,7 +5,7 @@
 
 use super::workload::{Latency, OutageKind, Workload};
 use super::StateScope;
-use crate::balancer::region::normalize;
+use crate::balancer::region::{self, normalize};
 use crate::balancer::{self, Quota, Settings};
 use crate::desired;
 use crate::topology::{CacheScope, CachingType, DeploymentSku, Topology};
@@ -178,10 +178,7 @@ impl World {
             .collect();
         let home = backends
             .iter()
-            .map(|b| {
-                let r = normalize(b.region.as_deref()?);
-                gateway_regions.iter().position(|g| *g == r)
-            })
+            .map(|b| region::position(&gateway_regions, b.region.as_deref()?))
             .collect();
         let state = match (t.load_balancing.caching_type, &t.cache) {
             (CachingType::Internal, _) => StateScope::Instance,
@@ -219,8 +216,7 @@ impl World {
 
     /// The index of a gateway region, by any spelling of its name.
     pub fn gateway_region_index(&self, name: &str) -> Option<usize> {
-        let n = normalize(name);
-        self.gateway_regions.iter().position(|g| *g == n)
+        region::position(&self.gateway_regions, name)
     }
 
     pub fn route_index(&self, name: &str) -> Option<usize> {
