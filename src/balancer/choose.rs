@@ -36,39 +36,33 @@ pub fn choose(
     draw: &mut dyn FnMut() -> f64,
     s: &Settings,
 ) -> Choice {
-    // Does an untried backend admit the request? Priorities are looked at
-    // from the lowest number up, and the first one with an admitting backend
-    // ends the search: the backends after it cannot be picked, and this runs
-    // once per attempt (`simulate` runs millions). Each admitting backend of
-    // that priority weighs its weight times its room; with a gateway region
-    // the nearest of them are drawn among. On the stack for usual routes.
+    // Does an untried backend admit the request? One pass keeps the
+    // admitting backends of the lowest priority number seen so far (a lower
+    // one replaces them), and skips, without looking at its buckets, every
+    // backend of a higher number than that: routes list their priorities in
+    // order, so once a priority admits, the rest of the route costs a
+    // comparison each. This runs once per attempt (`simulate` runs
+    // millions). Each admitting backend weighs its weight times its room;
+    // with a gateway region the nearest of them are drawn among. On the
+    // stack for usual routes.
     let mut members: SmallVec<[(usize, u64, u8); 8]> = SmallVec::new();
-    let mut above: Option<u32> = None;
-    let untried = |i: usize| !tried.contains(&i);
-    while members.is_empty() {
-        let Some(priority) = route
-            .iter()
-            .enumerate()
-            .filter(|(i, b)| untried(*i) && above.is_none_or(|a| b.priority > a))
-            .map(|(_, b)| b.priority)
-            .min()
-        else {
-            break;
-        };
-        for (i, (b, st)) in route.iter().zip(states).enumerate() {
-            if b.priority != priority || !untried(i) {
-                continue;
-            }
-            if let Some(room) = st.room(&b.quota, cost.tokens_on(&b.quota), s, now_ms) {
-                let weight = u64::from(b.weight.max(1)) * room.permille().max(1);
-                let distance = match &s.gateway_region {
-                    Some(g) => region::distance(g, b.region.as_deref()),
-                    None => 0,
-                };
-                members.push((i, weight, distance));
-            }
+    let mut best = u32::MAX;
+    for (i, (b, st)) in route.iter().zip(states).enumerate() {
+        if b.priority > best || tried.contains(&i) {
+            continue;
         }
-        above = Some(priority);
+        if let Some(room) = st.room(&b.quota, cost.tokens_on(&b.quota), s, now_ms) {
+            if b.priority < best {
+                members.clear();
+                best = b.priority;
+            }
+            let weight = u64::from(b.weight.max(1)) * room.permille().max(1);
+            let distance = match &s.gateway_region {
+                Some(g) => region::distance(g, b.region.as_deref()),
+                None => 0,
+            };
+            members.push((i, weight, distance));
+        }
     }
     if members.is_empty() {
         if s.when_all_busy == WhenAllBusy::ForwardToFirst && tried.is_empty() {

@@ -544,11 +544,23 @@ impl Buckets {
     /// Room left, per mille: the fuller of the two limits counts (the
     /// request bucket only where the quota limits requests).
     fn room(&self, limits_requests: bool) -> u64 {
-        let p = permille(self.tokens, self.token_cap);
-        if limits_requests {
-            p.min(permille(self.requests, self.request_cap))
+        if !limits_requests {
+            return permille(self.tokens, self.token_cap);
+        }
+        let (tc, rc) = (self.token_cap, self.request_cap);
+        if tc <= 0 || rc <= 0 {
+            return permille(self.tokens, tc).min(permille(self.requests, rc));
+        }
+        // The per mille is the floor of 1000 × the full fraction, and the
+        // floor keeps order: the fuller bucket's is the smaller, so one
+        // division does (a pick takes one per backend drawn among). The
+        // fractions compare exactly as cross products.
+        let t = i128::from(self.tokens.clamp(0, tc));
+        let r = i128::from(self.requests.clamp(0, rc));
+        if t * i128::from(rc) <= r * i128::from(tc) {
+            permille(self.tokens, tc)
         } else {
-            p
+            permille(self.requests, rc)
         }
     }
 }
@@ -629,5 +641,45 @@ mod tests {
             }
         }
         assert_eq!(permille(5, 1 << 50), integer(5, 1 << 50));
+    }
+
+    /// One division for both buckets gives the smaller of their per milles.
+    #[test]
+    fn room_is_the_fuller_buckets_per_mille() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let caps = [0, 1, 2, 999, 1000, 1_000_000, 9_000_000, 1 << 43];
+        for _ in 0..200_000 {
+            let token_cap = caps[next(caps.len() as u64) as usize].max(next(1 << 44) as i64);
+            let request_cap = caps[next(caps.len() as u64) as usize].max(next(1 << 30) as i64);
+            let level = |cap: i64, r: u64| match r % 5 {
+                0 => -((r % 1000) as i64),
+                1 => cap,
+                2 => cap + (r % 7) as i64,
+                _ => (r % (cap as u64 + 1)) as i64,
+            };
+            let b = Buckets {
+                tokens: level(token_cap, next(u64::MAX)),
+                requests: level(request_cap, next(u64::MAX)),
+                token_cap,
+                request_cap,
+            };
+            let both = permille(b.tokens, token_cap).min(permille(b.requests, request_cap));
+            assert_eq!(b.room(true), both, "{b:?}");
+            assert_eq!(b.room(false), permille(b.tokens, token_cap), "{b:?}");
+        }
+        // Equal fractions in other units.
+        let b = Buckets {
+            tokens: 1_500,
+            requests: 3_000_000,
+            token_cap: 3_000,
+            request_cap: 6_000_000,
+        };
+        assert_eq!(b.room(true), 500);
     }
 }
