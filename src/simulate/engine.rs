@@ -3,11 +3,9 @@
 //! are held (a slab and a heap of their answer times), so memory follows
 //! the concurrency, not the duration.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use super::arrivals::Request;
 use super::backend::{Answer, BackendSim};
+use super::due::Due;
 use super::metrics::Metrics;
 use super::strategy::{ClientAnswer, Ctx, Layout, Step, Strategy};
 use super::world::World;
@@ -23,11 +21,14 @@ pub struct RunOptions {
     pub duration_us: u64,
 }
 
-/// One comparable number per event, time (µs) then slab index: a single
-/// integer keeps the heap cheap, and answers due at the same microsecond
-/// come in slab order, which is as deterministic as the rest.
-fn event_key(t_us: u64, slot: usize) -> u128 {
-    (u128::from(t_us) << 64) | slot as u128
+/// A route's backend as the engine looks it up twice per call: its global
+/// index, the weight of its output tokens and its gateway region (if any),
+/// flat, so a lookup is two loads instead of a walk through the world.
+#[derive(Clone, Copy)]
+struct Target {
+    global: usize,
+    output_weight: u64,
+    home: Option<usize>,
 }
 
 struct InFlight<F> {
@@ -43,6 +44,8 @@ struct InFlight<F> {
 /// One strategy's run: its backends, requests in flight and measurements.
 pub struct Engine<'w, S: Strategy> {
     world: &'w World,
+    /// Per route, per route index: [`Target`].
+    targets: Vec<Box<[Target]>>,
     strategy: S,
     layout: Layout,
     /// Per region, which of its gateway instances takes the next request
@@ -53,8 +56,8 @@ pub struct Engine<'w, S: Strategy> {
     /// answer (a retry reuses its slot); `free` lists the slots not in use.
     slab: Vec<InFlight<S::Flight>>,
     free: Vec<usize>,
-    /// Answers due, as [`event_key`]s.
-    heap: BinaryHeap<Reverse<u128>>,
+    /// Answers due.
+    due: Due,
     metrics: Metrics,
 }
 
@@ -62,11 +65,11 @@ impl<S: Strategy> Engine<'_, S> {
     /// The backend at route index `i` of `req`'s route: its global index,
     /// what `req` costs there (prompt + max_tokens, weighted) and whether it
     /// is in the region of the gateway that took `req`.
+    #[inline]
     fn backend_for(&self, req: &Request, i: usize) -> (usize, u64, bool) {
-        let g = self.world.routes[req.route as usize].global[i];
-        let w = u64::from(self.world.backends[g].quota.output_weight);
-        let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * w;
-        (g, cost, self.world.is_local(g, req.region))
+        let t = self.targets[req.route as usize][i];
+        let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * t.output_weight;
+        (t.global, cost, t.home == Some(usize::from(req.region)))
     }
 
     /// A request's call to its route's backend `i` at `now`: the backend's
@@ -92,12 +95,11 @@ impl<S: Strategy> Engine<'_, S> {
 
     /// Delivers every answer due at or before `until`.
     fn deliver_until(&mut self, until: u64) {
-        while let Some(Reverse(key)) = self.heap.peek().copied() {
-            let (t, k) = ((key >> 64) as u64, key as u64 as usize);
+        while let Some((t, k)) = self.due.peek() {
             if t > until {
                 break;
             }
-            self.heap.pop();
+            self.due.pop();
             let ctx = Ctx {
                 world: self.world,
                 now_us: t,
@@ -114,7 +116,7 @@ impl<S: Strategy> Engine<'_, S> {
                     let f = &mut self.slab[k];
                     f.backend = i;
                     f.answer = answer;
-                    self.heap.push(Reverse(event_key(t + answer.latency_us, k)));
+                    self.due.push(t + answer.latency_us, k);
                 }
                 Step::Reply(a) => {
                     self.free.push(k);
@@ -163,8 +165,7 @@ impl<S: Strategy> Engine<'_, S> {
                         self.slab.len() - 1
                     }
                 };
-                self.heap
-                    .push(Reverse(event_key(req.at_us + answer.latency_us, k)));
+                self.due.push(req.at_us + answer.latency_us, k);
             }
             Step::Reply(a) => self.reply(&a, &req, req.at_us, req.at_us),
         }
@@ -179,15 +180,30 @@ impl<'w, S: Strategy> Engine<'w, S> {
             .enumerate()
             .map(|(i, b)| BackendSim::new(b, world.backend_window_ms, opts.seed, i as u64))
             .collect();
+        let targets = world
+            .routes
+            .iter()
+            .map(|r| {
+                r.global
+                    .iter()
+                    .map(|&g| Target {
+                        global: g,
+                        output_weight: u64::from(world.backends[g].quota.output_weight),
+                        home: world.home[g],
+                    })
+                    .collect()
+            })
+            .collect();
         Engine {
             world,
+            targets,
             strategy,
             layout: opts.layout,
             turn: vec![0; opts.layout.regions.max(1)],
             backends,
             slab: Vec::new(),
             free: Vec::new(),
-            heap: BinaryHeap::new(),
+            due: Due::default(),
             metrics: Metrics::new(
                 world.backends.len(),
                 world.gateway_regions.len(),

@@ -10,6 +10,7 @@
 
 pub mod arrivals;
 pub mod backend;
+pub mod due;
 pub mod engine;
 pub mod metrics;
 pub mod plot;

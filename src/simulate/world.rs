@@ -209,11 +209,6 @@ impl World {
             .unwrap_or(&self.settings)
     }
 
-    /// Whether backend `g` is in gateway region `region`.
-    pub fn is_local(&self, g: usize, region: u16) -> bool {
-        self.home[g] == Some(usize::from(region))
-    }
-
     /// The index of a gateway region, by any spelling of its name.
     pub fn gateway_region_index(&self, name: &str) -> Option<usize> {
         region::position(&self.gateway_regions, name)
