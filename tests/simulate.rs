@@ -93,6 +93,22 @@ fn a_seed_gives_the_same_report_and_another_seed_another() {
     assert_ne!(a["strategies"], c["strategies"]);
 }
 
+/// Strategies run side by side on one stream of arrivals, counted once:
+/// each one's report (requests and demand included) is the one it gets
+/// when run alone, with gateway regions too.
+#[test]
+fn a_strategy_reports_the_same_alone_and_beside_the_others() {
+    let all = json(&["--workload", WORKLOAD]);
+    for name in ["oailb", "reference", "pool", "ideal"] {
+        let alone = json(&["--workload", WORKLOAD, "--strategy", name]);
+        assert_eq!(strategy(&alone, name), strategy(&all, name), "{name}");
+        assert_eq!(alone["requests"], all["requests"], "{name}");
+    }
+    let both = multi_region(MULTI_REGION_WORKLOAD, &["--strategy", "oailb,reference"]);
+    let alone = multi_region(MULTI_REGION_WORKLOAD, &["--strategy", "reference"]);
+    assert_eq!(strategy(&alone, "reference"), strategy(&both, "reference"));
+}
+
 #[test]
 fn the_strategies_rank_as_on_the_real_http_bench() {
     // Spill-over at ~147 % of the first priority (lbbench A_spill): the

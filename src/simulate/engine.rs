@@ -59,6 +59,9 @@ pub struct Engine<'w, S: Strategy> {
     /// Answers due.
     due: Due,
     metrics: Metrics,
+    /// Whether this run counts the arrivals; with several runs over the
+    /// same arrivals the first counts them for all ([`run_all`]).
+    counts_arrivals: bool,
 }
 
 impl<S: Strategy> Engine<'_, S> {
@@ -129,7 +132,9 @@ impl<S: Strategy> Engine<'_, S> {
     /// The next request arrives (requests come in time order).
     fn arrive_one(&mut self, req: Request) {
         self.deliver_until(req.at_us);
-        self.metrics.arrival(&req);
+        if self.counts_arrivals {
+            self.metrics.arrival(&req);
+        }
         let region = usize::from(req.region).min(self.turn.len() - 1);
         let k = self.turn[region];
         self.turn[region] = if k + 1 >= self.layout.instances {
@@ -204,6 +209,7 @@ impl<'w, S: Strategy> Engine<'w, S> {
             slab: Vec::new(),
             free: Vec::new(),
             due: Due::default(),
+            counts_arrivals: true,
             metrics: Metrics::new(
                 world.backends.len(),
                 world.gateway_regions.len(),
@@ -219,6 +225,8 @@ pub trait Run {
     fn arrive(&mut self, reqs: &[Request]);
     /// Delivers the answers still in flight and hands over the measurements.
     fn finish(self: Box<Self>) -> Metrics;
+    /// Leaves the arrival counts to another run over the same arrivals.
+    fn skip_arrival_counts(&mut self);
 }
 
 impl<S: Strategy> Run for Engine<'_, S> {
@@ -232,6 +240,10 @@ impl<S: Strategy> Run for Engine<'_, S> {
         self.deliver_until(u64::MAX);
         self.metrics
     }
+
+    fn skip_arrival_counts(&mut self) {
+        self.counts_arrivals = false;
+    }
 }
 
 /// Requests handed to each run at a time: each strategy's code and state
@@ -240,12 +252,16 @@ const BATCH: usize = 2048;
 
 /// Feeds one stream of arrivals to every run, so that they see the same
 /// requests and the arrivals are drawn once (a batch at a time: memory
-/// stays constant).
+/// stays constant). The first run counts the arrivals (requests, demand)
+/// and the others get its counts.
 pub fn run_all<'w>(
     runs: Vec<Box<dyn Run + 'w>>,
     mut arrivals: impl Iterator<Item = Request>,
 ) -> Vec<Metrics> {
     let mut runs = runs;
+    for r in runs.iter_mut().skip(1) {
+        r.skip_arrival_counts();
+    }
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         batch.clear();
@@ -257,7 +273,13 @@ pub fn run_all<'w>(
             r.arrive(&batch);
         }
     }
-    runs.into_iter().map(|r| r.finish()).collect()
+    let mut metrics: Vec<Metrics> = runs.into_iter().map(|r| r.finish()).collect();
+    if let Some((first, rest)) = metrics.split_first_mut() {
+        for m in rest {
+            m.copy_arrivals(first);
+        }
+    }
+    metrics
 }
 
 /// Runs `strategy` over `arrivals` and returns what it measured.

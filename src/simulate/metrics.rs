@@ -187,6 +187,17 @@ impl Metrics {
         self.series.demand[b] += f64::from(r.prompt) + f64::from(r.completion);
     }
 
+    /// The arrival counts of another run over the same arrivals (the
+    /// counts [`Self::arrival`] keeps).
+    pub fn copy_arrivals(&mut self, from: &Metrics) {
+        self.requests = from.requests;
+        self.demand_cost = from.demand_cost;
+        for (r, f) in self.regions.iter_mut().zip(&from.regions) {
+            r.requests = f.requests;
+        }
+        self.series.demand.clone_from(&from.series.demand);
+    }
+
     /// An upstream call to backend `g` (global index) with `quota_cost`
     /// tokens, and its answer; `local`: the backend is in the region of the
     /// gateway that took `r`. Served tokens count in the bin of the
