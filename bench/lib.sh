@@ -1,11 +1,10 @@
 # Shared set-up of the hyperfine benchmarks (sourced, not run): installs
-# hyperfine from Debian if missing, builds the release binary and writes the
-# generated 30-backend, 3-model topology. Sets $bin and $topo.
+# hyperfine and GNU time from Debian if missing, builds the release binary
+# and writes the generated 30-backend, 3-model topology. Sets $bin and $topo.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if ! command -v hyperfine >/dev/null; then
-  echo "installing hyperfine (Debian package)" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq hyperfine >/dev/null; else sudo apt-get install -y -qq hyperfine >/dev/null; fi
-fi
+. bench/tools.sh
+need hyperfine hyperfine
+need /usr/bin/time time
 cargo build --release --locked -q
 mkdir -p bench/out
 topo=bench/out/topology-30.yaml

@@ -7,6 +7,8 @@
 # ROUNDS (default 20) and CORE (default 1, the core to pin to) adjust it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/tools.sh
+need /usr/bin/time time
 [ $# -gt 0 ] || { echo "usage: $0 BINARY..." >&2; exit 2; }
 rounds=${ROUNDS:-20}
 pin=()
