@@ -323,22 +323,41 @@ fn a_trace_names_the_gateway_region_of_each_request() {
     assert!(stderr.contains("no gateway in region `mars`"), "{stderr}");
 }
 
+/// The SVG text `--plot` writes for a run of `args`, which must succeed.
+/// The SVG must also render to PNG, as a person would look at it, when
+/// rsvg-convert is installed (scripts/test-deps.sh installs it).
+fn plot(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("plot.svg");
+    let mut args = args.to_vec();
+    args.extend_from_slice(&["--plot", svg.to_str().unwrap()]);
+    let (code, _, stderr) = run(&args);
+    assert_eq!(code, 0, "{stderr}");
+    if let Ok(out) = std::process::Command::new("rsvg-convert")
+        .arg("-o")
+        .arg(dir.path().join("plot.png"))
+        .arg(&svg)
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::read_to_string(&svg).unwrap()
+}
+
 #[test]
 fn the_plot_has_a_panel_per_gateway_region() {
-    let dir = tempfile::tempdir().unwrap();
-    let svg = dir.path().join("regions.svg");
-    let (code, _, stderr) = run(&[
+    let text = plot(&[
         "simulate",
         "-q",
         "-f",
         MULTI_REGION,
         "--workload",
         "tests/simulate/regions-workload.yaml",
-        "--plot",
-        svg.to_str().unwrap(),
     ]);
-    assert_eq!(code, 0, "{stderr}");
-    let text = std::fs::read_to_string(&svg).unwrap();
     let doc = roxmltree::Document::parse(&text).unwrap();
     for name in ["swedencentral", "westeurope"] {
         let title = format!("{name} gateway: % of its tokens served in its own region");
@@ -359,11 +378,6 @@ fn the_plot_has_a_panel_per_gateway_region() {
             .collect();
         assert_eq!(ys.len(), 1, "a flat line: {ys:?}");
     }
-    let _ = std::process::Command::new("rsvg-convert")
-        .arg("-o")
-        .arg(dir.path().join("regions.png"))
-        .arg(&svg)
-        .output();
 }
 
 #[test]
@@ -435,17 +449,15 @@ fn instances_with_own_or_shared_state() {
 
 #[test]
 fn the_plot_is_an_svg_with_one_layer_per_backend_and_strategy() {
-    let dir = std::env::temp_dir().join(format!("oailb-simulate-plot-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let svg = dir.join("spill.svg");
-    let (code, _, stderr) = simulate(&[
+    let text = plot(&[
+        "simulate",
+        "--color",
+        "never",
+        "-f",
+        TOPOLOGY,
         "--workload",
         "tests/simulate/faults-workload.yaml",
-        "--plot",
-        svg.to_str().unwrap(),
     ]);
-    assert_eq!(code, 0, "{stderr}");
-    let text = std::fs::read_to_string(&svg).unwrap();
     let doc = roxmltree::Document::parse(&text).unwrap();
     let count = |tag: &str| {
         doc.descendants()
@@ -464,21 +476,6 @@ fn the_plot_is_an_svg_with_one_layer_per_backend_and_strategy() {
     ] {
         assert!(text.contains(label), "{label}");
     }
-    // A person looks at it: the PNG lands next to the SVG when rsvg-convert
-    // is installed (scripts/test-deps.sh installs it).
-    if let Ok(out) = std::process::Command::new("rsvg-convert")
-        .arg("-o")
-        .arg(dir.join("spill.png"))
-        .arg(&svg)
-        .output()
-    {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
