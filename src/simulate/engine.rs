@@ -1,7 +1,9 @@
 //! Virtual time: arrivals in order, each answer delivered at send time +
 //! latency, other requests interleaving in between. Only requests in flight
 //! are held (a slab and a heap of their answer times), so memory follows
-//! the concurrency, not the duration.
+//! the concurrency, not the duration. An answer that settles its request
+//! without touching the strategy's state ([`Strategy::settled`]) is passed
+//! on when it is known, at sending: its turn would change nothing.
 
 use super::arrivals::Request;
 use super::backend::{Answer, BackendSim};
@@ -116,6 +118,11 @@ impl<S: Strategy> Engine<'_, S> {
             match step {
                 Step::Send(i) => {
                     let answer = self.call(&req, i, t);
+                    if let Some(a) = S::settled(i, &answer) {
+                        self.free.push(k);
+                        self.reply(&a, &req, arrived_us, t + answer.latency_us);
+                        continue;
+                    }
                     let f = &mut self.slab[k];
                     f.backend = i;
                     f.answer = answer;
@@ -152,6 +159,10 @@ impl<S: Strategy> Engine<'_, S> {
         match step {
             Step::Send(i) => {
                 let answer = self.call(&req, i, req.at_us);
+                if let Some(a) = S::settled(i, &answer) {
+                    self.reply(&a, &req, req.at_us, req.at_us + answer.latency_us);
+                    return;
+                }
                 let slot = InFlight {
                     req,
                     arrived_us: req.at_us,

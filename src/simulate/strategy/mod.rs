@@ -98,6 +98,15 @@ pub trait Strategy {
     /// calls (the ideal bound makes none).
     const CALLS_BACKENDS: bool = true;
     fn arrive(&mut self, ctx: Ctx, req: &Request) -> (Self::Flight, Step);
+    /// The client's answer when the backend answer `a` from route index
+    /// `i` settles the request without touching the strategy's state or
+    /// its random numbers, as [`Self::answer`] would give it; `None` when
+    /// the answer must wait its turn. The engine passes such answers on at
+    /// once instead of queueing them: the order in which they arrive then
+    /// changes nothing, and the answers due stay few.
+    fn settled(_i: usize, _a: &Answer) -> Option<ClientAnswer> {
+        None
+    }
     /// The backend at route index `i` answered (or did not).
     fn answer(
         &mut self,
@@ -230,4 +239,83 @@ fn members<'a>(
         .enumerate()
         .filter(move |(_, (b, u))| **u <= now && b.priority == best)
         .map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulate::backend::Outcome;
+    use crate::simulate::StateScope;
+    use crate::topology::{self, Source};
+
+    /// An answer [`Strategy::settled`] settles is the one [`Strategy::answer`]
+    /// gives, and giving it changes neither the strategy's state nor its
+    /// random numbers: the engine may then pass it on out of turn.
+    fn settles_as_answer_would<S: Strategy + std::fmt::Debug>(make: impl Fn(&World) -> S) {
+        let t = topology::load(Source::new(
+            "spill.yaml",
+            include_str!("../../../tests/simulate/spill.yaml"),
+        ))
+        .unwrap()
+        .topology;
+        let world = World::new(&t, None);
+        let req = Request {
+            at_us: 1_000_000,
+            route: 0,
+            prompt: 300,
+            max_tokens: 200,
+            completion: 150,
+            region: 0,
+        };
+        let mut settled = 0;
+        for outcome in [
+            Outcome::Served,
+            Outcome::Throttled,
+            Outcome::Failed(500),
+            Outcome::Unavailable,
+            Outcome::NoAnswer,
+        ] {
+            let a = Answer {
+                outcome,
+                latency_us: 175_000,
+                retry_after_ms: if outcome == Outcome::Throttled {
+                    2_500
+                } else {
+                    0
+                },
+                remaining_tokens: 1_000,
+                remaining_requests: Some(3),
+            };
+            let mut s = make(&world);
+            let ctx = |now_us| Ctx {
+                world: &world,
+                now_us,
+                instance: 0,
+            };
+            let (mut flight, step) = s.arrive(ctx(req.at_us), &req);
+            let Step::Send(i) = step else {
+                panic!("a fresh strategy sends")
+            };
+            let Some(client) = S::settled(i, &a) else {
+                continue;
+            };
+            settled += 1;
+            let before = format!("{s:?}");
+            let step = s.answer(ctx(req.at_us + a.latency_us), &req, &mut flight, i, &a);
+            assert_eq!(step, Step::Reply(client), "{outcome:?}");
+            assert_eq!(format!("{s:?}"), before, "{outcome:?} changed the state");
+        }
+        assert_eq!(settled, 1, "only a success settles at once");
+    }
+
+    #[test]
+    fn settled_answers_change_nothing() {
+        let layout = Layout {
+            regions: 1,
+            instances: 1,
+            scope: StateScope::Instance,
+        };
+        settles_as_answer_would(|w| Pool::new(w, layout, 7));
+        settles_as_answer_would(|w| Reference::new(w, layout, 7));
+    }
 }

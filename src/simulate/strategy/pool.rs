@@ -10,10 +10,11 @@
 
 use super::{in_rotation, members, ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
 use crate::simulate::arrivals::Request;
-use crate::simulate::backend::Answer;
+use crate::simulate::backend::{Answer, Outcome};
 use crate::simulate::world::World;
 use crate::simulate::StateScope;
 
+#[derive(Debug)]
 pub struct Pool {
     /// Per instance: per route, the time each member's breaker is open until (µs).
     open: Instances<Vec<Vec<u64>>>,
@@ -77,6 +78,11 @@ impl Strategy for Pool {
             Some(i) => (f, Step::Send(i)),
             None => (f, Self::exhausted(ctx)),
         }
+    }
+
+    fn settled(i: usize, a: &Answer) -> Option<ClientAnswer> {
+        // A success is passed on as it came; nothing is learnt from it.
+        (a.outcome == Outcome::Served).then(|| ClientAnswer::pass_on(i, a))
     }
 
     fn answer(

@@ -11,7 +11,7 @@
 
 use super::{in_rotation, members, ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
 use crate::simulate::arrivals::Request;
-use crate::simulate::backend::Answer;
+use crate::simulate::backend::{Answer, Outcome};
 use crate::simulate::world::World;
 
 /// The delay when the answer names none.
@@ -19,6 +19,7 @@ const DEFAULT_DELAY_US: u64 = 10_000_000;
 /// The policy's `<retry count="50">`.
 const MAX_RETRIES: u32 = 50;
 
+#[derive(Debug)]
 pub struct Reference {
     /// Per instance: per route, the time each backend is marked until (µs).
     until: Instances<Vec<Vec<u64>>>,
@@ -68,6 +69,11 @@ impl Strategy for Reference {
             },
             Step::Send(i),
         )
+    }
+
+    fn settled(i: usize, a: &Answer) -> Option<ClientAnswer> {
+        // A success is passed on as it came; nothing is learnt from it.
+        (a.outcome == Outcome::Served).then(|| ClientAnswer::pass_on(i, a))
     }
 
     fn answer(
