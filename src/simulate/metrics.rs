@@ -97,13 +97,16 @@ pub struct Series {
     pub bins: usize,
     /// Tokens asked per bin (prompt + completion of every arrival).
     pub demand: Vec<f64>,
-    /// Tokens served per bin, per backend: `served[backend][bin]`.
-    pub served: Vec<Vec<f64>>,
+    /// Tokens served per bin, per backend, one row of `bins` per backend
+    /// ([`Self::served`]): one flat table, so that counting a served
+    /// request is one look-up per row kind.
+    served: Vec<f64>,
     pub client_429: Vec<u64>,
     /// Per gateway region: tokens served to its requests, and of those the
-    /// ones a backend in the region itself served (`[region][bin]`).
-    pub region_served: Vec<Vec<f64>>,
-    pub region_local: Vec<Vec<f64>>,
+    /// ones a backend in the region itself served (rows of `bins`, as
+    /// `served`; [`Self::region_served`], [`Self::region_local`]).
+    region_served: Vec<f64>,
+    region_local: Vec<f64>,
     /// The last bin looked up and its start: times come nearly in order,
     /// so most look-ups skip the division.
     last: (usize, u64),
@@ -118,12 +121,27 @@ impl Series {
             bin_us: bin_s * 1_000_000,
             bins,
             demand: vec![0.0; bins],
-            served: vec![vec![0.0; bins]; backends],
+            served: vec![0.0; bins * backends],
             client_429: vec![0; bins],
-            region_served: vec![vec![0.0; bins]; regions],
-            region_local: vec![vec![0.0; bins]; regions],
+            region_served: vec![0.0; bins * regions],
+            region_local: vec![0.0; bins * regions],
             last: (0, 0),
         }
+    }
+
+    /// Tokens served per bin by backend `g`.
+    pub fn served(&self, g: usize) -> &[f64] {
+        &self.served[g * self.bins..][..self.bins]
+    }
+
+    /// Tokens served per bin to the requests of gateway region `r`.
+    pub fn region_served(&self, r: usize) -> &[f64] {
+        &self.region_served[r * self.bins..][..self.bins]
+    }
+
+    /// Of [`Self::region_served`], those a backend in the region served.
+    pub fn region_local(&self, r: usize) -> &[f64] {
+        &self.region_local[r * self.bins..][..self.bins]
     }
 
     fn bin(&mut self, t_us: u64) -> usize {
@@ -238,11 +256,12 @@ impl Metrics {
         c.output_tokens += u64::from(r.completion);
         let bin = self.series.bin(r.at_us);
         let tokens = f64::from(r.prompt) + f64::from(r.completion);
-        self.series.served[g][bin] += tokens;
-        let region = self.region_index(r);
-        self.series.region_served[region][bin] += tokens;
+        let bins = self.series.bins;
+        self.series.served[g * bins + bin] += tokens;
+        let region = self.region_index(r) * bins + bin;
+        self.series.region_served[region] += tokens;
         if local {
-            self.series.region_local[region][bin] += tokens;
+            self.series.region_local[region] += tokens;
         }
     }
 

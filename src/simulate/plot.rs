@@ -178,7 +178,7 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
     for (_, m) in runs {
         for k in 0..bins {
             let stacked: f64 = (0..world.backends.len())
-                .map(|g| col(&m.series.served[g], k))
+                .map(|g| col(m.series.served(g), k))
                 .sum();
             ymax = ymax.max(stacked).max(col(&m.series.demand, k));
             rmax = rmax.max(col_u(&m.series.client_429, k));
@@ -292,7 +292,7 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
             let mut lower = Vec::with_capacity(bins * 2);
             for (k, level) in base.iter_mut().enumerate() {
                 let lo = *level;
-                let hi = lo + col(&m.series.served[*g], k);
+                let hi = lo + col(m.series.served(*g), k);
                 let (x0, x1) = (
                     x(k as f64 * bin_s),
                     x((k as f64 * bin_s + width(k)).min(span)),
@@ -385,12 +385,12 @@ pub fn svg(world: &World, report: &Report, runs: &[(StrategyKind, Metrics)]) -> 
                 }
             };
             for k in 0..rbins {
-                let served: f64 = m.series.region_served[ri][span_of(k)].iter().sum();
+                let served: f64 = m.series.region_served(ri)[span_of(k)].iter().sum();
                 if served <= 0.0 {
                     flush(&mut segment, &mut o);
                     continue;
                 }
-                let local: f64 = m.series.region_local[ri][span_of(k)].iter().sum();
+                let local: f64 = m.series.region_local(ri)[span_of(k)].iter().sum();
                 let share = 100.0 * local / served;
                 let bin_w = series.bin_us as f64 / 1e6;
                 let (x0, x1) = (
