@@ -35,7 +35,11 @@ impl Bucket {
 
     fn refill(&mut self, now: u64) {
         if now > self.t_us {
-            self.level = (self.level + (now - self.t_us) as f64 * self.rate).min(self.cap);
+            // The span through i64 (one instruction, where u64 takes several)
+            // and a plain comparison for the cap (no NaN here): the same
+            // values as `as f64` and `f64::min`.
+            let level = self.level + (now - self.t_us) as i64 as f64 * self.rate;
+            self.level = if level < self.cap { level } else { self.cap };
             self.t_us = now;
         }
     }
@@ -150,14 +154,20 @@ impl BackendSim {
     }
 
     fn ms(v: f64) -> u64 {
-        // Non-negative: truncating v + 0.5 rounds without a libm call.
-        (v * 1000.0 + 0.5) as u64
+        // Non-negative and at most minutes (the workload is checked):
+        // truncating v + 0.5 rounds without a libm call, through i64 in one
+        // instruction.
+        (v * 1000.0 + 0.5) as i64 as u64
     }
 
     fn remaining(&self) -> (u64, Option<u64>) {
+        // Levels are at most a bucket's cap, far below 2^63: through i64 is
+        // the same figure in one instruction.
         (
-            self.tokens.level.max(0.0) as u64,
-            self.requests.as_ref().map(|r| r.level.max(0.0) as u64),
+            self.tokens.level.max(0.0) as i64 as u64,
+            self.requests
+                .as_ref()
+                .map(|r| r.level.max(0.0) as i64 as u64),
         )
     }
 

@@ -94,9 +94,12 @@ impl FluidPool {
 
     fn advance(&mut self, t: u64) {
         if t > self.t {
-            let dt = (t - self.t) as f64;
-            self.tl = (self.tl + dt * self.trate).min(self.tcap);
-            self.rl = (self.rl + dt * self.rrate).min(self.rcap);
+            // As the backend model's buckets: the span through i64, plain
+            // comparisons for the caps (no NaN here), the same values.
+            let dt = (t - self.t) as i64 as f64;
+            let (tl, rl) = (self.tl + dt * self.trate, self.rl + dt * self.rrate);
+            self.tl = if tl < self.tcap { tl } else { self.tcap };
+            self.rl = if rl < self.rcap { rl } else { self.rcap };
             self.t = t;
         }
     }

@@ -8,8 +8,6 @@ mod oailb;
 mod pool;
 mod reference;
 
-use smallvec::SmallVec;
-
 pub use ideal::Ideal;
 pub use oailb::Oailb;
 pub use pool::Pool;
@@ -188,40 +186,59 @@ impl<T: Clone> Instances<T> {
 }
 
 /// The backends of a route that are in rotation at `now` (`until[i] <=
-/// now`): how many, and the route indexes of those with the lowest priority
-/// number among them, in route order, with their total weight. One pass,
-/// on the stack for usual routes: the reference and pool strategies ask
-/// this on every attempt.
+/// now`): how many, and among them the lowest priority number, its
+/// backends' count and their total weight. One pass, no list: the
+/// reference and pool strategies ask this on every attempt.
 struct InRotation {
     count: usize,
-    members: SmallVec<[usize; 16]>,
+    best: u32,
+    members: u64,
     weight: u64,
 }
 
 fn in_rotation(world: &World, route: usize, until: &[u64], now: u64) -> Option<InRotation> {
-    let mut r = InRotation {
-        count: 0,
-        members: SmallVec::new(),
-        weight: 0,
-    };
-    let mut best = u32::MAX;
-    for (i, (b, u)) in world.routes[route].backends.iter().zip(until).enumerate() {
+    let backends = &world.routes[route].backends;
+    let mut found: Option<InRotation> = None;
+    for (b, u) in backends.iter().zip(until) {
         if *u > now {
             continue;
         }
-        r.count += 1;
-        if b.priority > best {
-            continue;
+        let weight = u64::from(b.weight.max(1));
+        match &mut found {
+            Some(f) if b.priority == f.best => {
+                f.count += 1;
+                f.members += 1;
+                f.weight += weight;
+            }
+            Some(f) if b.priority > f.best => f.count += 1,
+            _ => {
+                found = Some(InRotation {
+                    count: found.as_ref().map_or(0, |f| f.count) + 1,
+                    best: b.priority,
+                    members: 1,
+                    weight,
+                })
+            }
         }
-        if b.priority < best {
-            best = b.priority;
-            r.members.clear();
-            r.weight = 0;
-        }
-        r.members.push(i);
-        r.weight += u64::from(b.weight.max(1));
     }
-    (r.count > 0).then_some(r)
+    found
+}
+
+/// The route indexes of the backends of priority `best` in rotation at `now`.
+fn members<'a>(
+    world: &'a World,
+    route: usize,
+    until: &'a [u64],
+    now: u64,
+    best: u32,
+) -> impl Iterator<Item = usize> + 'a {
+    world.routes[route]
+        .backends
+        .iter()
+        .zip(until)
+        .enumerate()
+        .filter(move |(_, (b, u))| **u <= now && b.priority == best)
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]

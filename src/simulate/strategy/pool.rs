@@ -8,7 +8,7 @@
 //! returns as 429 with `Retry-After`. Breakers are per gateway instance:
 //! APIM shares no breaker state, so `--state` does not apply here.
 
-use super::{in_rotation, ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
+use super::{in_rotation, members, ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
 use crate::simulate::arrivals::Request;
 use crate::simulate::backend::{Answer, Outcome};
 use crate::simulate::world::World;
@@ -51,7 +51,7 @@ impl Pool {
         let backends = &ctx.world.routes[route].backends;
         let mut draw = rng.range(0, r.weight - 1);
         let mut last = None;
-        for &i in &r.members {
+        for i in members(ctx.world, route, open, ctx.now_us, r.best) {
             let w = u64::from(backends[i].weight.max(1));
             if draw < w {
                 return Some(i);

@@ -9,7 +9,7 @@
 //! not answer ends the request with 500 (the retry condition needs an
 //! answer) and is not marked.
 
-use super::{in_rotation, ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
+use super::{in_rotation, members, ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
 use crate::simulate::arrivals::Request;
 use crate::simulate::backend::{Answer, Outcome};
 use crate::simulate::world::World;
@@ -49,8 +49,11 @@ impl Reference {
         let Some(r) = in_rotation(ctx.world, route, until, ctx.now_us) else {
             return (0, 0);
         };
-        let k = rng.range(0, r.members.len() as u64 - 1) as usize;
-        (r.members[k], r.count)
+        let k = rng.range(0, r.members - 1) as usize;
+        let i = members(ctx.world, route, until, ctx.now_us, r.best)
+            .nth(k)
+            .expect("k is below the count of members");
+        (i, r.count)
     }
 }
 
