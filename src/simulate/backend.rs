@@ -35,11 +35,7 @@ impl Bucket {
 
     fn refill(&mut self, now: u64) {
         if now > self.t_us {
-            // The span through i64 (one instruction, where u64 takes several)
-            // and a plain comparison for the cap (no NaN here): the same
-            // values as `as f64` and `f64::min`.
-            let level = self.level + (now - self.t_us) as i64 as f64 * self.rate;
-            self.level = if level < self.cap { level } else { self.cap };
+            self.level = refilled(self.level, now - self.t_us, self.rate, self.cap);
             self.t_us = now;
         }
     }
@@ -50,6 +46,19 @@ impl Bucket {
             return f64::INFINITY;
         }
         ((amount - self.level) / self.rate / 1e6).max(0.0)
+    }
+}
+
+/// A float bucket's `level` after `span_us` of refill at `rate` per µs,
+/// at most `cap`. The span goes through i64 (one instruction, where u64
+/// takes several) and the cap is a plain comparison (no NaN arises): the
+/// same values as `as f64` and `f64::min`. The ideal pool refills with it too.
+pub(super) fn refilled(level: f64, span_us: u64, rate: f64, cap: f64) -> f64 {
+    let level = level + span_us as i64 as f64 * rate;
+    if level < cap {
+        level
+    } else {
+        cap
     }
 }
 

@@ -86,6 +86,20 @@ impl<S: Strategy> Engine<'_, S> {
         answer
     }
 
+    /// Sends `req` to its route's backend `i` at `now`: the answer, to be
+    /// delivered in its turn, or `None` when it settles the request
+    /// ([`Strategy::settled`]) and was passed on to the client already.
+    fn send(&mut self, req: &Request, i: usize, arrived_us: u64, now: u64) -> Option<Answer> {
+        let answer = self.call(req, i, now);
+        match S::settled(i, &answer) {
+            Some(a) => {
+                self.reply(&a, req, arrived_us, now + answer.latency_us);
+                None
+            }
+            None => Some(answer),
+        }
+    }
+
     /// The client's answer to `req`, counted.
     fn reply(&mut self, a: &ClientAnswer, req: &Request, arrived_us: u64, now: u64) {
         let served_by = a.served_by.map(|i| self.backend_for(req, i));
@@ -117,12 +131,10 @@ impl<S: Strategy> Engine<'_, S> {
             let (req, arrived_us) = (f.req, f.arrived_us);
             match step {
                 Step::Send(i) => {
-                    let answer = self.call(&req, i, t);
-                    if let Some(a) = S::settled(i, &answer) {
+                    let Some(answer) = self.send(&req, i, arrived_us, t) else {
                         self.free.push(k);
-                        self.reply(&a, &req, arrived_us, t + answer.latency_us);
                         continue;
-                    }
+                    };
                     let f = &mut self.slab[k];
                     f.backend = i;
                     f.answer = answer;
@@ -158,11 +170,9 @@ impl<S: Strategy> Engine<'_, S> {
         let (flight, step) = self.strategy.arrive(ctx, &req);
         match step {
             Step::Send(i) => {
-                let answer = self.call(&req, i, req.at_us);
-                if let Some(a) = S::settled(i, &answer) {
-                    self.reply(&a, &req, req.at_us, req.at_us + answer.latency_us);
+                let Some(answer) = self.send(&req, i, req.at_us, req.at_us) else {
                     return;
-                }
+                };
                 let slot = InFlight {
                     req,
                     arrived_us: req.at_us,

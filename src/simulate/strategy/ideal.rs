@@ -14,7 +14,7 @@
 
 use super::{ClientAnswer, Ctx, Step, Strategy};
 use crate::simulate::arrivals::Request;
-use crate::simulate::backend::Answer;
+use crate::simulate::backend::{refilled, Answer};
 use crate::simulate::world::{BackendSpec, World};
 
 #[derive(Debug, Clone)]
@@ -94,12 +94,9 @@ impl FluidPool {
 
     fn advance(&mut self, t: u64) {
         if t > self.t {
-            // As the backend model's buckets: the span through i64, plain
-            // comparisons for the caps (no NaN here), the same values.
-            let dt = (t - self.t) as i64 as f64;
-            let (tl, rl) = (self.tl + dt * self.trate, self.rl + dt * self.rrate);
-            self.tl = if tl < self.tcap { tl } else { self.tcap };
-            self.rl = if rl < self.rcap { rl } else { self.rcap };
+            let span = t - self.t;
+            self.tl = refilled(self.tl, span, self.trate, self.tcap);
+            self.rl = refilled(self.rl, span, self.rrate, self.rcap);
             self.t = t;
         }
     }
