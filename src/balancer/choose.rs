@@ -37,31 +37,34 @@ pub fn choose(
     s: &Settings,
 ) -> Choice {
     // Does an untried backend admit the request? One pass keeps the
-    // admitting backends of the lowest priority number seen so far (a lower
-    // one replaces them), and skips, without looking at its buckets, every
-    // backend of a higher number than that: routes list their priorities in
-    // order, so once a priority admits, the rest of the route costs a
-    // comparison each. This runs once per attempt (`simulate` runs
-    // millions). Each admitting backend weighs its weight times its room;
-    // with a gateway region the nearest of them are drawn among. On the
-    // stack for usual routes.
-    let mut members: SmallVec<[(usize, u64, u8); 8]> = SmallVec::new();
-    let mut best = u32::MAX;
+    // admitting backends of the best (priority number, distance) seen so far
+    // (a better one replaces them), and skips, without looking at its
+    // buckets, every backend worse than that: routes list their priorities
+    // in order, so once a priority admits, the rest of the route costs a
+    // comparison each. The distance to the gateway region counts only with
+    // one set (`prefer_nearby`); without it every distance is 0. This runs
+    // once per attempt (`simulate` runs millions). Each admitting backend
+    // weighs its weight times its room. On the stack for usual routes.
+    let mut members: SmallVec<[(usize, u64); 8]> = SmallVec::new();
+    let mut best = (u32::MAX, u8::MAX);
     for (i, (b, st)) in route.iter().zip(states).enumerate() {
-        if b.priority > best || tried.contains(&i) {
+        if b.priority > best.0 {
+            continue;
+        }
+        let distance = match &s.gateway_region {
+            Some(g) => region::distance(g, b.region.as_deref()),
+            None => 0,
+        };
+        let key = (b.priority, distance);
+        if key > best || tried.contains(&i) {
             continue;
         }
         if let Some(room) = st.room(&b.quota, cost.tokens_on(&b.quota), s, now_ms) {
-            if b.priority < best {
+            if key < best {
                 members.clear();
-                best = b.priority;
+                best = key;
             }
-            let weight = u64::from(b.weight.max(1)) * room.permille().max(1);
-            let distance = match &s.gateway_region {
-                Some(g) => region::distance(g, b.region.as_deref()),
-                None => 0,
-            };
-            members.push((i, weight, distance));
+            members.push((i, u64::from(b.weight.max(1)) * room.permille().max(1)));
         }
     }
     if members.is_empty() {
@@ -84,8 +87,6 @@ pub fn choose(
             },
         };
     }
-    let nearest = members.iter().map(|m| m.2).min().unwrap_or(0);
-    members.retain(|m| m.2 == nearest);
     let total: u64 = members.iter().map(|m| m.1).sum();
     let draw = draw();
     let draw = if draw.is_finite() {
@@ -95,7 +96,7 @@ pub fn choose(
     };
     let mut r = ((draw * total as f64) as u64).min(total - 1);
     let mut last = 0;
-    for &(i, w, _) in &members {
+    for &(i, w) in &members {
         if r < w {
             return Choice::Forward(i);
         }

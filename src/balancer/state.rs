@@ -160,7 +160,8 @@ impl BackendState {
     /// plus the safety margin, never more than a full bucket (a request
     /// larger than the window still goes to a full backend).
     fn need(tokens: u64, token_cap: i64, s: &Settings) -> i64 {
-        let margin = token_cap * s.margin_percent as i64 / 100;
+        // Unsigned (the cap never is negative): the cheaper division.
+        let margin = (token_cap as u64 * s.margin_percent / 100) as i64;
         (tokens as i64 * 1000 + margin).min(token_cap)
     }
 
