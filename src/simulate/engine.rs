@@ -46,8 +46,10 @@ struct InFlight<F> {
 /// One strategy's run: its backends, requests in flight and measurements.
 pub struct Engine<'w, S: Strategy> {
     world: &'w World,
-    /// Per route, per route index: [`Target`].
-    targets: Vec<Box<[Target]>>,
+    /// Every route's [`Target`]s, one route after the other, and where
+    /// each route's start (one flat table: a look-up is one index).
+    targets: Vec<Target>,
+    route_start: Vec<usize>,
     strategy: S,
     layout: Layout,
     /// Per region, which of its gateway instances takes the next request
@@ -72,7 +74,7 @@ impl<S: Strategy> Engine<'_, S> {
     /// is in the region of the gateway that took `req`.
     #[inline]
     fn backend_for(&self, req: &Request, i: usize) -> (usize, u64, bool) {
-        let t = self.targets[req.route as usize][i];
+        let t = self.targets[self.route_start[req.route as usize] + i];
         let cost = u64::from(req.prompt) + u64::from(req.max_tokens) * t.output_weight;
         (t.global, cost, t.home == Some(usize::from(req.region)))
     }
@@ -206,23 +208,20 @@ impl<'w, S: Strategy> Engine<'w, S> {
             .enumerate()
             .map(|(i, b)| BackendSim::new(b, world.backend_window_ms, opts.seed, i as u64))
             .collect();
-        let targets = world
-            .routes
-            .iter()
-            .map(|r| {
-                r.global
-                    .iter()
-                    .map(|&g| Target {
-                        global: g,
-                        output_weight: u64::from(world.backends[g].quota.output_weight),
-                        home: world.home[g],
-                    })
-                    .collect()
-            })
-            .collect();
+        let mut route_start = Vec::with_capacity(world.routes.len());
+        let mut targets = Vec::new();
+        for r in &world.routes {
+            route_start.push(targets.len());
+            targets.extend(r.global.iter().map(|&g| Target {
+                global: g,
+                output_weight: u64::from(world.backends[g].quota.output_weight),
+                home: world.home[g],
+            }));
+        }
         Engine {
             world,
             targets,
+            route_start,
             strategy,
             layout: opts.layout,
             turn: vec![0; opts.layout.regions.max(1)],

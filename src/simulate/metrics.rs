@@ -221,7 +221,8 @@ impl Metrics {
     /// gateway that took `r`. Served tokens count in the bin of the
     /// request's arrival, so the plot compares them with the demand.
     pub fn upstream(&mut self, g: usize, r: &Request, quota_cost: u64, a: &Answer, local: bool) {
-        let region = self.region(r);
+        let ri = self.region_index(r);
+        let region = &mut self.regions[ri];
         region.upstream_calls += 1;
         match a.outcome {
             Outcome::Throttled => region.upstream_429 += 1,
@@ -231,7 +232,7 @@ impl Metrics {
         let c = &mut self.backends[g];
         c.calls += 1;
         match a.outcome {
-            Outcome::Served => self.served(g, r, quota_cost, local),
+            Outcome::Served => self.served(g, ri, r, quota_cost, local),
             Outcome::Throttled => c.throttled += 1,
             Outcome::Failed(_) => {
                 c.failed += 1;
@@ -245,10 +246,11 @@ impl Metrics {
     /// A request the ideal bound served on backend `g` without a call.
     pub fn served_without_call(&mut self, g: usize, r: &Request, quota_cost: u64, local: bool) {
         self.backends[g].calls += 1;
-        self.served(g, r, quota_cost, local);
+        self.served(g, self.region_index(r), r, quota_cost, local);
     }
 
-    fn served(&mut self, g: usize, r: &Request, quota_cost: u64, local: bool) {
+    /// A served request of gateway region `ri` ([`Self::region_index`]).
+    fn served(&mut self, g: usize, ri: usize, r: &Request, quota_cost: u64, local: bool) {
         let c = &mut self.backends[g];
         c.served += 1;
         c.quota_used += quota_cost;
@@ -258,7 +260,7 @@ impl Metrics {
         let tokens = f64::from(r.prompt) + f64::from(r.completion);
         let bins = self.series.bins;
         self.series.served[g * bins + bin] += tokens;
-        let region = self.region_index(r) * bins + bin;
+        let region = ri * bins + bin;
         self.series.region_served[region] += tokens;
         if local {
             self.series.region_local[region] += tokens;
