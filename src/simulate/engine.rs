@@ -91,6 +91,9 @@ impl<S: Strategy> Engine<'_, S> {
     /// Sends `req` to its route's backend `i` at `now`: the answer, to be
     /// delivered in its turn, or `None` when it settles the request
     /// ([`Strategy::settled`]) and was passed on to the client already.
+    /// Inlined into both callers: as a call it returned the answer through
+    /// memory (about 0.4 % of the benchmark's instructions).
+    #[inline(always)]
     fn send(&mut self, req: &Request, i: usize, arrived_us: u64, now: u64) -> Option<Answer> {
         let answer = self.call(req, i, now);
         match S::settled(i, &answer) {
