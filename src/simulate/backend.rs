@@ -202,7 +202,8 @@ impl BackendSim {
         if let Some(r) = &mut self.requests {
             r.refill(now);
         }
-        let cost = cost as f64;
+        // A request's cost is far below 2^63: through i64, one instruction.
+        let cost = cost as i64 as f64;
         let short_requests = self.requests.as_ref().is_some_and(|r| r.level < 1.0);
         if short_requests || self.tokens.level < cost {
             let wait = self

@@ -159,7 +159,10 @@ impl FluidPool {
                 .iter()
                 .map(|(s, e)| (*e).min(t).saturating_sub(*s))
                 .sum();
-            let offered = m.tcap + m.trate * t.saturating_sub(down) as f64;
+            // Microseconds and token counts (below) are far below 2^63:
+            // through i64 they convert in one instruction, as in the backend
+            // model.
+            let offered = m.tcap + m.trate * t.saturating_sub(down) as i64 as f64;
             served[m.route_index] / offered.max(f64::MIN_POSITIVE)
         };
         let mut best: Option<(bool, f64, usize)> = None;
@@ -196,7 +199,7 @@ fn pools(members: &[(usize, &BackendSpec)], window_ms: u64) -> Pools {
 /// Takes the request from the first pool that holds it; the pool's index.
 fn take(pools: &mut Pools, t: u64, req: &Request) -> Option<usize> {
     pools.iter_mut().position(|(w, p)| {
-        let cost = (u64::from(req.prompt) + u64::from(req.max_tokens) * *w) as f64;
+        let cost = (u64::from(req.prompt) + u64::from(req.max_tokens) * *w) as i64 as f64;
         p.take(t, cost)
     })
 }
@@ -263,7 +266,8 @@ impl Strategy for Ideal {
             if let Some(k) = take(level, ctx.now_us, req) {
                 let i = level[k].1.serving(&r.served, ctx.now_us);
                 let w = level[k].0;
-                r.served[i] += (u64::from(req.prompt) + u64::from(req.max_tokens) * w) as f64;
+                r.served[i] +=
+                    (u64::from(req.prompt) + u64::from(req.max_tokens) * w) as i64 as f64;
                 by = Some(i);
                 break;
             }
