@@ -94,7 +94,9 @@ pub fn choose(
     } else {
         0.0
     };
-    let mut r = ((draw * total as f64) as u64).min(total - 1);
+    // Weights are at most u32::MAX × 1000 per backend, far below 2^63:
+    // through i64 both conversions are one instruction, same values.
+    let mut r = ((draw * total as i64 as f64) as i64 as u64).min(total - 1);
     let mut last = 0;
     for &(i, w) in &members {
         if r < w {

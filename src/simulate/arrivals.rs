@@ -160,7 +160,9 @@ impl Generator {
                 None => 0,
             };
             return Some(Request {
-                at_us: (self.t * 1e6 + 0.5) as u64,
+                // Non-negative and far below 2^63 µs: through i64, the
+                // same value in one instruction.
+                at_us: (self.t * 1e6 + 0.5) as i64 as u64,
                 route: self.route,
                 prompt,
                 max_tokens,

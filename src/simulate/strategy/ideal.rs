@@ -294,7 +294,7 @@ impl Strategy for Ideal {
                 status: 200,
                 retry_after_ms: None,
                 served_by: by,
-                extra_latency_us: (ms * 1000.0 + 0.5) as u64,
+                extra_latency_us: (ms * 1000.0 + 0.5) as i64 as u64,
             }),
         )
     }
