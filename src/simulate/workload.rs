@@ -410,8 +410,11 @@ impl Dist {
                 max,
                 ..
             } => {
+                // v is positive (or +inf), so truncating through i64 is its
+                // floor (saturating, which the clamp then caps) without
+                // floor's library call on CPUs before SSE4.1.
                 let v = (ln_median + sigma * rng.normal()).exp() + 0.5;
-                (v.floor().clamp(f64::from(*min), f64::from(*max))) as u32
+                ((v as i64 as f64).clamp(f64::from(*min), f64::from(*max))) as u32
             }
         }
     }
