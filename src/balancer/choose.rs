@@ -48,7 +48,7 @@ pub fn choose(
     let mut members: SmallVec<[(usize, u64); 8]> = SmallVec::new();
     let mut best = (u32::MAX, u8::MAX);
     for (i, (b, st)) in route.iter().zip(states).enumerate() {
-        if b.priority > best.0 {
+        if b.priority > best.0 || tried.contains(&i) {
             continue;
         }
         let distance = match &s.gateway_region {
@@ -56,7 +56,7 @@ pub fn choose(
             None => 0,
         };
         let key = (b.priority, distance);
-        if key > best || tried.contains(&i) {
+        if key > best {
             continue;
         }
         if let Some(room) = st.room(&b.quota, cost.tokens_on(&b.quota), s, now_ms) {

@@ -160,9 +160,7 @@ impl Generator {
                 None => 0,
             };
             return Some(Request {
-                // Non-negative and far below 2^63 µs: through i64, the
-                // same value in one instruction.
-                at_us: (self.t * 1e6 + 0.5) as i64 as u64,
+                at_us: super::to_u64(self.t * 1e6 + 0.5),
                 route: self.route,
                 prompt,
                 max_tokens,

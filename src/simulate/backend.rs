@@ -11,6 +11,7 @@
 use super::random::Rng;
 use super::workload::OutageKind;
 use super::world::BackendSpec;
+use super::{to_f64, to_u64};
 
 /// A continuously refilled bucket; levels in tokens (or requests).
 #[derive(Debug, Clone)]
@@ -50,16 +51,22 @@ impl Bucket {
 }
 
 /// A float bucket's `level` after `span_us` of refill at `rate` per µs,
-/// at most `cap`. The span goes through i64 (one instruction, where u64
-/// takes several) and the cap is a plain comparison (no NaN arises): the
-/// same values as `as f64` and `f64::min`. The ideal pool refills with it too.
+/// at most `cap`. The cap is a plain comparison (no NaN arises): the same
+/// value as `f64::min`. The ideal pool refills with it too.
 pub(super) fn refilled(level: f64, span_us: u64, rate: f64, cap: f64) -> f64 {
-    let level = level + span_us as i64 as f64 * rate;
+    let level = level + to_f64(span_us) * rate;
     if level < cap {
         level
     } else {
         cap
     }
+}
+
+/// Milliseconds (non-negative, at most minutes: the workload is checked)
+/// in whole microseconds, rounded: truncating v + 0.5 rounds without a libm
+/// call.
+pub(super) fn ms_to_us(ms: f64) -> u64 {
+    to_u64(ms * 1000.0 + 0.5)
 }
 
 /// What a backend did with one attempt.
@@ -141,8 +148,8 @@ impl BackendSim {
             error_rate: spec.error_rate,
             error_status: spec.error_status,
             latency: spec.latency,
-            quick_us: Self::ms(spec.latency.rejection_ms),
-            error_us: Self::ms(spec.latency.error_ms),
+            quick_us: ms_to_us(spec.latency.rejection_ms),
+            error_us: ms_to_us(spec.latency.error_ms),
             outages: spec.outages.clone(),
         }
     }
@@ -162,21 +169,10 @@ impl BackendSim {
             .map(|o| o.0)
     }
 
-    fn ms(v: f64) -> u64 {
-        // Non-negative and at most minutes (the workload is checked):
-        // truncating v + 0.5 rounds without a libm call, through i64 in one
-        // instruction.
-        (v * 1000.0 + 0.5) as i64 as u64
-    }
-
     fn remaining(&self) -> (u64, Option<u64>) {
-        // Levels are at most a bucket's cap, far below 2^63: through i64 is
-        // the same figure in one instruction.
         (
-            self.tokens.level.max(0.0) as i64 as u64,
-            self.requests
-                .as_ref()
-                .map(|r| r.level.max(0.0) as i64 as u64),
+            to_u64(self.tokens.level.max(0.0)),
+            self.requests.as_ref().map(|r| to_u64(r.level.max(0.0))),
         )
     }
 
@@ -202,8 +198,7 @@ impl BackendSim {
         if let Some(r) = &mut self.requests {
             r.refill(now);
         }
-        // A request's cost is far below 2^63: through i64, one instruction.
-        let cost = cost as i64 as f64;
+        let cost = to_f64(cost);
         let short_requests = self.requests.as_ref().is_some_and(|r| r.level < 1.0);
         if short_requests || self.tokens.level < cost {
             let wait = self
@@ -228,8 +223,7 @@ impl BackendSim {
             r.level -= 1.0;
         }
         (answer.remaining_tokens, answer.remaining_requests) = self.remaining();
-        let l = &self.latency;
-        let latency = Self::ms((l.base_ms + l.per_token_ms * f64::from(completion)).min(l.max_ms));
+        let latency = self.latency.served_us(completion);
         match self.reset_between(now, now + latency) {
             // Admitted, then the connection was reset: no answer.
             Some(start) => answer.latency_us = start - now,

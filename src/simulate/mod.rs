@@ -22,6 +22,25 @@ pub mod trace;
 pub mod workload;
 pub mod world;
 
+/// A count or a time of the simulation (µs, tokens) as `f64`. Every one is
+/// non-negative and far below 2^63, so converting through `i64` gives the
+/// same figure as converting directly, in one instruction where `u64` takes
+/// several (x86-64 converts signed integers only); the simulator converts
+/// several per request.
+#[inline]
+fn to_f64(n: u64) -> f64 {
+    debug_assert!(n < 1 << 63);
+    n as i64 as f64
+}
+
+/// The other way: a non-negative figure below 2^63 truncated to `u64`, as
+/// [`to_f64`] explains.
+#[inline]
+fn to_u64(x: f64) -> u64 {
+    debug_assert!((0.0..9.2e18).contains(&x));
+    x as i64 as u64
+}
+
 use arrivals::{Generated, Stream};
 use engine::{Engine, RunOptions};
 use metrics::Metrics;

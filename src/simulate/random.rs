@@ -41,8 +41,7 @@ impl Rng {
 
     /// Uniform in `[0, 1)`, 53 bits.
     pub fn next_f64(&mut self) -> f64 {
-        // 53 bits convert exactly either way; through i64 in one instruction.
-        (self.next_u64() >> 11) as i64 as f64 * (1.0 / (1u64 << 53) as f64)
+        super::to_f64(self.next_u64() >> 11) * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform integer in `lo..=hi`.

@@ -124,6 +124,16 @@ pub struct Latency {
     pub error_ms: f64,
 }
 
+impl Latency {
+    /// µs a backend takes to serve a request that generates `completion`
+    /// tokens: the backend model's answer time, and the ideal bound's.
+    pub fn served_us(&self, completion: u32) -> u64 {
+        super::backend::ms_to_us(
+            (self.base_ms + self.per_token_ms * f64::from(completion)).min(self.max_ms),
+        )
+    }
+}
+
 fn default_base_ms() -> f64 {
     50.0
 }

@@ -15,6 +15,7 @@
 use super::{ClientAnswer, Ctx, Step, Strategy};
 use crate::simulate::arrivals::Request;
 use crate::simulate::backend::{refilled, Answer};
+use crate::simulate::to_f64;
 use crate::simulate::world::{BackendSpec, World};
 
 #[derive(Debug, Clone)]
@@ -159,10 +160,7 @@ impl FluidPool {
                 .iter()
                 .map(|(s, e)| (*e).min(t).saturating_sub(*s))
                 .sum();
-            // Microseconds and token counts (below) are far below 2^63:
-            // through i64 they convert in one instruction, as in the backend
-            // model.
-            let offered = m.tcap + m.trate * t.saturating_sub(down) as i64 as f64;
+            let offered = m.tcap + m.trate * to_f64(t.saturating_sub(down));
             served[m.route_index] / offered.max(f64::MIN_POSITIVE)
         };
         let mut best: Option<(bool, f64, usize)> = None;
@@ -199,7 +197,7 @@ fn pools(members: &[(usize, &BackendSpec)], window_ms: u64) -> Pools {
 /// Takes the request from the first pool that holds it; the pool's index.
 fn take(pools: &mut Pools, t: u64, req: &Request) -> Option<usize> {
     pools.iter_mut().position(|(w, p)| {
-        let cost = (u64::from(req.prompt) + u64::from(req.max_tokens) * *w) as i64 as f64;
+        let cost = to_f64(u64::from(req.prompt) + u64::from(req.max_tokens) * *w);
         p.take(t, cost)
     })
 }
@@ -266,8 +264,7 @@ impl Strategy for Ideal {
             if let Some(k) = take(level, ctx.now_us, req) {
                 let i = level[k].1.serving(&r.served, ctx.now_us);
                 let w = level[k].0;
-                r.served[i] +=
-                    (u64::from(req.prompt) + u64::from(req.max_tokens) * w) as i64 as f64;
+                r.served[i] += to_f64(u64::from(req.prompt) + u64::from(req.max_tokens) * w);
                 by = Some(i);
                 break;
             }
@@ -286,15 +283,13 @@ impl Strategy for Ideal {
         // Service time of the backend that would serve it.
         let i = by.unwrap_or(0);
         let b = &ctx.world.backends[ctx.world.routes[req.route as usize].global[i]];
-        let l = &b.latency;
-        let ms = (l.base_ms + l.per_token_ms * f64::from(req.completion)).min(l.max_ms);
         (
             (),
             Step::Reply(ClientAnswer {
                 status: 200,
                 retry_after_ms: None,
                 served_by: by,
-                extra_latency_us: (ms * 1000.0 + 0.5) as i64 as u64,
+                extra_latency_us: b.latency.served_us(req.completion),
             }),
         )
     }
