@@ -45,17 +45,19 @@ pub fn choose(
     // one set (`prefer_nearby`); without it every distance is 0. This runs
     // once per attempt (`simulate` runs millions). Each admitting backend
     // weighs its weight times its room. On the stack for usual routes.
+    // The key (priority number, distance) packed in one integer, which
+    // orders the same and compares in one instruction.
     let mut members: SmallVec<[(usize, u64); 8]> = SmallVec::new();
-    let mut best = (u32::MAX, u8::MAX);
+    let mut best = u64::MAX;
     for (i, (b, st)) in route.iter().zip(states).enumerate() {
-        if b.priority > best.0 || tried.contains(&i) {
+        let priority = u64::from(b.priority) << 8;
+        if priority > best || tried.contains(&i) {
             continue;
         }
-        let distance = match &s.gateway_region {
-            Some(g) => region::distance(g, b.region.as_deref()),
-            None => 0,
+        let key = match &s.gateway_region {
+            Some(g) => priority | u64::from(region::distance(g, b.region.as_deref())),
+            None => priority,
         };
-        let key = (b.priority, distance);
         if key > best {
             continue;
         }
