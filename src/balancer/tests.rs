@@ -79,6 +79,30 @@ fn lowest_priority_wins_and_weights_split_it() {
     assert_eq!(pick(0.5, &[0, 1, 2]), Choice::Exhausted);
 }
 
+/// Routes longer than the pick keeps on the stack draw among all their
+/// backends the same way.
+#[test]
+fn long_routes_pick_like_short_ones() {
+    let s = settings();
+    let c = cost(100);
+    for n in [16, 17, 40] {
+        let route: Vec<Backend> = (0..n)
+            .map(|i| backend(&format!("b{i}"), 1 + (i as u32 >= n as u32 - 2) as u32, 1))
+            .collect();
+        let st = vec![BackendState::default(); n];
+        let pick = |d: f64, tried: &[usize]| choose(&route, &st, tried, &c, NOW, &mut || d, &s);
+        // n - 2 backends of priority 1 with equal weights and full buckets.
+        assert_eq!(pick(0.0, &[]), Choice::Forward(0));
+        assert_eq!(pick(0.9999, &[]), Choice::Forward(n - 3));
+        let tried: Vec<usize> = (0..n - 3).collect();
+        assert_eq!(pick(0.0, &tried), Choice::Forward(n - 3));
+        // Priority 1 all tried: the last two share priority 2.
+        let tried: Vec<usize> = (0..n - 2).collect();
+        assert_eq!(pick(0.0, &tried), Choice::Forward(n - 2));
+        assert_eq!(pick(0.9999, &tried), Choice::Forward(n - 1));
+    }
+}
+
 #[test]
 fn room_left_shifts_the_split_inside_a_priority() {
     let route = vec![backend("a", 1, 1), backend("b", 1, 1)];
