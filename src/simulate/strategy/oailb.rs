@@ -20,7 +20,6 @@ pub struct Flight {
     run: Attempts,
     cost: Cost,
     ticket: Option<Ticket>,
-    last: Option<(usize, Answer)>,
 }
 
 impl Oailb {
@@ -35,7 +34,15 @@ impl Oailb {
         }
     }
 
-    fn next(&mut self, ctx: Ctx, req: &Request, f: &mut Flight) -> Step {
+    /// The next step of `req`; `last` is the answer just received (none
+    /// at arrival), which a failure nobody else can fix passes on.
+    fn next(
+        &mut self,
+        ctx: Ctx,
+        req: &Request,
+        f: &mut Flight,
+        last: Option<(usize, &Answer)>,
+    ) -> Step {
         let route = &ctx.world.routes[req.route as usize];
         let s = ctx.world.settings_in(req.region);
         let now = ctx.now_ms();
@@ -55,8 +62,8 @@ impl Oailb {
                 Step::Send(i)
             }
             Next::Reject { wait_ms } => Step::Reply(ClientAnswer::reject(wait_ms.max(1))),
-            Next::PassOn(_) => match &f.last {
-                Some((i, a)) => Step::Reply(ClientAnswer::pass_on(*i, a)),
+            Next::PassOn(_) => match last {
+                Some((i, a)) => Step::Reply(ClientAnswer::pass_on(i, a)),
                 None => Step::Reply(ClientAnswer::status(502)),
             },
             Next::BadGateway => Step::Reply(ClientAnswer::status(502)),
@@ -93,9 +100,8 @@ impl Strategy for Oailb {
                 completion: u64::from(req.max_tokens),
             },
             ticket: None,
-            last: None,
         };
-        let step = self.next(ctx, req, &mut f);
+        let step = self.next(ctx, req, &mut f, None);
         (f, step)
     }
 
@@ -119,11 +125,10 @@ impl Strategy for Oailb {
             ctx.now_ms(),
         );
         f.run.record(i, verdict, answer.status().is_some());
-        f.last = Some((i, *answer));
         if verdict == Verdict::Done {
             return Step::Reply(ClientAnswer::pass_on(i, answer));
         }
-        self.next(ctx, req, f)
+        self.next(ctx, req, f, Some((i, answer)))
     }
 }
 
