@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 /// under `f`; in the base strip, past `r`, the tail is drawn by its own
 /// method.
 #[derive(Debug)]
-pub struct Ziggurat {
+struct Ziggurat {
     x: [f64; 257],
     /// `f(x[i])`, with `f[256] = f(0) = 1`.
     f: [f64; 257],
@@ -46,7 +46,8 @@ impl Ziggurat {
     }
 }
 
-pub struct Tables {
+/// The ziggurats of the two distributions drawn this way.
+struct Tables {
     normal: Ziggurat,
     exponential: Ziggurat,
 }
