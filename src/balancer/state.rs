@@ -324,7 +324,7 @@ impl BackendState {
             let later = (self.sent_tokens - (t.sent_tokens - t.tokens) - own).max(0);
             let r = r * 1000;
             let cap = q.token_cap(s.window_ms).max(r);
-            let add = (q.token_refill(since) - self.foreign_tokens * horizon / 1000).max(0);
+            let add = (q.token_refill(since) - drain(self.foreign_tokens, horizon)).max(0);
             let truth = (r + add).min(cap) - later * 1000;
             if learn {
                 let rate = (self.foreign_tokens + (self.tokens - truth) * 1000 / interval)
@@ -338,7 +338,7 @@ impl BackendState {
             let later = (self.sent_requests - (t.sent_requests - 1) - own).max(0);
             let r = r * 1_000_000;
             let cap = q.request_cap(s.window_ms).max(r);
-            let add = (q.request_refill(since) - self.foreign_requests * horizon / 1000).max(0);
+            let add = (q.request_refill(since) - drain(self.foreign_requests, horizon)).max(0);
             let truth = (r + add).min(cap) - later * 1_000_000;
             if learn {
                 let rate = (self.foreign_requests + (self.requests - truth) * 1000 / interval)

@@ -71,6 +71,12 @@ fn tables() -> &'static Tables {
     })
 }
 
+/// The top 53 bits of `bits` as a number uniform in `[0, 1)`.
+#[inline]
+fn unit(bits: u64) -> f64 {
+    super::to_f64(bits >> 11) * (1.0 / (1u64 << 53) as f64)
+}
+
 /// A deterministic generator; one per stream (arrivals, faults, picks).
 #[derive(Debug, Clone)]
 pub struct Rng {
@@ -109,7 +115,7 @@ impl Rng {
 
     /// Uniform in `[0, 1)`, 53 bits.
     pub fn next_f64(&mut self) -> f64 {
-        super::to_f64(self.next_u64() >> 11) * (1.0 / (1u64 << 53) as f64)
+        unit(self.next_u64())
     }
 
     /// Uniform integer in `lo..=hi`.
@@ -171,8 +177,7 @@ impl Rng {
     fn layer_draw(&mut self, z: &Ziggurat) -> (usize, bool, f64) {
         let bits = self.next_u64();
         let i = (bits & 0xff) as usize;
-        let u = super::to_f64(bits >> 11) * (1.0 / (1u64 << 53) as f64);
-        (i, bits & 0x100 != 0, u * z.x[i])
+        (i, bits & 0x100 != 0, unit(bits) * z.x[i])
     }
 
     /// Whether a point drawn at height uniform in layer `i`'s wedge lies
