@@ -185,60 +185,91 @@ impl<T: Clone> Instances<T> {
     }
 }
 
-/// The backends of a route that are in rotation at `now` (`until[i] <=
-/// now`): how many, and among them the lowest priority number, its
-/// backends' count and their total weight. One pass, no list: the
-/// reference and pool strategies ask this on every attempt.
-struct InRotation {
-    count: usize,
-    best: u32,
-    members: u64,
-    weight: u64,
+/// The marks of one route's backends (the time, µs, until which each is
+/// out of rotation: a 429's delay, an open breaker) and what the reference
+/// and pool strategies ask of them on every attempt: the backends in
+/// rotation, and among them those of the lowest priority number with their
+/// weights. That answer changes only when a mark is set or one runs out,
+/// and marks are rare next to attempts, so it is kept with the span of
+/// time it holds for instead of being worked out again each time.
+#[derive(Debug, Clone)]
+pub(super) struct Rotation {
+    until: Vec<u64>,
+    /// `None`: a mark changed since it was worked out.
+    view: Option<View>,
 }
 
-fn in_rotation(world: &World, route: usize, until: &[u64], now: u64) -> Option<InRotation> {
-    let backends = &world.routes[route].backends;
-    let mut found: Option<InRotation> = None;
-    for (b, u) in backends.iter().zip(until) {
-        if *u > now {
-            continue;
-        }
-        let weight = u64::from(b.weight.max(1));
-        match &mut found {
-            Some(f) if b.priority == f.best => {
-                f.count += 1;
-                f.members += 1;
-                f.weight += weight;
-            }
-            Some(f) if b.priority > f.best => f.count += 1,
-            _ => {
-                found = Some(InRotation {
-                    count: found.as_ref().map_or(0, |f| f.count) + 1,
-                    best: b.priority,
-                    members: 1,
-                    weight,
-                })
-            }
+/// The backends in rotation, for times in `[from, to)`.
+#[derive(Debug, Clone)]
+pub(super) struct View {
+    from: u64,
+    to: u64,
+    /// How many backends are in rotation.
+    pub count: usize,
+    /// The route indexes and weights of those with the lowest priority
+    /// number, in route order, and their total weight (empty, 0: none is
+    /// in rotation).
+    pub members: Vec<(usize, u64)>,
+    pub weight: u64,
+}
+
+impl Rotation {
+    pub fn new(backends: usize) -> Rotation {
+        Rotation {
+            until: vec![0; backends],
+            view: None,
         }
     }
-    found
-}
 
-/// The route indexes of the backends of priority `best` in rotation at `now`.
-fn members<'a>(
-    world: &'a World,
-    route: usize,
-    until: &'a [u64],
-    now: u64,
-    best: u32,
-) -> impl Iterator<Item = usize> + 'a {
-    world.routes[route]
-        .backends
-        .iter()
-        .zip(until)
-        .enumerate()
-        .filter(move |(_, (b, u))| **u <= now && b.priority == best)
-        .map(|(i, _)| i)
+    pub fn until(&self, i: usize) -> u64 {
+        self.until[i]
+    }
+
+    /// Backend `i` is out of rotation until `until` (µs).
+    pub fn mark(&mut self, i: usize, until: u64) {
+        self.until[i] = until;
+        self.view = None;
+    }
+
+    /// The backends in rotation at `now` (`until[i] <= now`) among the
+    /// route's `backends`.
+    pub fn at(&mut self, backends: &[crate::balancer::Backend], now: u64) -> &View {
+        let fresh = matches!(&self.view, Some(v) if v.from <= now && now < v.to);
+        if !fresh {
+            self.view = Some(self.work_out(backends, now));
+        }
+        self.view.as_ref().expect("just worked out")
+    }
+
+    fn work_out(&self, backends: &[crate::balancer::Backend], now: u64) -> View {
+        let mut view = View {
+            from: now,
+            to: u64::MAX,
+            count: 0,
+            members: Vec::new(),
+            weight: 0,
+        };
+        let mut best = u32::MAX;
+        for (i, (b, &u)) in backends.iter().zip(&self.until).enumerate() {
+            if u > now {
+                // Out until then: the answer changes when it rejoins.
+                view.to = view.to.min(u);
+                continue;
+            }
+            view.count += 1;
+            if b.priority < best {
+                best = b.priority;
+                view.members.clear();
+                view.weight = 0;
+            }
+            if b.priority == best {
+                let weight = u64::from(b.weight.max(1));
+                view.members.push((i, weight));
+                view.weight += weight;
+            }
+        }
+        view
+    }
 }
 
 #[cfg(test)]
@@ -317,5 +348,57 @@ mod tests {
         };
         settles_as_answer_would(|w| Pool::new(w, layout, 7));
         settles_as_answer_would(|w| Reference::new(w, layout, 7));
+    }
+
+    /// The kept view is what looking at every mark at that instant gives,
+    /// across marks set, marks running out and priorities mixed in any
+    /// order.
+    #[test]
+    fn kept_rotation_equals_looking_at_every_mark() {
+        let backend = |priority, weight| crate::balancer::Backend {
+            name: String::new(),
+            priority,
+            weight,
+            url: String::new(),
+            deployment: String::new(),
+            quota: crate::balancer::Quota::UNKNOWN,
+            region: None,
+        };
+        let backends = vec![
+            backend(2, 1),
+            backend(1, 3),
+            backend(3, 1),
+            backend(1, 0),
+            backend(2, 2),
+            backend(1, 1),
+        ];
+        let mut rotation = Rotation::new(backends.len());
+        let mut until = vec![0u64; backends.len()];
+        let mut rng = Rng::new(5, 0);
+        let (mut now, mut worked_out) = (0u64, 0);
+        for _ in 0..20_000 {
+            now += rng.range(0, 3);
+            if rng.range(0, 9) == 0 {
+                let i = rng.range(0, backends.len() as u64 - 1) as usize;
+                until[i] = now + rng.range(0, 40);
+                rotation.mark(i, until[i]);
+            }
+            if rotation.view.as_ref().is_none_or(|v| now >= v.to) {
+                worked_out += 1;
+            }
+            let view = rotation.at(&backends, now).clone();
+            let up: Vec<usize> = (0..backends.len()).filter(|&i| until[i] <= now).collect();
+            let best = up.iter().map(|&i| backends[i].priority).min();
+            let members: Vec<(usize, u64)> = up
+                .iter()
+                .filter(|&&i| Some(backends[i].priority) == best)
+                .map(|&i| (i, u64::from(backends[i].weight.max(1))))
+                .collect();
+            assert_eq!(view.count, up.len(), "at {now}");
+            assert_eq!(view.members, members, "at {now}");
+            assert_eq!(view.weight, members.iter().map(|m| m.1).sum::<u64>());
+        }
+        assert!(worked_out < 10_000, "the view is kept: {worked_out}");
+        assert!(worked_out > 1_000, "marks changed it: {worked_out}");
     }
 }

@@ -8,7 +8,7 @@
 //! returns as 429 with `Retry-After`. Breakers are per gateway instance:
 //! APIM shares no breaker state, so `--state` does not apply here.
 
-use super::{in_rotation, members, ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
+use super::{ClientAnswer, Ctx, Instances, Layout, Rotation, Step, Strategy};
 use crate::simulate::arrivals::Request;
 use crate::simulate::backend::{Answer, Outcome};
 use crate::simulate::world::World;
@@ -16,8 +16,8 @@ use crate::simulate::StateScope;
 
 #[derive(Debug)]
 pub struct Pool {
-    /// Per instance: per route, the time each member's breaker is open until (µs).
-    open: Instances<Vec<Vec<u64>>>,
+    /// Per instance: per route, the time each member's breaker is open until.
+    open: Instances<Vec<Rotation>>,
 }
 
 pub struct Flight {
@@ -29,7 +29,7 @@ impl Pool {
         let initial = world
             .routes
             .iter()
-            .map(|r| vec![0; r.backends.len()])
+            .map(|r| Rotation::new(r.backends.len()))
             .collect();
         Pool {
             open: Instances::new(
@@ -46,13 +46,13 @@ impl Pool {
 
     fn pick(&mut self, ctx: Ctx, route: usize) -> Option<usize> {
         let (open, rng) = self.open.get(ctx.instance);
-        let open = &open[route];
-        let r = in_rotation(ctx.world, route, open, ctx.now_us)?;
-        let backends = &ctx.world.routes[route].backends;
-        let mut draw = rng.range(0, r.weight - 1);
+        let view = open[route].at(&ctx.world.routes[route].backends, ctx.now_us);
+        if view.count == 0 {
+            return None;
+        }
+        let mut draw = rng.range(0, view.weight - 1);
         let mut last = None;
-        for i in members(ctx.world, route, open, ctx.now_us, r.best) {
-            let w = u64::from(backends[i].weight.max(1));
+        for &(i, w) in &view.members {
             if draw < w {
                 return Some(i);
             }
@@ -100,8 +100,8 @@ impl Strategy for Pool {
                 .map_or(ctx.world.pool_trip_ms, |s| s * 1000)
                 * 1000;
             let (open, _) = self.open.get(ctx.instance);
-            let until = &mut open[req.route as usize][i];
-            *until = (*until).max(ctx.now_us + open_for);
+            let rotation = &mut open[req.route as usize];
+            rotation.mark(i, rotation.until(i).max(ctx.now_us + open_for));
         }
         let retried = matches!(status, None | Some(429) | Some(503));
         if retried && f.retries_left > 0 {

@@ -9,7 +9,7 @@
 //! not answer ends the request with 500 (the retry condition needs an
 //! answer) and is not marked.
 
-use super::{in_rotation, members, ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
+use super::{ClientAnswer, Ctx, Instances, Layout, Rotation, Step, Strategy};
 use crate::simulate::arrivals::Request;
 use crate::simulate::backend::{Answer, Outcome};
 use crate::simulate::world::World;
@@ -22,7 +22,7 @@ const MAX_RETRIES: u32 = 50;
 #[derive(Debug)]
 pub struct Reference {
     /// Per instance: per route, the time each backend is marked until (µs).
-    until: Instances<Vec<Vec<u64>>>,
+    until: Instances<Vec<Rotation>>,
 }
 
 pub struct Flight {
@@ -35,7 +35,7 @@ impl Reference {
         let initial = world
             .routes
             .iter()
-            .map(|r| vec![0; r.backends.len()])
+            .map(|r| Rotation::new(r.backends.len()))
             .collect();
         Reference {
             until: Instances::new(initial, layout, seed, 2),
@@ -45,15 +45,12 @@ impl Reference {
     /// Picks the backend and counts the unmarked ones.
     fn pick(&mut self, ctx: Ctx, route: usize) -> (usize, usize) {
         let (until, rng) = self.until.get(ctx.instance);
-        let until = &until[route];
-        let Some(r) = in_rotation(ctx.world, route, until, ctx.now_us) else {
+        let view = until[route].at(&ctx.world.routes[route].backends, ctx.now_us);
+        if view.count == 0 {
             return (0, 0);
-        };
-        let k = rng.range(0, r.members - 1) as usize;
-        let i = members(ctx.world, route, until, ctx.now_us, r.best)
-            .nth(k)
-            .expect("k is below the count of members");
-        (i, r.count)
+        }
+        let k = rng.range(0, view.members.len() as u64 - 1) as usize;
+        (view.members[k].0, view.count)
     }
 }
 
@@ -95,7 +92,7 @@ impl Strategy for Reference {
             .retry_after_seconds()
             .map_or(DEFAULT_DELAY_US, |s| s * 1_000_000);
         let (until, _) = self.until.get(ctx.instance);
-        until[req.route as usize][i] = ctx.now_us + delay;
+        until[req.route as usize].mark(i, ctx.now_us + delay);
         let (next, remaining) = self.pick(ctx, req.route as usize);
         f.remaining = remaining;
         f.retries += 1;
