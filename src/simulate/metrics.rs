@@ -226,7 +226,7 @@ impl Metrics {
         region.upstream_calls += 1;
         match a.outcome {
             Outcome::Throttled => region.upstream_429 += 1,
-            Outcome::Failed(_) | Outcome::Unavailable => region.upstream_5xx += 1,
+            Outcome::Failed | Outcome::Unavailable => region.upstream_5xx += 1,
             _ => {}
         }
         let c = &mut self.backends[g];
@@ -234,7 +234,7 @@ impl Metrics {
         match a.outcome {
             Outcome::Served => self.served(g, ri, r, quota_cost, local),
             Outcome::Throttled => c.throttled += 1,
-            Outcome::Failed(_) => {
+            Outcome::Failed => {
                 c.failed += 1;
                 c.failed_injected += 1;
             }

@@ -34,7 +34,10 @@ pub enum Step {
 /// What the client gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAnswer {
-    pub status: u16,
+    /// A whole word although statuses fit 16 bits: the answer is handed
+    /// on through memory, and a 2-byte field read as 4 bytes (it may be,
+    /// with the padding after it) cannot be forwarded from its store.
+    pub status: u32,
     /// The `Retry-After` the client gets with a 429, in ms (`None`: no header).
     pub retry_after_ms: Option<u64>,
     /// Route index of the backend whose answer it is.
@@ -58,14 +61,14 @@ impl ClientAnswer {
     /// in whole seconds on a 429).
     pub fn pass_on(i: usize, a: &Answer) -> ClientAnswer {
         ClientAnswer {
-            status: a.status().unwrap_or(502),
+            status: u32::from(a.status().unwrap_or(502)),
             retry_after_ms: a.retry_after_seconds().map(|s| s * 1000),
             served_by: Some(i),
             extra_latency_us: 0,
         }
     }
 
-    pub fn status(status: u16) -> ClientAnswer {
+    pub fn status(status: u32) -> ClientAnswer {
         ClientAnswer {
             status,
             retry_after_ms: None,
@@ -302,12 +305,13 @@ mod tests {
         for outcome in [
             Outcome::Served,
             Outcome::Throttled,
-            Outcome::Failed(500),
+            Outcome::Failed,
             Outcome::Unavailable,
             Outcome::NoAnswer,
         ] {
             let a = Answer {
                 outcome,
+                error_status: if outcome == Outcome::Failed { 500 } else { 0 },
                 latency_us: 175_000,
                 retry_after_ms: if outcome == Outcome::Throttled {
                     2_500

@@ -180,6 +180,7 @@ mod tests {
     fn direct_signals_equal_the_headers_read() {
         let answer = |outcome, retry_after_ms, remaining_requests| Answer {
             outcome,
+            error_status: if outcome == Outcome::Failed { 500 } else { 0 },
             latency_us: 1,
             retry_after_ms,
             remaining_tokens: 1234,
@@ -190,7 +191,7 @@ mod tests {
             answer(Outcome::Served, 0, None),
             answer(Outcome::Throttled, 67, Some(0)),
             answer(Outcome::Throttled, 60_000, None),
-            answer(Outcome::Failed(500), 0, Some(3)),
+            answer(Outcome::Failed, 0, Some(3)),
             answer(Outcome::Unavailable, 0, None),
         ] {
             assert_eq!(Oailb::reply(&a), reply_as_headers(&a), "{a:?}");
