@@ -49,6 +49,7 @@ impl Due {
     }
 
     /// The soonest answer: its time and slot.
+    #[inline]
     pub fn peek(&self) -> Option<(u64, usize)> {
         match self {
             Due::Narrow { heap, slot_bits } => heap
