@@ -70,10 +70,10 @@ pub(super) fn ms_to_us(ms: f64) -> u64 {
 }
 
 /// What a backend did with one attempt. A whole word, as
-/// [`Answer::error_status`] beside it: the answer is handed back through
-/// memory, and a field read wider than it was written (a 2-byte tag read
-/// with its payload as 4 bytes) cannot be forwarded from the store, which
-/// stalled every call by some 15 cycles.
+/// [`Answer::error_status`] beside it: a field read wider than it was
+/// written (a 2-byte tag read with its payload as 4 bytes) cannot be
+/// forwarded from the store, and perf showed that stall after every call
+/// when the answer was handed back through memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Outcome {
