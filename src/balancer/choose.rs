@@ -4,7 +4,7 @@
 use smallvec::SmallVec;
 
 use super::region;
-use super::state::BackendState;
+use super::state::{BackendState, Limits};
 use super::{Backend, Cost, Settings, WhenAllBusy};
 
 /// What to do with the next attempt of a request.
@@ -19,17 +19,20 @@ pub enum Choice {
     Exhausted,
 }
 
-/// Picks the next backend: among those not yet tried that are predicted to
-/// admit `cost`, the lowest priority number; inside it, with a gateway
+/// Picks the next backend of `route` (its backends' `states` and
+/// [`Limits`]): among those not yet tried that are predicted to admit
+/// `cost`, the lowest priority number; inside it, with a gateway
 /// region set, the nearest of them (same region, then same area); among
 /// those at weighted random,
 /// each backend's weight times the room left in its buckets (per mille, at
 /// least 1), so fuller backends get less. `draw` gives a uniform number in
 /// `[0, 1)` and is called once per pick, as the policy calls
 /// `Random.Next(total)` (which is `floor(draw * total)`).
+#[allow(clippy::too_many_arguments)]
 pub fn choose(
     route: &[Backend],
     states: &[BackendState],
+    limits: &[Limits],
     tried: &[usize],
     cost: &Cost,
     now_ms: u64,
@@ -47,9 +50,10 @@ pub fn choose(
     // weighs its weight times its room. On the stack for usual routes.
     // The key (priority number, distance) packed in one integer, which
     // orders the same and compares in one instruction.
+    debug_assert_eq!(limits.len(), route.len(), "one Limits per backend");
     let mut members: SmallVec<[(usize, u64); 8]> = SmallVec::new();
     let mut best = u64::MAX;
-    for (i, (b, st)) in route.iter().zip(states).enumerate() {
+    for (i, ((b, st), lim)) in route.iter().zip(states).zip(limits).enumerate() {
         let priority = u64::from(b.priority) << 8;
         if priority > best || tried.contains(&i) {
             continue;
@@ -61,12 +65,12 @@ pub fn choose(
         if key > best {
             continue;
         }
-        if let Some(room) = st.room(&b.quota, cost.tokens_on(&b.quota), s, now_ms) {
+        if let Some(room) = st.room(&b.quota, lim, cost.tokens_on(&b.quota), s, now_ms) {
             if key < best {
                 members.clear();
                 best = key;
             }
-            members.push((i, u64::from(b.weight.max(1)) * room.permille().max(1)));
+            members.push((i, u64::from(b.weight.max(1)) * room.permille(lim).max(1)));
         }
     }
     if members.is_empty() {

@@ -39,7 +39,7 @@ pub use choose::{choose, first_backend, retry_wait_ms, Choice};
 pub use cost::{estimate, Cost, EstimateSettings};
 pub use delay::{parse_duration_ms, parse_http_date_ms, Delay, Signals, DELAY_HEADERS};
 pub use quota::Quota;
-pub use state::{BackendState, Ticket, Verdict};
+pub use state::{BackendState, Limits, Ticket, Verdict};
 
 /// A delay nobody announced (a tripping answer without headers) is never
 /// shorter than this.
@@ -296,11 +296,14 @@ impl Attempts {
         &self.tried
     }
 
-    /// Decides the next step from the backends' current `states`.
+    /// Decides the next step from the backends' current `states` and
+    /// their [`Limits`] (in route order).
+    #[allow(clippy::too_many_arguments)]
     pub fn next(
         &self,
         route: &[Backend],
         states: &[BackendState],
+        limits: &[Limits],
         cost: &Cost,
         now_ms: u64,
         draw: &mut dyn FnMut() -> f64,
@@ -314,7 +317,7 @@ impl Attempts {
                 Step::BadGateway
             }
         };
-        match choose(route, states, &self.tried, cost, now_ms, draw, s) {
+        match choose(route, states, limits, &self.tried, cost, now_ms, draw, s) {
             Choice::Forward(i) => Step::Forward(i),
             // Forward-to-first passes the last answer on instead of a 429.
             Choice::Reject { .. } | Choice::Exhausted
@@ -358,6 +361,7 @@ pub fn handle(
     reply: &mut dyn FnMut(&Backend) -> Reply,
 ) -> Outcome {
     let keys: Vec<String> = route.backends.iter().map(|b| route.state_key(b)).collect();
+    let limits = Limits::of_route(&route.backends, settings);
     let seconds = settings.cache_seconds();
     let mut run = Attempts::new();
     let mut last_status = 0;
@@ -369,7 +373,15 @@ pub fn handle(
     };
     loop {
         let states: Vec<BackendState> = keys.iter().map(|k| store.load(k, now_ms)).collect();
-        let i = match run.next(&route.backends, &states, cost, now_ms, draw, settings) {
+        let i = match run.next(
+            &route.backends,
+            &states,
+            &limits,
+            cost,
+            now_ms,
+            draw,
+            settings,
+        ) {
             Step::Forward(i) => i,
             Step::Reject { wait_ms } => {
                 return Outcome {

@@ -95,13 +95,68 @@ pub enum Verdict {
     Failed,
 }
 
-/// Levels and limits of one backend at one instant.
+/// Levels of one backend's buckets at one instant.
 #[derive(Debug, Clone, Copy)]
 struct Buckets {
     tokens: i64,
     requests: i64,
+}
+
+/// What a backend's buckets hold under the settings: their caps, the
+/// safety margin and the factors of the per mille. They change only with
+/// the topology, so a route works them out once ([`Limits::of_route`])
+/// instead of on every pick, which looks at each of its backends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
     token_cap: i64,
     request_cap: i64,
+    /// Milli-tokens a request must leave in the token bucket.
+    margin: i64,
+    limits_requests: bool,
+    /// 1000 / cap, for [`permille`] without a division.
+    token_scale: f64,
+    request_scale: f64,
+}
+
+impl Limits {
+    pub fn new(q: &Quota, s: &Settings) -> Limits {
+        let token_cap = q.token_cap(s.window_ms);
+        let request_cap = q.request_cap(s.window_ms);
+        let scale = |cap: i64| if cap > 0 { 1000.0 / cap as f64 } else { 0.0 };
+        Limits {
+            token_cap,
+            request_cap,
+            // Unsigned (the cap never is negative): the cheaper division.
+            margin: (token_cap as u64 * s.margin_percent / 100) as i64,
+            limits_requests: q.limits_requests(),
+            token_scale: scale(token_cap),
+            request_scale: scale(request_cap),
+        }
+    }
+
+    /// The limits of each backend of `route`, in its order.
+    pub fn of_route(route: &[super::Backend], s: &Settings) -> Vec<Limits> {
+        route.iter().map(|b| Limits::new(&b.quota, s)).collect()
+    }
+
+    /// Milli-tokens a request of `tokens` must find in the bucket: its cost
+    /// plus the safety margin, never more than a full bucket (a request
+    /// larger than the window still goes to a full backend).
+    fn need(&self, tokens: u64) -> i64 {
+        (tokens as i64 * 1000 + self.margin).min(self.token_cap)
+    }
+
+    /// Room left at these levels, per mille: the fuller of the two buckets
+    /// counts (the request bucket only where the quota limits requests).
+    fn room(&self, tokens: i64, requests: i64) -> u64 {
+        let t = permille(tokens, self.token_cap, self.token_scale);
+        if !self.limits_requests {
+            return t;
+        }
+        // The floor keeps order, so the smaller per mille is the fuller
+        // bucket's.
+        t.min(permille(requests, self.request_cap, self.request_scale))
+    }
 }
 
 impl BackendState {
@@ -112,8 +167,6 @@ impl BackendState {
         Buckets {
             tokens: self.token_level(q, dt, drained, token_cap),
             requests: self.request_level(q, dt, drained, request_cap),
-            token_cap,
-            request_cap,
         }
     }
 
@@ -156,21 +209,11 @@ impl BackendState {
         self.at_ms = self.at_ms.max(now);
     }
 
-    /// Milli-tokens a request of `tokens` must find in the bucket: its cost
-    /// plus the safety margin, never more than a full bucket (a request
-    /// larger than the window still goes to a full backend).
-    fn need(tokens: u64, token_cap: i64, s: &Settings) -> i64 {
-        // Unsigned (the cap never is negative): the cheaper division.
-        let margin = (token_cap as u64 * s.margin_percent / 100) as i64;
-        (tokens as i64 * 1000 + margin).min(token_cap)
-    }
-
     /// Whether the buckets hold a request of `tokens` at `at` (not counting
     /// an out-of-rotation time).
-    fn fits(&self, q: &Quota, tokens: u64, s: &Settings, at: u64) -> bool {
+    fn fits(&self, q: &Quota, lim: &Limits, tokens: u64, s: &Settings, at: u64) -> bool {
         let b = self.buckets(q, s, at);
-        b.tokens >= Self::need(tokens, b.token_cap, s)
-            && (!q.limits_requests() || b.requests >= 1_000_000)
+        b.tokens >= lim.need(tokens) && (!q.limits_requests() || b.requests >= 1_000_000)
     }
 
     /// Whether the backend is predicted to admit a request of `tokens` now.
@@ -182,14 +225,21 @@ impl BackendState {
     /// the room left in its buckets ([`Self::headroom_permille`]); one look
     /// at the buckets for both.
     pub fn admission(&self, q: &Quota, tokens: u64, s: &Settings, now: u64) -> Option<u64> {
-        self.room(q, tokens, s, now).map(|r| r.permille())
+        let lim = Limits::new(q, s);
+        self.room(q, &lim, tokens, s, now).map(|r| r.permille(&lim))
     }
 
-    /// When the backend is predicted to admit a request of `tokens` now,
-    /// the levels of its buckets, from which [`Room::permille`] computes
-    /// the room left. That takes a division or two, which a pick needs only
-    /// for the backends it draws among.
-    pub fn room(&self, q: &Quota, tokens: u64, s: &Settings, now: u64) -> Option<Room> {
+    /// When the backend (its quota `q` and [`Limits`] `lim`) is predicted to
+    /// admit a request of `tokens` now, the levels of its buckets, from
+    /// which [`Room::permille`] computes the room left.
+    pub fn room(
+        &self,
+        q: &Quota,
+        lim: &Limits,
+        tokens: u64,
+        s: &Settings,
+        now: u64,
+    ) -> Option<Room> {
         if self.out_until_ms > now {
             return None;
         }
@@ -199,24 +249,17 @@ impl BackendState {
         // The token bucket first: most backends that do not admit a request
         // lack tokens, and the request bucket is then not needed.
         let (dt, drained) = self.elapsed(s, now);
-        let token_cap = q.token_cap(s.window_ms);
-        let tokens_left = self.token_level(q, dt, drained, token_cap);
-        if tokens_left < Self::need(tokens, token_cap, s) {
+        let tokens_left = self.token_level(q, dt, drained, lim.token_cap);
+        if tokens_left < lim.need(tokens) {
             return None;
         }
-        let request_cap = q.request_cap(s.window_ms);
-        let requests_left = self.request_level(q, dt, drained, request_cap);
-        if q.limits_requests() && requests_left < 1_000_000 {
+        let requests_left = self.request_level(q, dt, drained, lim.request_cap);
+        if lim.limits_requests && requests_left < 1_000_000 {
             return None;
         }
         Some(Room {
-            levels: Buckets {
-                tokens: tokens_left,
-                requests: requests_left,
-                token_cap,
-                request_cap,
-            },
-            limits_requests: q.limits_requests(),
+            tokens: tokens_left,
+            requests: requests_left,
         })
     }
 
@@ -228,11 +271,12 @@ impl BackendState {
     /// [`Self::admits`] by construction).
     pub fn wait_ms(&self, q: &Quota, tokens: u64, s: &Settings, now: u64) -> u64 {
         let out = self.out_until_ms.saturating_sub(now);
-        if q.tokens_per_minute == 0 || self.fits(q, tokens, s, now) {
+        let lim = Limits::new(q, s);
+        if q.tokens_per_minute == 0 || self.fits(q, &lim, tokens, s, now) {
             return out;
         }
         let b = self.buckets(q, s, now);
-        let need = Self::need(tokens, b.token_cap, s);
+        let need = lim.need(tokens);
         let token_wait = ((need - b.tokens).max(0) as u64 * 60).div_ceil(q.tokens_per_minute);
         let request_wait = if q.limits_requests() {
             ((1_000_000 - b.requests).max(0) as u64 * 60).div_ceil(q.requests_per_minute * 1000)
@@ -240,13 +284,15 @@ impl BackendState {
             0
         };
         let guess = token_wait.max(request_wait).clamp(1, MAX_REFILL_MS);
-        if self.fits(q, tokens, s, now + guess) && !self.fits(q, tokens, s, now + guess - 1) {
+        if self.fits(q, &lim, tokens, s, now + guess)
+            && !self.fits(q, &lim, tokens, s, now + guess - 1)
+        {
             return out.max(guess);
         }
         let (mut lo, mut hi) = (0, MAX_REFILL_MS);
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            if self.fits(q, tokens, s, now + mid) {
+            if self.fits(q, &lim, tokens, s, now + mid) {
                 hi = mid;
             } else {
                 lo = mid;
@@ -261,7 +307,8 @@ impl BackendState {
         if q.tokens_per_minute == 0 {
             return 1000;
         }
-        self.buckets(q, s, now).room(q.limits_requests())
+        let b = self.buckets(q, s, now);
+        Limits::new(q, s).room(b.tokens, b.requests)
     }
 
     /// Takes a request of `tokens` out of the buckets.
@@ -516,53 +563,23 @@ impl BackendState {
     }
 }
 
-/// The buckets of a backend that admits a request ([`BackendState::room`]).
+/// The levels of a backend that admits a request ([`BackendState::room`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Room {
-    levels: Buckets,
-    limits_requests: bool,
+    tokens: i64,
+    requests: i64,
 }
 
 impl Room {
-    /// A backend whose quota oailb cannot tell.
+    /// A backend whose quota oailb cannot tell: always full.
     const FULL: Room = Room {
-        levels: Buckets {
-            tokens: 1,
-            requests: 1,
-            token_cap: 1,
-            request_cap: 1,
-        },
-        limits_requests: false,
+        tokens: i64::MAX,
+        requests: i64::MAX,
     };
 
-    /// Room left, per mille ([`Buckets::room`]).
-    pub fn permille(&self) -> u64 {
-        self.levels.room(self.limits_requests)
-    }
-}
-
-impl Buckets {
-    /// Room left, per mille: the fuller of the two limits counts (the
-    /// request bucket only where the quota limits requests).
-    fn room(&self, limits_requests: bool) -> u64 {
-        if !limits_requests {
-            return permille(self.tokens, self.token_cap);
-        }
-        let (tc, rc) = (self.token_cap, self.request_cap);
-        if tc <= 0 || rc <= 0 {
-            return permille(self.tokens, tc).min(permille(self.requests, rc));
-        }
-        // The per mille is the floor of 1000 × the full fraction, and the
-        // floor keeps order: the fuller bucket's is the smaller, so one
-        // division does (a pick takes one per backend drawn among). The
-        // fractions compare exactly as cross products.
-        let t = i128::from(self.tokens.clamp(0, tc));
-        let r = i128::from(self.requests.clamp(0, rc));
-        if t * i128::from(rc) <= r * i128::from(tc) {
-            permille(self.tokens, tc)
-        } else {
-            permille(self.requests, rc)
-        }
+    /// Room left, per mille ([`Limits::room`]).
+    pub fn permille(&self, lim: &Limits) -> u64 {
+        lim.room(self.tokens, self.requests)
     }
 }
 
@@ -585,34 +602,47 @@ fn refill(level: i64, add: i64, cap: i64) -> i64 {
     }
 }
 
-fn permille(level: i64, cap: i64) -> u64 {
+/// The whole per mille of a bucket at `level` of `cap`, floor(1000 ×
+/// level / cap) (1000 when full, 0 when empty or overdrawn), with `scale` =
+/// 1000 / cap: a pick takes one or two per backend it draws among, and a
+/// multiplication with two integer checks costs a fraction of a division.
+/// The float product is within 10^-12 of the quotient, which is below
+/// 1000, so its truncation is the floor or one off it, and the checks make
+/// it exact.
+fn permille(level: i64, cap: i64, scale: f64) -> u64 {
     if level >= cap {
-        1000
-    } else if cap < EXACT_DIVISION_CAP {
-        // Exactly the integer quotient, for a fraction of the time of a
-        // 64-bit integer division (a pick takes two per backend drawn
-        // among): below that cap the numerator is exact in an f64, and the
-        // quotient, which is below 1000 and at least 1/cap away from the next
-        // integer, cannot round up to it.
-        ((level.max(0) * 1000) as f64 / cap as f64) as u64
-    } else {
-        (level.max(0) * 1000 / cap) as u64
+        return 1000;
     }
+    let level = level.max(0);
+    let n = level * 1000;
+    let mut q = (level as f64 * scale) as i64;
+    q += i64::from((q + 1) * cap <= n);
+    q -= i64::from(q * cap > n);
+    q as u64
 }
-
-/// Caps below this (2^43, some 8.8 billion tokens in a window) make
-/// [`permille`]'s float division exact.
-const EXACT_DIVISION_CAP: i64 = 1 << 43;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The float quotient equals the integer one wherever it is used,
-    /// notably just below each whole per mille, where rounding would show.
+    /// The exact integer per mille, floor(1000 × level / cap).
+    fn integer(level: i64, cap: i64) -> u64 {
+        if level >= cap {
+            1000
+        } else {
+            (level.max(0) * 1000 / cap) as u64
+        }
+    }
+
+    fn scale(cap: i64) -> f64 {
+        1000.0 / cap as f64
+    }
+
+    /// The scaled product, checked, equals the integer quotient wherever it
+    /// is used, notably at and just below each whole per mille, where
+    /// rounding would show.
     #[test]
     fn permille_is_the_integer_quotient() {
-        let integer = |level: i64, cap: i64| (level.max(0) * 1000 / cap) as u64;
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = move || {
             x ^= x << 13;
@@ -625,35 +655,40 @@ mod tests {
             2,
             3,
             7,
+            16,
             999,
             1000,
             1001,
             1_500_000,
             833_333_333,
             (1 << 43) - 1,
+            1 << 50,
+            (1 << 52) + 1,
         ];
-        let random_caps: Vec<i64> = (0..2000).map(|_| 1 + (next() % (1 << 43)) as i64).collect();
+        let random_caps: Vec<i64> = (0..2000)
+            .map(|k| 1 + (next() % (1 << (10 + k % 43))) as i64)
+            .collect();
         for cap in caps.into_iter().chain(random_caps) {
-            let mut levels = vec![-5, 0, 1, cap / 2, cap - 1, cap, cap + 1];
+            let mut levels = vec![i64::MIN / 2000, -5, 0, 1, cap / 2, cap - 1, cap, cap + 1];
             for n in 1..1000i64 {
-                // The largest level whose quotient is below n, and the next.
+                // The largest level whose quotient is below n, the level
+                // where it is n (when there is one) and the next.
                 let below = (n * cap - 1) / 1000;
-                levels.extend([below, below + 1]);
+                levels.extend([below, below + 1, below + 2]);
             }
             levels.extend((0..200).map(|_| (next() % cap as u64) as i64));
             for level in levels {
-                let want = if level >= cap {
-                    1000
-                } else {
-                    integer(level, cap)
-                };
-                assert_eq!(permille(level, cap), want, "{level} / {cap}");
+                assert_eq!(
+                    permille(level, cap, scale(cap)),
+                    integer(level, cap),
+                    "{level} / {cap}"
+                );
             }
         }
-        assert_eq!(permille(5, 1 << 50), integer(5, 1 << 50));
     }
 
-    /// One division for both buckets gives the smaller of their per milles.
+    /// The room is the smaller of the two buckets' per milles, or the token
+    /// bucket's alone where requests are not limited.
     #[test]
     fn room_is_the_fuller_buckets_per_mille() {
         let mut x = 0x2545_F491_4F6C_DD1Du64;
@@ -663,7 +698,7 @@ mod tests {
             x ^= x << 17;
             x % m
         };
-        let caps = [0, 1, 2, 999, 1000, 1_000_000, 9_000_000, 1 << 43];
+        let caps = [1, 2, 999, 1000, 1_000_000, 9_000_000, 1 << 43];
         for _ in 0..200_000 {
             let token_cap = caps[next(caps.len() as u64) as usize].max(next(1 << 44) as i64);
             let request_cap = caps[next(caps.len() as u64) as usize].max(next(1 << 30) as i64);
@@ -673,23 +708,47 @@ mod tests {
                 2 => cap + (r % 7) as i64,
                 _ => (r % (cap as u64 + 1)) as i64,
             };
-            let b = Buckets {
-                tokens: level(token_cap, next(u64::MAX)),
-                requests: level(request_cap, next(u64::MAX)),
+            let (tokens, requests) = (
+                level(token_cap, next(u64::MAX)),
+                level(request_cap, next(u64::MAX)),
+            );
+            let mut lim = Limits {
                 token_cap,
                 request_cap,
+                margin: 0,
+                limits_requests: true,
+                token_scale: scale(token_cap),
+                request_scale: scale(request_cap),
             };
-            let both = permille(b.tokens, token_cap).min(permille(b.requests, request_cap));
-            assert_eq!(b.room(true), both, "{b:?}");
-            assert_eq!(b.room(false), permille(b.tokens, token_cap), "{b:?}");
+            let both = integer(tokens, token_cap).min(integer(requests, request_cap));
+            assert_eq!(
+                lim.room(tokens, requests),
+                both,
+                "{lim:?} {tokens} {requests}"
+            );
+            lim.limits_requests = false;
+            assert_eq!(lim.room(tokens, requests), integer(tokens, token_cap));
         }
-        // Equal fractions in other units.
-        let b = Buckets {
-            tokens: 1_500,
-            requests: 3_000_000,
-            token_cap: 3_000,
-            request_cap: 6_000_000,
+    }
+
+    /// The limits are the quota's caps under the settings' window, and the
+    /// margin is that share of the token cap.
+    #[test]
+    fn limits_follow_the_quota_and_settings() {
+        let q = Quota {
+            tokens_per_minute: 90_000,
+            requests_per_minute: 540,
+            output_weight: 1,
         };
-        assert_eq!(b.room(true), 500);
+        let mut s = Settings::from(&crate::topology::LoadBalancing::default());
+        s.window_ms = 10_000;
+        s.margin_percent = 5;
+        let lim = Limits::new(&q, &s);
+        assert_eq!((lim.token_cap, lim.request_cap), (15_000_000, 90_000_000));
+        assert_eq!(lim.need(100), 100_000 + 750_000);
+        assert_eq!(lim.need(20_000), 15_000_000);
+        assert!(lim.limits_requests);
+        let full = Room::FULL;
+        assert_eq!(full.permille(&Limits::new(&Quota::UNKNOWN, &s)), 1000);
     }
 }

@@ -32,6 +32,20 @@ fn backend(name: &str, priority: u32, weight: u32) -> Backend {
     }
 }
 
+/// [`super::choose`] with the route's limits worked out for the call.
+fn choose(
+    route: &[Backend],
+    states: &[BackendState],
+    tried: &[usize],
+    cost: &Cost,
+    now_ms: u64,
+    draw: &mut dyn FnMut() -> f64,
+    s: &Settings,
+) -> Choice {
+    let limits = Limits::of_route(route, s);
+    super::choose(route, states, &limits, tried, cost, now_ms, draw, s)
+}
+
 fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()

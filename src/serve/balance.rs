@@ -74,6 +74,7 @@ pub async fn run(gw: &Gateway, rt: &Runtime, req: Request<'_>) -> Response<Body>
         let step = run.next(
             backends,
             &states,
+            &route.limits,
             &cost,
             now,
             &mut || gw.draws.draw(),

@@ -85,8 +85,10 @@ pub struct RouteRuntime {
     pub model: String,
     /// Cache key and backends, in the policy's order; URLs with overrides.
     pub route: balancer::Route,
-    /// Per backend (same order): its state key and its credentials.
+    /// Per backend (same order): its state key, its bucket limits under
+    /// the settings and its credentials.
     pub keys: Vec<String>,
+    pub limits: Vec<balancer::Limits>,
     pub auth: Vec<BackendAuth>,
 }
 
@@ -266,6 +268,13 @@ impl Runtime {
             None => desired.policies.iter().collect(),
         };
         let mut keys_by_backend: BTreeMap<String, Arc<str>> = BTreeMap::new();
+        let mut settings = Settings::from(&t.load_balancing);
+        if t.load_balancing.prefer_nearby == Some(true) {
+            settings.gateway_region = options
+                .gateway_region
+                .as_deref()
+                .map(crate::balancer::region::normalize);
+        }
         let mut apis = Vec::new();
         for p in policies {
             let api = t
@@ -303,10 +312,12 @@ impl Runtime {
                     });
                 }
                 let keys = route.backends.iter().map(|b| route.state_key(b)).collect();
+                let limits = balancer::Limits::of_route(&route.backends, &settings);
                 routes.push(RouteRuntime {
                     model: r.model.clone(),
                     route,
                     keys,
+                    limits,
                     auth,
                 });
             }
@@ -317,13 +328,6 @@ impl Runtime {
                 key_query: p.subscription_key_query.clone(),
                 routes,
             });
-        }
-        let mut settings = Settings::from(&t.load_balancing);
-        if t.load_balancing.prefer_nearby == Some(true) {
-            settings.gateway_region = options
-                .gateway_region
-                .as_deref()
-                .map(crate::balancer::region::normalize);
         }
         let uses_tokens = apis
             .iter()

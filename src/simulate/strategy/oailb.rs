@@ -5,7 +5,7 @@
 
 use super::{ClientAnswer, Ctx, Instances, Layout, Step, Strategy};
 use crate::balancer::{
-    Attempts, BackendState, Cost, Delay, Reply, Signals, Step as Next, Ticket, Verdict,
+    Attempts, BackendState, Cost, Delay, Limits, Reply, Signals, Step as Next, Ticket, Verdict,
 };
 use crate::simulate::arrivals::Request;
 use crate::simulate::backend::Answer;
@@ -14,6 +14,9 @@ use crate::simulate::world::World;
 pub struct Oailb {
     /// Per instance: per route, the state of each backend.
     states: Instances<Vec<Vec<BackendState>>>,
+    /// Per route, the limits of each backend (the same in every region:
+    /// their settings differ only in the gateway's region).
+    limits: Vec<Vec<Limits>>,
 }
 
 pub struct Flight {
@@ -31,6 +34,11 @@ impl Oailb {
             .collect();
         Oailb {
             states: Instances::new(initial, layout, seed, 1),
+            limits: world
+                .routes
+                .iter()
+                .map(|r| Limits::of_route(&r.backends, &world.settings))
+                .collect(),
         }
     }
 
@@ -51,6 +59,7 @@ impl Oailb {
         match f.run.next(
             &route.backends,
             states,
+            &self.limits[req.route as usize],
             &f.cost,
             now,
             &mut || rng.next_f64(),
