@@ -94,12 +94,12 @@ fn lowest_priority_wins_and_weights_split_it() {
 }
 
 /// Routes longer than the pick keeps on the stack draw among all their
-/// backends the same way.
+/// backends the same way, and skip exactly the backends tried.
 #[test]
 fn long_routes_pick_like_short_ones() {
     let s = settings();
     let c = cost(100);
-    for n in [16, 17, 40] {
+    for n in [16, 17, 40, 64, 65, 70] {
         let route: Vec<Backend> = (0..n)
             .map(|i| backend(&format!("b{i}"), 1 + (i as u32 >= n as u32 - 2) as u32, 1))
             .collect();
@@ -108,6 +108,7 @@ fn long_routes_pick_like_short_ones() {
         // n - 2 backends of priority 1 with equal weights and full buckets.
         assert_eq!(pick(0.0, &[]), Choice::Forward(0));
         assert_eq!(pick(0.9999, &[]), Choice::Forward(n - 3));
+        assert_eq!(pick(0.9999, &[n - 3]), Choice::Forward(n - 4));
         let tried: Vec<usize> = (0..n - 3).collect();
         assert_eq!(pick(0.0, &tried), Choice::Forward(n - 3));
         // Priority 1 all tried: the last two share priority 2.
