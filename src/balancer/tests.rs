@@ -32,20 +32,6 @@ fn backend(name: &str, priority: u32, weight: u32) -> Backend {
     }
 }
 
-/// [`super::choose`] with the route's limits worked out for the call.
-fn choose(
-    route: &[Backend],
-    states: &[BackendState],
-    tried: &[usize],
-    cost: &Cost,
-    now_ms: u64,
-    draw: &mut dyn FnMut() -> f64,
-    s: &Settings,
-) -> Choice {
-    let limits = Limits::of_route(route, s);
-    super::choose(route, states, &limits, tried, cost, now_ms, draw, s)
-}
-
 fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
@@ -83,7 +69,8 @@ fn lowest_priority_wins_and_weights_split_it() {
     let s = settings();
     let st = vec![BackendState::default(); 3];
     let c = cost(100);
-    let pick = |d: f64, tried: &[usize]| choose(&route, &st, tried, &c, NOW, &mut || d, &s);
+    let lim = Limits::of_route(&route, &s);
+    let pick = |d: f64, tried: &[usize]| choose(&route, &st, &lim, tried, &c, NOW, &mut || d, &s);
     assert_eq!(pick(0.0, &[]), Choice::Forward(0));
     assert_eq!(pick(0.2499, &[]), Choice::Forward(0));
     assert_eq!(pick(0.25, &[]), Choice::Forward(1));
@@ -104,7 +91,9 @@ fn long_routes_pick_like_short_ones() {
             .map(|i| backend(&format!("b{i}"), 1 + (i as u32 >= n as u32 - 2) as u32, 1))
             .collect();
         let st = vec![BackendState::default(); n];
-        let pick = |d: f64, tried: &[usize]| choose(&route, &st, tried, &c, NOW, &mut || d, &s);
+        let lim = Limits::of_route(&route, &s);
+        let pick =
+            |d: f64, tried: &[usize]| choose(&route, &st, &lim, tried, &c, NOW, &mut || d, &s);
         // n - 2 backends of priority 1 with equal weights and full buckets.
         assert_eq!(pick(0.0, &[]), Choice::Forward(0));
         assert_eq!(pick(0.9999, &[]), Choice::Forward(n - 3));
@@ -122,6 +111,7 @@ fn long_routes_pick_like_short_ones() {
 fn room_left_shifts_the_split_inside_a_priority() {
     let route = vec![backend("a", 1, 1), backend("b", 1, 1)];
     let s = settings();
+    let lim = Limits::of_route(&route, &s);
     let mut st = vec![BackendState::default(); 2];
     // a has sent 1,200 of its 1,500 tokens: 200 per mille of room against
     // b's 1000, so a gets 1/6 of the picks.
@@ -130,7 +120,7 @@ fn room_left_shifts_the_split_inside_a_priority() {
     let share_a = (0..600)
         .filter(|i| {
             let d = (*i as f64 + 0.5) / 600.0;
-            choose(&route, &st, &[], &c, NOW, &mut || d, &s) == Choice::Forward(0)
+            choose(&route, &st, &lim, &[], &c, NOW, &mut || d, &s) == Choice::Forward(0)
         })
         .count();
     assert_eq!(share_a, 100);
@@ -140,24 +130,34 @@ fn room_left_shifts_the_split_inside_a_priority() {
 fn requests_in_flight_count_and_spill_to_the_next_priority() {
     let route = vec![backend("a", 1, 1), backend("b", 2, 1)];
     let s = settings();
+    let lim = Limits::of_route(&route, &s);
     let q = quota();
     let mut st = vec![BackendState::default(); 2];
     // Five requests of 300 tokens fill a's 1,500-token window.
     for _ in 0..5 {
         assert_eq!(
-            choose(&route, &st, &[], &cost(300), NOW, &mut || 0.0, &s),
+            choose(&route, &st, &lim, &[], &cost(300), NOW, &mut || 0.0, &s),
             Choice::Forward(0)
         );
         st[0].send(&q, 300, &s, NOW);
     }
     assert_eq!(
-        choose(&route, &st, &[], &cost(300), NOW, &mut || 0.0, &s),
+        choose(&route, &st, &lim, &[], &cost(300), NOW, &mut || 0.0, &s),
         Choice::Forward(1)
     );
     // 300 tokens refill in 200 ms (1,500 per second).
     assert_eq!(st[0].wait_ms(&q, 300, &s, NOW), 200);
     assert_eq!(
-        choose(&route, &st, &[], &cost(300), NOW + 200, &mut || 0.0, &s),
+        choose(
+            &route,
+            &st,
+            &lim,
+            &[],
+            &cost(300),
+            NOW + 200,
+            &mut || 0.0,
+            &s
+        ),
         Choice::Forward(0)
     );
 }
@@ -590,12 +590,13 @@ fn forward_to_first_sends_the_first_request_anyway() {
         };
         2
     ];
+    let lim = Limits::of_route(&route, &s);
     assert_eq!(
-        choose(&route, &st, &[], &cost(1), NOW, &mut || 0.5, &s),
+        choose(&route, &st, &lim, &[], &cost(1), NOW, &mut || 0.5, &s),
         Choice::Forward(1)
     );
     assert!(matches!(
-        choose(&route, &st, &[1], &cost(1), NOW, &mut || 0.5, &s),
+        choose(&route, &st, &lim, &[1], &cost(1), NOW, &mut || 0.5, &s),
         Choice::Reject { wait_ms: 5_000 }
     ));
 }
