@@ -102,7 +102,27 @@ impl FluidPool {
         }
     }
 
+    /// Takes a request of `cost` at `t` when the pool holds it. Inlined
+    /// into the cascade, which takes up to once per pool per request;
+    /// outages, rare, are applied out of line.
+    #[inline]
     fn take(&mut self, t: u64, cost: f64) -> bool {
+        if self.events.get(self.next_event).is_some_and(|e| e.0 <= t) {
+            self.apply_events(t);
+        }
+        self.advance(t);
+        let requests_ok = self.unlimited_requests || self.rl >= 1.0;
+        if self.tcap > 0.0 && self.tl >= cost && requests_ok {
+            self.tl -= cost;
+            self.rl -= 1.0;
+            return true;
+        }
+        false
+    }
+
+    /// Members leave and rejoin as their outages start and end, up to `t`.
+    #[inline(never)]
+    fn apply_events(&mut self, t: u64) {
         while let Some(&(te, kind, k)) = self.events.get(self.next_event) {
             if te > t {
                 break;
@@ -140,14 +160,6 @@ impl FluidPool {
                 }
             }
         }
-        self.advance(t);
-        let requests_ok = self.unlimited_requests || self.rl >= 1.0;
-        if self.tcap > 0.0 && self.tl >= cost && requests_ok {
-            self.tl -= cost;
-            self.rl -= 1.0;
-            return true;
-        }
-        false
     }
 
     /// The member furthest below its share of what this pool served at `t`
@@ -195,6 +207,7 @@ fn pools(members: &[(usize, &BackendSpec)], window_ms: u64) -> Pools {
 }
 
 /// Takes the request from the first pool that holds it; the pool's index.
+#[inline]
 fn take(pools: &mut Pools, t: u64, req: &Request) -> Option<usize> {
     pools.iter_mut().position(|(w, p)| {
         let cost = to_f64(u64::from(req.prompt) + u64::from(req.max_tokens) * *w);
