@@ -95,11 +95,25 @@ pub enum Verdict {
     Failed,
 }
 
-/// Levels of one backend's buckets at one instant.
+/// Levels of one backend's buckets at one instant (milli-tokens,
+/// micro-requests).
 #[derive(Debug, Clone, Copy)]
-struct Buckets {
+pub struct Buckets {
     tokens: i64,
     requests: i64,
+}
+
+impl Buckets {
+    /// A backend whose quota oailb cannot tell: always full.
+    const FULL: Buckets = Buckets {
+        tokens: i64::MAX,
+        requests: i64::MAX,
+    };
+
+    /// Room left, per mille ([`Limits::room`]).
+    pub fn permille(&self, lim: &Limits) -> u64 {
+        lim.room(self.tokens, self.requests)
+    }
 }
 
 /// What a backend's buckets hold under the settings: their caps, the
@@ -213,7 +227,7 @@ impl BackendState {
     /// an out-of-rotation time).
     fn fits(&self, q: &Quota, lim: &Limits, tokens: u64, s: &Settings, at: u64) -> bool {
         let b = self.buckets(q, s, at);
-        b.tokens >= lim.need(tokens) && (!q.limits_requests() || b.requests >= 1_000_000)
+        b.tokens >= lim.need(tokens) && (!lim.limits_requests || b.requests >= 1_000_000)
     }
 
     /// Whether the backend is predicted to admit a request of `tokens` now.
@@ -231,7 +245,7 @@ impl BackendState {
 
     /// When the backend (its quota `q` and [`Limits`] `lim`) is predicted to
     /// admit a request of `tokens` now, the levels of its buckets, from
-    /// which [`Room::permille`] computes the room left.
+    /// which [`Buckets::permille`] computes the room left.
     pub fn room(
         &self,
         q: &Quota,
@@ -239,12 +253,12 @@ impl BackendState {
         tokens: u64,
         s: &Settings,
         now: u64,
-    ) -> Option<Room> {
+    ) -> Option<Buckets> {
         if self.out_until_ms > now {
             return None;
         }
         if q.tokens_per_minute == 0 {
-            return Some(Room::FULL);
+            return Some(Buckets::FULL);
         }
         // The token bucket first: most backends that do not admit a request
         // lack tokens, and the request bucket is then not needed.
@@ -257,7 +271,7 @@ impl BackendState {
         if lim.limits_requests && requests_left < 1_000_000 {
             return None;
         }
-        Some(Room {
+        Some(Buckets {
             tokens: tokens_left,
             requests: requests_left,
         })
@@ -307,8 +321,7 @@ impl BackendState {
         if q.tokens_per_minute == 0 {
             return 1000;
         }
-        let b = self.buckets(q, s, now);
-        Limits::new(q, s).room(b.tokens, b.requests)
+        self.buckets(q, s, now).permille(&Limits::new(q, s))
     }
 
     /// Takes a request of `tokens` out of the buckets.
@@ -563,26 +576,6 @@ impl BackendState {
     }
 }
 
-/// The levels of a backend that admits a request ([`BackendState::room`]).
-#[derive(Debug, Clone, Copy)]
-pub struct Room {
-    tokens: i64,
-    requests: i64,
-}
-
-impl Room {
-    /// A backend whose quota oailb cannot tell: always full.
-    const FULL: Room = Room {
-        tokens: i64::MAX,
-        requests: i64::MAX,
-    };
-
-    /// Room left, per mille ([`Limits::room`]).
-    pub fn permille(&self, lim: &Limits) -> u64 {
-        lim.room(self.tokens, self.requests)
-    }
-}
-
 /// What others' use at `rate` per second takes in `ms`. Neither is ever
 /// negative (the rate is learned clamped at 0), so the division by 1000 is
 /// the unsigned one, a few instructions shorter than the signed one: a pick
@@ -748,7 +741,7 @@ mod tests {
         assert_eq!(lim.need(100), 100_000 + 750_000);
         assert_eq!(lim.need(20_000), 15_000_000);
         assert!(lim.limits_requests);
-        let full = Room::FULL;
+        let full = Buckets::FULL;
         assert_eq!(full.permille(&Limits::new(&Quota::UNKNOWN, &s)), 1000);
     }
 }
