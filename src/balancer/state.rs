@@ -226,8 +226,7 @@ impl BackendState {
     /// Whether the buckets hold a request of `tokens` at `at` (not counting
     /// an out-of-rotation time).
     fn fits(&self, q: &Quota, lim: &Limits, tokens: u64, s: &Settings, at: u64) -> bool {
-        let b = self.buckets(q, s, at);
-        b.tokens >= lim.need(tokens) && (!lim.limits_requests || b.requests >= 1_000_000)
+        self.admitting_levels(q, lim, tokens, s, at).is_some()
     }
 
     /// Whether the backend is predicted to admit a request of `tokens` now.
@@ -257,12 +256,29 @@ impl BackendState {
         if self.out_until_ms > now {
             return None;
         }
+        self.admitting_levels(q, lim, tokens, s, now)
+    }
+
+    /// The levels of the buckets at `at` when they hold a request of
+    /// `tokens` (its cost plus the margin, and one request where requests
+    /// are limited), whether or not the backend is out of rotation: the
+    /// one admission test, for [`Self::room`] now and [`Self::wait_ms`]
+    /// later.
+    #[inline(always)]
+    fn admitting_levels(
+        &self,
+        q: &Quota,
+        lim: &Limits,
+        tokens: u64,
+        s: &Settings,
+        at: u64,
+    ) -> Option<Buckets> {
         if q.tokens_per_minute == 0 {
             return Some(Buckets::FULL);
         }
         // The token bucket first: most backends that do not admit a request
         // lack tokens, and the request bucket is then not needed.
-        let (dt, drained) = self.elapsed(s, now);
+        let (dt, drained) = self.elapsed(s, at);
         let tokens_left = self.token_level(q, dt, drained, lim.token_cap);
         if tokens_left < lim.need(tokens) {
             return None;
@@ -286,7 +302,7 @@ impl BackendState {
     pub fn wait_ms(&self, q: &Quota, tokens: u64, s: &Settings, now: u64) -> u64 {
         let out = self.out_until_ms.saturating_sub(now);
         let lim = Limits::new(q, s);
-        if q.tokens_per_minute == 0 || self.fits(q, &lim, tokens, s, now) {
+        if self.fits(q, &lim, tokens, s, now) {
             return out;
         }
         let b = self.buckets(q, s, now);
