@@ -375,6 +375,17 @@ impl BackendState {
     /// Applies the backend's own remaining-quota figures from an answer to
     /// the request of `t`, less what was sent after it. Stale answers (sent
     /// before the newest one applied) change nothing.
+    ///
+    /// The figure is the level when the request was admitted; the bucket
+    /// has refilled since, up to its cap, and what was sent after it came
+    /// out, at times the answer does not tell. So the level now lies
+    /// between two bounds: all the refill before those sends, the cap cutting
+    /// it (the lower), and none of it cut (the upper). They are one figure
+    /// while the refill since could not fill the bucket (short answers);
+    /// when it could (answers slower than the quota window), the model's
+    /// own level, which took each send and refill in its order, is kept
+    /// where it lies between them, and moved to the nearer bound otherwise.
+    /// Only that move counts as others' use.
     fn reanchor(
         &mut self,
         q: &Quota,
@@ -401,7 +412,10 @@ impl BackendState {
             let r = r * 1000;
             let cap = q.token_cap(s.window_ms).max(r);
             let add = (q.token_refill(since) - drain(self.foreign_tokens, horizon)).max(0);
-            let truth = (r + add).min(cap) - later * 1000;
+            let truth = self
+                .tokens
+                .max((r + add).min(cap) - later * 1000)
+                .min((r + add - later * 1000).min(cap));
             if learn {
                 let rate = (self.foreign_tokens + (self.tokens - truth) * 1000 / interval)
                     .clamp(0, q.token_refill(1000));
@@ -415,7 +429,10 @@ impl BackendState {
             let r = r * 1_000_000;
             let cap = q.request_cap(s.window_ms).max(r);
             let add = (q.request_refill(since) - drain(self.foreign_requests, horizon)).max(0);
-            let truth = (r + add).min(cap) - later * 1_000_000;
+            let truth = self
+                .requests
+                .max((r + add).min(cap) - later * 1_000_000)
+                .min((r + add - later * 1_000_000).min(cap));
             if learn {
                 let rate = (self.foreign_requests + (self.requests - truth) * 1000 / interval)
                     .clamp(0, q.request_refill(1000));
