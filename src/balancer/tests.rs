@@ -746,47 +746,35 @@ fn the_cache_keeps_state_as_long_as_it_matters() {
 fn a_slow_answer_keeps_the_model_level_between_the_bounds_its_figure_gives() {
     let q = quota();
     let s = settings();
-    let mut st = BackendState::default();
-    let first = st.send(&q, 300, &s, NOW);
-    // One request of 300 tokens every 250 ms for 3 s: 1,200 tokens/s
-    // against a refill of 1,500/s, so the bucket never empties.
-    for k in 1..=12 {
-        st.send(&q, 300, &s, NOW + 250 * k);
-    }
-    // The model: 1,200 tokens after the first, then +375 of refill and
-    // -300 per request, the cap (1,500) cutting it from the fourth on.
-    // The first request's answer after 3 s, its figure exact: 1,200 tokens
-    // were left when it was admitted.
-    st.on_reply(
-        &q,
-        &first,
-        &ok(&[("x-ratelimit-remaining-tokens", "1200")]),
-        &s,
-        NOW + 3000,
-    );
-    // The bounds: min(1,200 + 4,500, 1,500) - 3,600 and
+    // One request of 300 tokens every 250 ms for 3 s (1,200 tokens/s
+    // against a refill of 1,500/s, so the bucket never empties), then the
+    // first request's answer with `remaining` tokens. The model: 1,200
+    // tokens after the first, then +375 of refill and -300 per request,
+    // the cap (1,500) cutting it from the fourth on.
+    let slow_answer = |seen_ms: u64, remaining: &str| {
+        let mut st = BackendState::default();
+        let first = st.send(&q, 300, &s, NOW);
+        st.seen_ms = seen_ms;
+        for k in 1..=12 {
+            st.send(&q, 300, &s, NOW + 250 * k);
+        }
+        let answer = ok(&[("x-ratelimit-remaining-tokens", remaining)]);
+        st.on_reply(&q, &first, &answer, &s, NOW + 3000);
+        st
+    };
+    // The figure is exact (1,200 left when the first was admitted). The
+    // bounds: min(1,200 + 4,500, 1,500) - 3,600 and
     // min(1,200 + 4,500 - 3,600, 1,500); the model's 1,200 lies between.
+    let st = slow_answer(0, "1200");
     assert_eq!(st.tokens, 1_200_000);
     assert_eq!(st.foreign_tokens, 0);
     assert!(st.admits(&q, 300, &s, NOW + 3000));
 
-    // The same answer from a backend that others drained to nothing: even
-    // with no refill cut by the cap, the level is below the model's, so
-    // it moves down to that bound and counts as others' use.
-    let mut other = BackendState::default();
-    let first = other.send(&q, 300, &s, NOW);
-    other.seen_ms = NOW - 1000;
-    for k in 1..=12 {
-        other.send(&q, 300, &s, NOW + 250 * k);
-    }
-    other.on_reply(
-        &q,
-        &first,
-        &ok(&[("x-ratelimit-remaining-tokens", "0")]),
-        &s,
-        NOW + 3000,
-    );
-    // 0 + 3 s of refill (4,500) - 12 × 300 sent later = 900 tokens.
+    // A backend that others drained to nothing answers 0: the upper bound,
+    // 0 + 3 s of refill (4,500) - 12 × 300 sent later = 900 tokens, is
+    // below the model's level, which moves down to it and counts as
+    // others' use (an answer seen before, so there is a rate to learn).
+    let other = slow_answer(NOW - 1000, "0");
     assert_eq!(other.tokens, 900_000);
     assert!(other.foreign_tokens > 0);
 }
