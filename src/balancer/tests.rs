@@ -749,8 +749,8 @@ fn a_slow_answer_keeps_the_model_level_between_the_bounds_its_figure_gives() {
     // One request of 300 tokens every 250 ms for 3 s (1,200 tokens/s
     // against a refill of 1,500/s, so the bucket never empties), then the
     // first request's answer with `remaining` tokens. The model: 1,200
-    // tokens after the first, then +375 of refill and -300 per request,
-    // the cap (1,500) cutting it from the fourth on.
+    // tokens after the first; each 250 ms refills 375, which the cap
+    // (1,500) cuts to 300, and the next request takes those 300 again.
     let slow_answer = |seen_ms: u64, remaining: &str| {
         let mut st = BackendState::default();
         let first = st.send(&q, 300, &s, NOW);
