@@ -28,6 +28,11 @@ pub enum Choice {
 /// least 1), so fuller backends get less. `draw` gives a uniform number in
 /// `[0, 1)` and is called once per pick, as the policy calls
 /// `Random.Next(total)` (which is `floor(draw * total)`).
+///
+/// A backend whose bucket cannot hold the request even when full
+/// ([`Limits::holds`]) counts only when no backend of the route can: the
+/// service would answer it 429, with a wait long enough to keep the
+/// backend out of rotation for everything else.
 #[allow(clippy::too_many_arguments)]
 pub fn choose(
     route: &[Backend],
@@ -39,48 +44,28 @@ pub fn choose(
     draw: &mut dyn FnMut() -> f64,
     s: &Settings,
 ) -> Choice {
-    // Does an untried backend admit the request? One pass keeps the
-    // admitting backends of the best (priority number, distance) seen so far
-    // (a better one replaces them), and skips, without looking at its
-    // buckets, every backend worse than that: routes list their priorities
-    // in order, so once a priority admits, the rest of the route costs a
-    // comparison each. The distance to the gateway region counts only with
-    // one set (`prefer_nearby`); without it every distance is 0. This runs
-    // once per attempt (`simulate` runs millions). Each admitting backend
-    // weighs its weight times its room. On the stack for usual routes.
-    // The key (priority number, distance) packed in one integer, which
-    // orders the same and compares in one instruction.
     debug_assert_eq!(limits.len(), route.len(), "one Limits per backend");
-    let mut members: SmallVec<[(usize, u64); 8]> = SmallVec::new();
-    let mut best = u64::MAX;
-    for (i, ((b, st), lim)) in route.iter().zip(states).zip(limits).enumerate() {
-        let priority = u64::from(b.priority) << 8;
-        if priority > best || tried.contains(&i) {
-            continue;
-        }
-        let key = match &s.gateway_region {
-            Some(g) => priority | u64::from(region::distance(g, b.region.as_deref())),
-            None => priority,
-        };
-        if key > best {
-            continue;
-        }
-        if let Some(room) = st.room(&b.quota, lim, cost.tokens_on(&b.quota), s, now_ms) {
-            if key < best {
-                members.clear();
-                best = key;
-            }
-            members.push((i, u64::from(b.weight.max(1)) * room.permille(lim).max(1)));
-        }
+    let (mut members, oversize) = admitting(route, states, limits, tried, cost, now_ms, s, false);
+    // Only when nothing admits does it matter whether anything holds the
+    // request (a member does): the usual pick never looks twice.
+    let any_size = members.is_empty() && oversize && !route_holds(route, limits, cost);
+    if any_size {
+        members = admitting(route, states, limits, tried, cost, now_ms, s, true).0;
     }
     if members.is_empty() {
+        let eligible = |i: &usize| any_size || limits[*i].holds(cost.tokens_on(&route[*i].quota));
         if s.when_all_busy == WhenAllBusy::ForwardToFirst && tried.is_empty() {
-            if let Some(first) = first_backend(route) {
+            // The backend forward-to-first uses: lowest priority, first in
+            // list order.
+            if let Some(first) = (0..route.len())
+                .filter(eligible)
+                .min_by_key(|i| (route[*i].priority, *i))
+            {
                 return Choice::Forward(first);
             }
         }
         let wait = (0..route.len())
-            .filter(|i| !tried.contains(i))
+            .filter(|i| !tried.contains(i) && eligible(i))
             .map(|i| {
                 let b = &route[i];
                 states[i].wait_ms(&b.quota, cost.tokens_on(&b.quota), s, now_ms)
@@ -114,25 +99,90 @@ pub fn choose(
     Choice::Forward(last)
 }
 
-/// The backend `forward-to-first` uses: lowest priority, first in list order.
-pub fn first_backend(route: &[Backend]) -> Option<usize> {
-    (0..route.len()).min_by_key(|i| (route[*i].priority, *i))
+/// The untried backends predicted to admit `cost` at the best (priority
+/// number, distance), each with its weight times its room; and whether a
+/// backend was passed over for being too small for the request (all of
+/// them may take it with `any_size`).
+///
+/// One pass keeps the admitting backends of the best key seen so far (a
+/// better one replaces them), and skips, without looking at its buckets,
+/// every backend worse than that: routes list their priorities in order,
+/// so once a priority admits, the rest of the route costs a comparison
+/// each. The distance to the gateway region counts only with one set
+/// (`prefer_nearby`); without it every distance is 0. This runs once per
+/// attempt (`simulate` runs millions); on the stack for usual routes. The
+/// key (priority number, distance) is packed in one integer, which orders
+/// the same and compares in one instruction.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn admitting(
+    route: &[Backend],
+    states: &[BackendState],
+    limits: &[Limits],
+    tried: &[usize],
+    cost: &Cost,
+    now_ms: u64,
+    s: &Settings,
+    any_size: bool,
+) -> (SmallVec<[(usize, u64); 8]>, bool) {
+    let mut members: SmallVec<[(usize, u64); 8]> = SmallVec::new();
+    let mut best = u64::MAX;
+    let mut oversize = false;
+    for (i, ((b, st), lim)) in route.iter().zip(states).zip(limits).enumerate() {
+        let priority = u64::from(b.priority) << 8;
+        if priority > best || tried.contains(&i) {
+            continue;
+        }
+        let key = match &s.gateway_region {
+            Some(g) => priority | u64::from(region::distance(g, b.region.as_deref())),
+            None => priority,
+        };
+        if key > best {
+            continue;
+        }
+        let tokens = cost.tokens_on(&b.quota);
+        if !any_size && !lim.holds(tokens) {
+            oversize = true;
+            continue;
+        }
+        if let Some(room) = st.room(&b.quota, lim, tokens, s, now_ms) {
+            if key < best {
+                members.clear();
+                best = key;
+            }
+            members.push((i, u64::from(b.weight.max(1)) * room.permille(lim).max(1)));
+        }
+    }
+    (members, oversize)
+}
+
+/// Whether some backend of `route`, tried or not, holds `cost` when full.
+fn route_holds(route: &[Backend], limits: &[Limits], cost: &Cost) -> bool {
+    route
+        .iter()
+        .zip(limits)
+        .any(|(b, lim)| lim.holds(cost.tokens_on(&b.quota)))
 }
 
 /// The wait to announce when every backend was tried and at least one was
 /// throttled: the soonest predicted admission among backends that are not
-/// admitting now; the default delay when none says.
+/// admitting now (those that can hold the request, when any can); the
+/// default delay when none says.
 pub fn retry_wait_ms(
     route: &[Backend],
     states: &[BackendState],
+    limits: &[Limits],
     cost: &Cost,
     now_ms: u64,
     s: &Settings,
 ) -> u64 {
+    let any_size = !route_holds(route, limits, cost);
     route
         .iter()
         .zip(states)
-        .map(|(b, st)| st.wait_ms(&b.quota, cost.tokens_on(&b.quota), s, now_ms))
+        .zip(limits)
+        .filter(|((b, _), lim)| any_size || lim.holds(cost.tokens_on(&b.quota)))
+        .map(|((b, st), _)| st.wait_ms(&b.quota, cost.tokens_on(&b.quota), s, now_ms))
         .filter(|w| *w > 0)
         .min()
         .unwrap_or(s.default_delay_ms)

@@ -35,7 +35,7 @@ use smallvec::SmallVec;
 use crate::desired::RouteBackend;
 use crate::topology::{LoadBalancing, WhenAllBusy};
 
-pub use choose::{choose, first_backend, retry_wait_ms, Choice};
+pub use choose::{choose, retry_wait_ms, Choice};
 pub use cost::{estimate, Cost, EstimateSettings};
 pub use delay::{parse_duration_ms, parse_http_date_ms, Delay, Signals, DELAY_HEADERS};
 pub use quota::Quota;
@@ -327,7 +327,7 @@ impl Attempts {
             }
             Choice::Reject { wait_ms } => Step::Reject { wait_ms },
             Choice::Exhausted if self.throttled => Step::Reject {
-                wait_ms: retry_wait_ms(route, states, cost, now_ms, s).max(1),
+                wait_ms: retry_wait_ms(route, states, limits, cost, now_ms, s).max(1),
             },
             Choice::Exhausted => match last {
                 Some(i) => pass_last(i),

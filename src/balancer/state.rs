@@ -127,6 +127,8 @@ pub struct Limits {
     /// Milli-tokens a request must leave in the token bucket.
     margin: i64,
     limits_requests: bool,
+    /// The quota is unknown (no token rate): the bucket holds any request.
+    holds_any: bool,
     /// 1000 / cap, for [`permille`] without a division.
     token_scale: f64,
     request_scale: f64,
@@ -143,6 +145,7 @@ impl Limits {
             // Unsigned (the cap never is negative): the cheaper division.
             margin: (token_cap as u64 * s.margin_percent / 100) as i64,
             limits_requests: q.limits_requests(),
+            holds_any: q.tokens_per_minute == 0,
             token_scale: scale(token_cap),
             request_scale: scale(request_cap),
         }
@@ -153,9 +156,18 @@ impl Limits {
         route.iter().map(|b| Limits::new(&b.quota, s)).collect()
     }
 
+    /// Whether a full token bucket holds a request of `tokens`: one that
+    /// costs more than the window's share of the rate is never admitted
+    /// (the service answers 429 however long the client waits), so another
+    /// backend of the route that holds it gets it ([`super::choose`]).
+    pub fn holds(&self, tokens: u64) -> bool {
+        self.holds_any || tokens as i64 * 1000 <= self.token_cap
+    }
+
     /// Milli-tokens a request of `tokens` must find in the bucket: its cost
     /// plus the safety margin, never more than a full bucket (a request
-    /// larger than the window still goes to a full backend).
+    /// larger than the window still goes to a full backend when no backend
+    /// of the route holds it).
     fn need(&self, tokens: u64) -> i64 {
         (tokens as i64 * 1000 + self.margin).min(self.token_cap)
     }
@@ -408,35 +420,35 @@ impl BackendState {
         let learn = self.seen_ms > 0;
         if let Some(r) = tokens {
             let own = if admitted { t.tokens } else { 0 };
-            let later = (self.sent_tokens - (t.sent_tokens - t.tokens) - own).max(0);
+            let later = (self.sent_tokens - (t.sent_tokens - t.tokens) - own).max(0) * 1000;
             let r = r * 1000;
             let cap = q.token_cap(s.window_ms).max(r);
             let add = (q.token_refill(since) - drain(self.foreign_tokens, horizon)).max(0);
-            let truth = self
-                .tokens
-                .max((r + add).min(cap) - later * 1000)
-                .min((r + add - later * 1000).min(cap));
+            let truth = between_bounds(self.tokens, r + add, cap, later);
             if learn {
-                let rate = (self.foreign_tokens + (self.tokens - truth) * 1000 / interval)
-                    .clamp(0, q.token_refill(1000));
-                self.foreign_tokens = rate;
+                self.foreign_tokens = learned_rate(
+                    self.foreign_tokens,
+                    self.tokens - truth,
+                    interval,
+                    q.token_refill(1000),
+                );
             }
             self.tokens = truth;
         }
         if let (Some(r), true) = (requests, q.limits_requests()) {
             let own = i64::from(admitted);
-            let later = (self.sent_requests - (t.sent_requests - 1) - own).max(0);
+            let later = (self.sent_requests - (t.sent_requests - 1) - own).max(0) * 1_000_000;
             let r = r * 1_000_000;
             let cap = q.request_cap(s.window_ms).max(r);
             let add = (q.request_refill(since) - drain(self.foreign_requests, horizon)).max(0);
-            let truth = self
-                .requests
-                .max((r + add).min(cap) - later * 1_000_000)
-                .min((r + add - later * 1_000_000).min(cap));
+            let truth = between_bounds(self.requests, r + add, cap, later);
             if learn {
-                let rate = (self.foreign_requests + (self.requests - truth) * 1000 / interval)
-                    .clamp(0, q.request_refill(1000));
-                self.foreign_requests = rate;
+                self.foreign_requests = learned_rate(
+                    self.foreign_requests,
+                    self.requests - truth,
+                    interval,
+                    q.request_refill(1000),
+                );
             }
             self.requests = truth;
         }
@@ -618,6 +630,26 @@ fn drain(rate: i64, ms: i64) -> i64 {
     (rate as u64 * ms as u64 / 1000) as i64
 }
 
+/// A bucket's level after an answer, in the bucket's units: the figure it
+/// gave plus the refill since (`figure_plus_refill`), less what was sent
+/// after its request (`later`). The refill cut by `cap` before the later
+/// sends gives the lower bound, not cut at all the upper; they are one
+/// figure while the refill since cannot fill the bucket. The model's own
+/// `level`, which took each send and refill in order, is kept where it lies
+/// between them and moved to the nearer bound otherwise.
+fn between_bounds(level: i64, figure_plus_refill: i64, cap: i64, later: i64) -> i64 {
+    let lower = figure_plus_refill.min(cap) - later;
+    let upper = (figure_plus_refill - later).min(cap);
+    level.max(lower).min(upper)
+}
+
+/// Others' use learned from an answer: the previous `rate` per second plus
+/// what the answer moved the level down by (`moved`, per `interval_ms`),
+/// between none and the whole refill rate (`max_rate`).
+fn learned_rate(rate: i64, moved: i64, interval_ms: i64, max_rate: i64) -> i64 {
+    (rate + moved * 1000 / interval_ms).clamp(0, max_rate)
+}
+
 /// A level refilled by `add`, up to `cap`; a level already above the cap
 /// (an answer said so) stays until it is spent.
 fn refill(level: i64, add: i64, cap: i64) -> i64 {
@@ -743,6 +775,7 @@ mod tests {
                 request_cap,
                 margin: 0,
                 limits_requests: true,
+                holds_any: false,
                 token_scale: scale(token_cap),
                 request_scale: scale(request_cap),
             };
@@ -774,7 +807,12 @@ mod tests {
         assert_eq!(lim.need(100), 100_000 + 750_000);
         assert_eq!(lim.need(20_000), 15_000_000);
         assert!(lim.limits_requests);
+        // A full bucket holds a request of exactly its cap, without the
+        // margin (the service admits it); one token more never.
+        assert!(lim.holds(15_000) && !lim.holds(15_001));
+        let unknown = Limits::new(&Quota::UNKNOWN, &s);
+        assert!(unknown.holds(1_000_000_000));
         let full = Buckets::FULL;
-        assert_eq!(full.permille(&Limits::new(&Quota::UNKNOWN, &s)), 1000);
+        assert_eq!(full.permille(&unknown), 1000);
     }
 }
