@@ -45,38 +45,38 @@ pub fn choose(
     s: &Settings,
 ) -> Choice {
     debug_assert_eq!(limits.len(), route.len(), "one Limits per backend");
-    let (mut members, oversize) = admitting(route, states, limits, tried, cost, now_ms, s, false);
-    // Only when nothing admits does it matter whether anything holds the
-    // request (a member does): the usual pick never looks twice.
-    let any_size = members.is_empty() && oversize && !route_holds(route, limits, cost);
-    if any_size {
-        members = admitting(route, states, limits, tried, cost, now_ms, s, true).0;
-    }
+    let mut members: Members = SmallVec::new();
+    let passed_over = admitting(
+        route,
+        states,
+        limits,
+        tried,
+        cost,
+        now_ms,
+        s,
+        false,
+        &mut members,
+    );
     if members.is_empty() {
-        let eligible = |i: &usize| any_size || limits[*i].holds(cost.tokens_on(&route[*i].quota));
-        if s.when_all_busy == WhenAllBusy::ForwardToFirst && tried.is_empty() {
-            // The backend forward-to-first uses: lowest priority, first in
-            // list order.
-            if let Some(first) = (0..route.len())
-                .filter(eligible)
-                .min_by_key(|i| (route[*i].priority, *i))
-            {
-                return Choice::Forward(first);
-            }
+        // Only when nothing admits does it matter whether anything holds
+        // the request: the usual pick never looks twice.
+        let any_size = !route_holds(route, limits, cost);
+        if any_size && passed_over {
+            admitting(
+                route,
+                states,
+                limits,
+                tried,
+                cost,
+                now_ms,
+                s,
+                true,
+                &mut members,
+            );
         }
-        let wait = (0..route.len())
-            .filter(|i| !tried.contains(i) && eligible(i))
-            .map(|i| {
-                let b = &route[i];
-                states[i].wait_ms(&b.quota, cost.tokens_on(&b.quota), s, now_ms)
-            })
-            .min();
-        return match wait {
-            None => Choice::Exhausted,
-            Some(wait) => Choice::Reject {
-                wait_ms: wait.max(1),
-            },
-        };
+        if members.is_empty() {
+            return none_admits(route, states, limits, tried, cost, now_ms, s, any_size);
+        }
     }
     let total: u64 = members.iter().map(|m| m.1).sum();
     let draw = draw();
@@ -99,20 +99,25 @@ pub fn choose(
     Choice::Forward(last)
 }
 
-/// The untried backends predicted to admit `cost` at the best (priority
-/// number, distance), each with its weight times its room; and whether a
-/// backend was passed over for being too small for the request (all of
-/// them may take it with `any_size`).
+/// Backends a pick draws among, with their weights; on the stack for
+/// usual routes.
+type Members = SmallVec<[(usize, u64); 8]>;
+
+/// Fills `members` (empty) with the untried backends predicted to admit
+/// the request at the best (priority number, distance), each with its
+/// weight times its room; tells whether a backend that would admit it
+/// was passed over for being too small for it (all of them may take it
+/// with `any_size`).
 ///
 /// One pass keeps the admitting backends of the best key seen so far (a
-/// better one replaces them), and skips, without looking at its buckets,
-/// every backend worse than that: routes list their priorities in order,
-/// so once a priority admits, the rest of the route costs a comparison
-/// each. The distance to the gateway region counts only with one set
-/// (`prefer_nearby`); without it every distance is 0. This runs once per
-/// attempt (`simulate` runs millions); on the stack for usual routes. The
-/// key (priority number, distance) is packed in one integer, which orders
-/// the same and compares in one instruction.
+/// better one replaces them), and skips, without looking at its
+/// buckets, every backend worse than that: routes list their priorities
+/// in order, so once a priority admits, the rest of the route costs a
+/// comparison each. The distance to the gateway region counts only with
+/// one set (`prefer_nearby`); without it every distance is 0. This runs
+/// once per attempt (`simulate` runs millions). The key (priority
+/// number, distance) is packed in one integer, which orders the same
+/// and compares in one instruction.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn admitting(
@@ -124,11 +129,12 @@ fn admitting(
     now_ms: u64,
     s: &Settings,
     any_size: bool,
-) -> (SmallVec<[(usize, u64); 8]>, bool) {
-    let mut members: SmallVec<[(usize, u64); 8]> = SmallVec::new();
+    members: &mut Members,
+) -> bool {
     let mut best = u64::MAX;
-    let mut oversize = false;
-    for (i, ((b, st), lim)) in route.iter().zip(states).zip(limits).enumerate() {
+    let mut passed_over = false;
+    let backends = route.iter().zip(states).zip(limits);
+    for (i, ((b, st), lim)) in backends.enumerate() {
         let priority = u64::from(b.priority) << 8;
         if priority > best || tried.contains(&i) {
             continue;
@@ -141,11 +147,14 @@ fn admitting(
             continue;
         }
         let tokens = cost.tokens_on(&b.quota);
-        if !any_size && !lim.holds(tokens) {
-            oversize = true;
-            continue;
-        }
         if let Some(room) = st.room(&b.quota, lim, tokens, s, now_ms) {
+            // Only a full bucket admits a request it cannot hold (its
+            // need is capped at the cap), so only an admitting backend
+            // needs the look: the usual pick stays as short as it was.
+            if !any_size && !lim.holds(tokens) {
+                passed_over = true;
+                continue;
+            }
             if key < best {
                 members.clear();
                 best = key;
@@ -153,7 +162,49 @@ fn admitting(
             members.push((i, u64::from(b.weight.max(1)) * room.permille(lim).max(1)));
         }
     }
-    (members, oversize)
+    passed_over
+}
+
+/// The choice when no untried backend is predicted to admit the
+/// request: forward-to-first's first backend, or a 429 with the soonest
+/// predicted admission among the untried backends; every backend tried,
+/// exhausted. Only backends that can hold the request count, unless
+/// none can (`any_size`).
+#[allow(clippy::too_many_arguments)]
+fn none_admits(
+    route: &[Backend],
+    states: &[BackendState],
+    limits: &[Limits],
+    tried: &[usize],
+    cost: &Cost,
+    now_ms: u64,
+    s: &Settings,
+    any_size: bool,
+) -> Choice {
+    let eligible = |i: &usize| any_size || limits[*i].holds(cost.tokens_on(&route[*i].quota));
+    if s.when_all_busy == WhenAllBusy::ForwardToFirst && tried.is_empty() {
+        // The backend forward-to-first uses: lowest priority, first in
+        // list order.
+        if let Some(first) = (0..route.len())
+            .filter(eligible)
+            .min_by_key(|i| (route[*i].priority, *i))
+        {
+            return Choice::Forward(first);
+        }
+    }
+    let wait = (0..route.len())
+        .filter(|i| !tried.contains(i) && eligible(i))
+        .map(|i| {
+            let b = &route[i];
+            states[i].wait_ms(&b.quota, cost.tokens_on(&b.quota), s, now_ms)
+        })
+        .min();
+    match wait {
+        None => Choice::Exhausted,
+        Some(wait) => Choice::Reject {
+            wait_ms: wait.max(1),
+        },
+    }
 }
 
 /// Whether some backend of `route`, tried or not, holds `cost` when full.
