@@ -60,8 +60,8 @@ pub fn choose(
     if members.is_empty() {
         // Only when nothing admits does it matter whether anything holds
         // the request: the usual pick never looks twice.
-        let any_size = !route_holds(route, limits, cost);
-        if any_size && passed_over {
+        let eligible = Eligible::new(route, limits, cost);
+        if eligible.any_size && passed_over {
             admitting(
                 route,
                 states,
@@ -75,7 +75,7 @@ pub fn choose(
             );
         }
         if members.is_empty() {
-            return none_admits(route, states, limits, tried, cost, now_ms, s, any_size);
+            return none_admits(&eligible, states, tried, now_ms, s);
         }
     }
     let total: u64 = members.iter().map(|m| m.1).sum();
@@ -168,36 +168,28 @@ fn admitting(
 /// The choice when no untried backend is predicted to admit the
 /// request: forward-to-first's first backend, or a 429 with the soonest
 /// predicted admission among the untried backends; every backend tried,
-/// exhausted. Only backends that can hold the request count, unless
-/// none can (`any_size`).
-#[allow(clippy::too_many_arguments)]
+/// exhausted. Only the `eligible` backends count.
 fn none_admits(
-    route: &[Backend],
+    eligible: &Eligible,
     states: &[BackendState],
-    limits: &[Limits],
     tried: &[usize],
-    cost: &Cost,
     now_ms: u64,
     s: &Settings,
-    any_size: bool,
 ) -> Choice {
-    let eligible = |i: &usize| any_size || limits[*i].holds(cost.tokens_on(&route[*i].quota));
+    let route = eligible.route;
     if s.when_all_busy == WhenAllBusy::ForwardToFirst && tried.is_empty() {
         // The backend forward-to-first uses: lowest priority, first in
         // list order.
         if let Some(first) = (0..route.len())
-            .filter(eligible)
+            .filter(|&i| eligible.contains(i))
             .min_by_key(|i| (route[*i].priority, *i))
         {
             return Choice::Forward(first);
         }
     }
     let wait = (0..route.len())
-        .filter(|i| !tried.contains(i) && eligible(i))
-        .map(|i| {
-            let b = &route[i];
-            states[i].wait_ms(&b.quota, cost.tokens_on(&b.quota), s, now_ms)
-        })
+        .filter(|&i| !tried.contains(&i) && eligible.contains(i))
+        .map(|i| eligible.wait_ms(i, &states[i], s, now_ms))
         .min();
     match wait {
         None => Choice::Exhausted,
@@ -207,12 +199,39 @@ fn none_admits(
     }
 }
 
-/// Whether some backend of `route`, tried or not, holds `cost` when full.
-fn route_holds(route: &[Backend], limits: &[Limits], cost: &Cost) -> bool {
-    route
-        .iter()
-        .zip(limits)
-        .any(|(b, lim)| lim.holds(cost.tokens_on(&b.quota)))
+/// The backends of a route that count for a request on the paths where
+/// nothing admits it: those whose full bucket holds it, or every one when
+/// none does (`any_size`; the capped need then gives it a home).
+struct Eligible<'a> {
+    route: &'a [Backend],
+    limits: &'a [Limits],
+    cost: &'a Cost,
+    any_size: bool,
+}
+
+impl<'a> Eligible<'a> {
+    fn new(route: &'a [Backend], limits: &'a [Limits], cost: &'a Cost) -> Self {
+        let any_size = !route
+            .iter()
+            .zip(limits)
+            .any(|(b, lim)| lim.holds(cost.tokens_on(&b.quota)));
+        Eligible {
+            route,
+            limits,
+            cost,
+            any_size,
+        }
+    }
+
+    fn contains(&self, i: usize) -> bool {
+        self.any_size || self.limits[i].holds(self.cost.tokens_on(&self.route[i].quota))
+    }
+
+    /// Backend `i`'s predicted wait for the request ([`BackendState::wait_ms`]).
+    fn wait_ms(&self, i: usize, state: &BackendState, s: &Settings, now_ms: u64) -> u64 {
+        let q = &self.route[i].quota;
+        state.wait_ms(q, self.cost.tokens_on(q), s, now_ms)
+    }
 }
 
 /// The wait to announce when every backend was tried and at least one was
@@ -227,13 +246,10 @@ pub fn retry_wait_ms(
     now_ms: u64,
     s: &Settings,
 ) -> u64 {
-    let any_size = !route_holds(route, limits, cost);
-    route
-        .iter()
-        .zip(states)
-        .zip(limits)
-        .filter(|((b, _), lim)| any_size || lim.holds(cost.tokens_on(&b.quota)))
-        .map(|((b, st), _)| st.wait_ms(&b.quota, cost.tokens_on(&b.quota), s, now_ms))
+    let eligible = Eligible::new(route, limits, cost);
+    (0..route.len())
+        .filter(|&i| eligible.contains(i))
+        .map(|i| eligible.wait_ms(i, &states[i], s, now_ms))
         .filter(|w| *w > 0)
         .min()
         .unwrap_or(s.default_delay_ms)
