@@ -20,7 +20,9 @@
 # scenario's `gateway_instances`, else 1) runs N gateway instances in one
 # process, requests split round-robin, each with its own cache;
 # --shared-cache gives them one cache (one APIM region, or an external
-# cache). OAILB_BIN names the oailb binary (default: target/release/oailb,
+# cache). OAILB_HARNESS_TRACE=FILE makes the harness append every cache write
+# (time in ms, key, value) to FILE, to follow the backends' state over a run.
+# OAILB_BIN names the oailb binary (default: target/release/oailb,
 # else target/debug/oailb). Needs mono, mcs and Newtonsoft.Json
 # (scripts/test-deps.sh installs them).
 set -euo pipefail

@@ -397,7 +397,13 @@ impl BackendState {
     /// when it could (answers slower than the quota window), the model's
     /// own level, which took each send and refill in its order, is kept
     /// where it lies between them, and moved to the nearer bound otherwise.
-    /// Only that move counts as others' use.
+    /// The level's bounds take others' predicted use since the request out
+    /// of the refill; what is learned about others' use is the move against
+    /// the bounds without it. The model's level took that use only inside
+    /// the window after the previous answer, so with answers slower than the
+    /// window, measuring against the drained bounds counted the prediction
+    /// itself as more use: the learned rate fed itself up to the whole
+    /// refill rate and the backend looked nearly empty for good.
     fn reanchor(
         &mut self,
         q: &Quota,
@@ -423,12 +429,14 @@ impl BackendState {
             let later = (self.sent_tokens - (t.sent_tokens - t.tokens) - own).max(0) * 1000;
             let r = r * 1000;
             let cap = q.token_cap(s.window_ms).max(r);
-            let add = (q.token_refill(since) - drain(self.foreign_tokens, horizon)).max(0);
+            let refill = q.token_refill(since);
+            let add = (refill - drain(self.foreign_tokens, horizon)).max(0);
             let truth = between_bounds(self.tokens, r + add, cap, later);
             if learn {
+                let unexplained = self.tokens - between_bounds(self.tokens, r + refill, cap, later);
                 self.foreign_tokens = learned_rate(
                     self.foreign_tokens,
-                    self.tokens - truth,
+                    unexplained,
                     interval,
                     q.token_refill(1000),
                 );
@@ -440,12 +448,15 @@ impl BackendState {
             let later = (self.sent_requests - (t.sent_requests - 1) - own).max(0) * 1_000_000;
             let r = r * 1_000_000;
             let cap = q.request_cap(s.window_ms).max(r);
-            let add = (q.request_refill(since) - drain(self.foreign_requests, horizon)).max(0);
+            let refill = q.request_refill(since);
+            let add = (refill - drain(self.foreign_requests, horizon)).max(0);
             let truth = between_bounds(self.requests, r + add, cap, later);
             if learn {
+                let unexplained =
+                    self.requests - between_bounds(self.requests, r + refill, cap, later);
                 self.foreign_requests = learned_rate(
                     self.foreign_requests,
-                    self.requests - truth,
+                    unexplained,
                     interval,
                     q.request_refill(1000),
                 );

@@ -778,3 +778,44 @@ fn a_slow_answer_keeps_the_model_level_between_the_bounds_its_figure_gives() {
     assert_eq!(other.tokens, 900_000);
     assert!(other.foreign_tokens > 0);
 }
+
+/// Answers slower than the quota window from a saturated backend nobody
+/// else uses, after something (a burst of racing cache writes, say) left a
+/// learned rate of others' use behind: the answers' figures are exact, so
+/// the rate must not grow. Before, the bounds an answer gives took that
+/// rate's use since the request out of the refill while the model's level
+/// had not (it drains only in the window after the previous answer), the
+/// difference counted as more use, and the rate grew by itself with every
+/// answer up to the whole refill rate (lbbench M_slow_answers: the policy's
+/// first priority at 76-89 % of its quota, 91-99 % success).
+#[test]
+fn a_learned_rate_of_others_use_does_not_feed_itself_on_slow_answers() {
+    let q = quota(); // 1,500 tokens per 1 s window, 1.5 per ms
+    let s = settings();
+    let mut st = BackendState {
+        foreign_tokens: 300_000, // 300 tokens/s, wrongly
+        ..BackendState::default()
+    };
+    // The service's bucket: 1,200 tokens after each round's first request,
+    // then 300 tokens every 200 ms, exactly the refill, so it stays there.
+    let mut now = NOW;
+    for round in 0..5 {
+        // The previous answer was for a request sent 1.5 s before this
+        // round's first (2 s answers): no drain overlaps the round.
+        st.seen_ms = now - 1500;
+        st.at_ms = now;
+        st.tokens = 1_500_000;
+        let first = st.send(&q, 300, &s, now);
+        for k in 1..=10 {
+            st.send(&q, 300, &s, now + 200 * k);
+        }
+        now += 2000;
+        let answer = ok(&[("x-ratelimit-remaining-tokens", "1200")]);
+        st.on_reply(&q, &first, &answer, &s, now);
+        assert!(
+            st.foreign_tokens <= 300_000,
+            "round {round}: the rate grew to {} per second",
+            st.foreign_tokens / 1000
+        );
+    }
+}

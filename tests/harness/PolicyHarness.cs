@@ -552,8 +552,9 @@ namespace OailbHarness
 
         public void Put(string key, object value, long expiresAtMs)
         {
-            lock (entries) { entries[key] = Tuple.Create(value, expiresAtMs); }
+            lock (entries) { entries[key] = Tuple.Create(value, expiresAtMs); if (Trace != null) { Trace.WriteLine(((long)(DateTime.UtcNow - new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc)).TotalMilliseconds).ToString() + " " + key + " " + value); Trace.Flush(); } }
         }
+        static readonly System.IO.StreamWriter Trace = Environment.GetEnvironmentVariable("OAILB_HARNESS_TRACE") == null ? null : new System.IO.StreamWriter(Environment.GetEnvironmentVariable("OAILB_HARNESS_TRACE"), true);
 
         public List<KeyValuePair<string, object>> Alive(long nowMs)
         {
