@@ -398,12 +398,14 @@ impl BackendState {
     /// own level, which took each send and refill in its order, is kept
     /// where it lies between them, and moved to the nearer bound otherwise.
     /// The level's bounds take others' predicted use since the request out
-    /// of the refill; what is learned about others' use is the move against
-    /// the bounds without it. The model's level took that use only inside
-    /// the window after the previous answer, so with answers slower than the
-    /// window, measuring against the drained bounds counted the prediction
-    /// itself as more use: the learned rate fed itself up to the whole
-    /// refill rate and the backend looked nearly empty for good.
+    /// of the refill. The model's level took that use only inside the
+    /// window after the previous answer: for an answer within one window of
+    /// its request that covers the time since, and the move against those
+    /// bounds is what others used beyond the prediction; for a slower one
+    /// it does not, measuring against the drained bounds counted the
+    /// prediction itself as more use (the learned rate fed itself up to the
+    /// whole refill rate and the backend looked nearly empty for good), so
+    /// the move is measured against the bounds without it.
     fn reanchor(
         &mut self,
         q: &Quota,
@@ -424,6 +426,10 @@ impl BackendState {
         // no previous answer, nothing to learn from.
         let interval = (t.sent_ms.saturating_sub(self.seen_ms).max(s.window_ms)) as i64;
         let learn = self.seen_ms > 0;
+        // An answer slower than the window: the model took none of others'
+        // predicted use since its request (see above), so the move is
+        // measured against bounds without it.
+        let slow = since > s.window_ms;
         if let Some(r) = tokens {
             let own = if admitted { t.tokens } else { 0 };
             let later = (self.sent_tokens - (t.sent_tokens - t.tokens) - own).max(0) * 1000;
@@ -433,7 +439,9 @@ impl BackendState {
             let add = (refill - drain(self.foreign_tokens, horizon)).max(0);
             let truth = between_bounds(self.tokens, r + add, cap, later);
             if learn {
-                let unexplained = self.tokens - between_bounds(self.tokens, r + refill, cap, later);
+                let learn_add = if slow { refill } else { add };
+                let unexplained =
+                    self.tokens - between_bounds(self.tokens, r + learn_add, cap, later);
                 self.foreign_tokens = learned_rate(
                     self.foreign_tokens,
                     unexplained,
@@ -452,8 +460,9 @@ impl BackendState {
             let add = (refill - drain(self.foreign_requests, horizon)).max(0);
             let truth = between_bounds(self.requests, r + add, cap, later);
             if learn {
+                let learn_add = if slow { refill } else { add };
                 let unexplained =
-                    self.requests - between_bounds(self.requests, r + refill, cap, later);
+                    self.requests - between_bounds(self.requests, r + learn_add, cap, later);
                 self.foreign_requests = learned_rate(
                     self.foreign_requests,
                     unexplained,
