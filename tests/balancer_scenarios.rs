@@ -125,6 +125,9 @@ struct Req {
     /// The gateway's region (`context.Deployment.Region`), as APIM writes it.
     gateway_region: Option<String>,
     now_ms: u64,
+    /// Each backend's answer arrives this long after it was sent
+    /// (`answer_after_ms`, default 0: at once).
+    answer_after_ms: u64,
     draws: Vec<f64>,
     answers: Value,
     expect: Value,
@@ -241,6 +244,7 @@ fn plan() -> Plan {
                         .or(sc["gateway_region"].as_str())
                         .map(str::to_string),
                     now_ms: BASE_MS + step["at"].as_u64().unwrap(),
+                    answer_after_ms: step["answer_after_ms"].as_u64().unwrap_or(0),
                     draws,
                     answers: step.get("answers").cloned().unwrap_or(json!({})),
                     expect: step["expect"].clone(),
@@ -430,16 +434,18 @@ fn run_rust(plan: &Plan, sc: &Scenario) -> (Vec<Seen>, BTreeMap<String, String>)
             let rest = r.path.split('?').next().unwrap();
             let cost = balancer::estimate(rest, r.body.as_bytes(), &settings.estimate);
             let mut urls = Vec::new();
-            let out = balancer::handle(
+            let clock = std::cell::Cell::new(r.now_ms);
+            let out = balancer::handle_clocked(
                 cache,
                 &rt,
                 &cost,
-                r.now_ms,
+                &|| clock.get(),
                 &settings,
                 &mut || draws.next().unwrap_or(0.0),
                 &mut |b| {
                     let q = r.path.split_once('?').map(|x| format!("?{}", x.1));
                     urls.push(format!("{}{}", b.target_url(rest), q.unwrap_or_default()));
+                    clock.set(clock.get() + r.answer_after_ms);
                     reply_for(&r.answers, &b.name)
                 },
             );
@@ -690,6 +696,7 @@ fn run_harness(plan: &Plan, dir: &Path) -> Vec<Vec<Variant>> {
                         "policy": r.policy,
                         "gateway": r.gateway,
                         "now_ms": r.now_ms,
+                        "answer_after_ms": r.answer_after_ms,
                         "body": r.body,
                         "gateway_region": r.gateway_region,
                         "draws": r.draws,
@@ -956,7 +963,7 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use oailb::serve::clock::{ManualClock, ScriptedDraws};
+use oailb::serve::clock::{Clock, ManualClock, ScriptedDraws};
 use oailb::serve::config::{Credentials, Options, Runtime};
 use oailb::serve::metrics::Metrics;
 use oailb::serve::store::MemoryStore;
@@ -1076,6 +1083,8 @@ fn run_serve(plan: &Plan, sc: &Scenario) -> (Vec<Seen>, BTreeMap<String, String>
             for (name, m) in &mocks {
                 m.clear();
                 m.always(mock_answer(&r.answers, name));
+                let (clock, after) = (clock.clone(), r.answer_after_ms);
+                m.answering(Some(Arc::new(move || clock.set(clock.now_ms() + after))));
             }
             journal.lock().unwrap().clear();
             let key_header = doc.policy().subscription_key_header.clone();

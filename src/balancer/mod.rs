@@ -360,6 +360,22 @@ pub fn handle(
     draw: &mut dyn FnMut() -> f64,
     reply: &mut dyn FnMut(&Backend) -> Reply,
 ) -> Outcome {
+    handle_clocked(store, route, cost, &|| now_ms, settings, draw, reply)
+}
+
+/// [`handle`] with time read from `clock` at each event, as `serve` and
+/// the policy read it: a request is sent at the time before its `reply`
+/// and its answer applied at the time after, so an answer that takes time
+/// (a clock `reply` moves on) is seen as late as it is.
+pub fn handle_clocked(
+    store: &mut dyn Store,
+    route: &Route,
+    cost: &Cost,
+    clock: &dyn Fn() -> u64,
+    settings: &Settings,
+    draw: &mut dyn FnMut() -> f64,
+    reply: &mut dyn FnMut(&Backend) -> Reply,
+) -> Outcome {
     let keys: Vec<String> = route.backends.iter().map(|b| route.state_key(b)).collect();
     let limits = Limits::of_route(&route.backends, settings);
     let seconds = settings.cache_seconds();
@@ -372,6 +388,7 @@ pub fn handle(
             .collect()
     };
     loop {
+        let now_ms = clock();
         let states: Vec<BackendState> = keys.iter().map(|k| store.load(k, now_ms)).collect();
         let i = match run.next(
             &route.backends,
@@ -413,9 +430,10 @@ pub fn handle(
         let ticket = state.send(&b.quota, cost.tokens_on(&b.quota), settings, now_ms);
         store.save(&keys[i], &state, now_ms, seconds);
         let answer = reply(b);
-        let mut state = store.load(&keys[i], now_ms);
-        let verdict = state.on_reply(&b.quota, &ticket, &answer, settings, now_ms);
-        store.save(&keys[i], &state, now_ms, seconds);
+        let answered_ms = clock();
+        let mut state = store.load(&keys[i], answered_ms);
+        let verdict = state.on_reply(&b.quota, &ticket, &answer, settings, answered_ms);
+        store.save(&keys[i], &state, answered_ms, seconds);
         let answered = match &answer {
             Reply::Status { status, .. } => {
                 last_status = *status;

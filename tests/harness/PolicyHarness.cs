@@ -67,8 +67,9 @@
 //     on-error gives the client 500 (not documented). An expression that
 //     throws is always reported: the policy must never do it.
 // 12. context.Timestamp is the request's arrival, context.Elapsed the time
-//     since (expressions). In scenarios every attempt of a step happens at
-//     the step's time (Elapsed is 0); `serve` uses the real clock.
+//     since (expressions). In scenarios time moves only while a backend
+//     answers (the step's answer_after_ms, default 0); `serve` uses the
+//     real clock.
 // 13. Body.As<T>(preserveContent) reads the body as string, byte[], JObject,
 //     JToken or JArray; without preserveContent it can be read only once
 //     (expressions, IMessageBody).

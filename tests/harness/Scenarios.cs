@@ -22,6 +22,8 @@ namespace OailbHarness
         public Dictionary<string, string> HostToName = new Dictionary<string, string>();
         public JObject Answers = new JObject();
         public JArray Attempts = new JArray();
+        /// Called as each answer arrives (before it is read): the time it took.
+        public Action Answering = () => { };
 
         public Response Forward(Request req, string target, Url url, int timeoutSeconds)
         {
@@ -38,6 +40,7 @@ namespace OailbHarness
             attempt["body"] = req.Body.Text;
             Attempts.Add(attempt);
             JToken a = Answers[name] ?? Answers["*"];
+            Answering();
             if (a != null && a.Type == JTokenType.String && (string)a == "no-answer")
             {
                 throw new BackendUnreachable(name);
@@ -170,8 +173,14 @@ namespace OailbHarness
             var draws = new Queue<double>(((JArray)req["draws"]).Select(d => (double)d));
             Random.Source = () => draws.Count > 0 ? draws.Dequeue() : 0.0;
             long now = (long)req["now_ms"];
+            // Time passes only while a backend answers (answer_after_ms each).
+            long after = (long?)req["answer_after_ms"] ?? 0;
+            long elapsed = 0;
+            backends.Answering = () => { elapsed += after; };
+            var ctx = Context(pol, req);
+            ctx.ElapsedSource = () => TimeSpan.FromMilliseconds(elapsed);
             var scope = req["product"] != null && req["product"].Type == JTokenType.Integer ? run.Products[(int)req["product"]] : null;
-            var result = new Pipeline(run.Policies[p], gw, backends, Context(pol, req), () => now, step).Within(scope).Run();
+            var result = new Pipeline(run.Policies[p], gw, backends, ctx, () => now + elapsed, step).Within(scope).Run();
             result["attempts"] = backends.Attempts;
             return result;
         }

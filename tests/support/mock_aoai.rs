@@ -122,6 +122,9 @@ struct State {
     journal: Option<Journal>,
     /// Keep no log (benchmarks: millions of requests).
     quiet: bool,
+    /// Called as each request is answered, before the answer is sent (a
+    /// test's manual clock moving on by the time the answer takes).
+    answering: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 pub type Journal = Arc<Mutex<Vec<(String, Seen)>>>;
@@ -202,6 +205,11 @@ impl Backend {
     /// The answer after the script runs out (default: `Ok`).
     pub fn always(&self, a: Answer) {
         self.state.lock().unwrap().default = Some(a);
+    }
+
+    /// Runs `f` as each request is answered, before the answer is sent.
+    pub fn answering(&self, f: Option<Arc<dyn Fn() + Send + Sync>>) {
+        self.state.lock().unwrap().answering = f;
     }
 
     /// Stop recording requests.
@@ -322,6 +330,9 @@ async fn answer(
             }
             _ => None,
         };
+        if let Some(f) = &s.answering {
+            f();
+        }
         (answer, quota)
     };
     let mut remaining = vec![];
