@@ -819,3 +819,35 @@ fn a_learned_rate_of_others_use_does_not_feed_itself_on_slow_answers() {
         );
     }
 }
+
+#[test]
+fn others_use_is_learned_at_its_rate_from_answers_within_the_window() {
+    let q = quota(); // 1,500 tokens per 1 s window, 1.5 per ms
+    let s = settings();
+    let mut st = BackendState::default();
+    // The service's bucket: others use 0.9 tokens per ms, this gateway
+    // sends 300 tokens every 500 ms (0.6 per ms): together the refill, so
+    // the bucket holds 1,000 tokens after each send. Answers take 50 ms.
+    let mut now = NOW;
+    for _ in 0..40 {
+        let t = st.send(&q, 300, &s, now);
+        now += 50;
+        st.on_reply(
+            &q,
+            &t,
+            &ok(&[("x-ratelimit-remaining-tokens", "1000")]),
+            &s,
+            now,
+        );
+        now += 450;
+    }
+    // It settles at 900 within ten answers. Learned against bounds that
+    // leave out the use the estimate already took (right only for answers
+    // slower than the window), it settled at 818: the other gateway's use
+    // counted short.
+    let rate = st.foreign_tokens / 1000;
+    assert!(
+        (890..=910).contains(&rate),
+        "others' use learned as {rate} tokens/s, not about 900"
+    );
+}
