@@ -42,10 +42,9 @@ def rows(metrics):
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: readme_table.py METRICS_JSON")
+    # lbbench's report.py writes one list of per-run metrics.
     with open(sys.argv[1]) as f:
-        data = json.load(f)
-    metrics = data if isinstance(data, list) else data.get("metrics", data.get("runs", []))
-    print(rows(metrics))
+        print(rows(json.load(f)))
 
 
 if __name__ == "__main__":
